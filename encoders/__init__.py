@@ -1,0 +1,5 @@
+"""Encoders: texts to normalised float32 vectors."""
+
+from encoders.base import Encoder
+
+__all__ = ["Encoder"]
