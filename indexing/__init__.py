@@ -1,0 +1,1 @@
+"""The index directory and the vector and lexical indexes inside it."""

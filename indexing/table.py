@@ -1,0 +1,146 @@
+"""The chunk table, the file table and the vectors file of one index generation.
+
+``chunks.parquet`` row ``i`` describes vector ``i`` of ``vectors.npy``. Both are written in
+batches so that building an index streams: memory grows with the batch, not the corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from chunking import Chunk
+from retriever.errors import IndexFormatError
+
+__all__ = [
+    "CHUNKS", "FILES", "VECTORS", "CHUNK_SCHEMA", "FILE_SCHEMA",
+    "ChunkTableWriter", "read_table", "iter_chunk_batches", "rows_to_chunks",
+    "text_hash", "write_files", "open_vectors", "create_vectors",
+]
+
+CHUNKS = "chunks.parquet"
+FILES = "files.parquet"
+VECTORS = "vectors.npy"
+
+CHUNK_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("path", pa.string()),
+    ("language", pa.string()),
+    ("start_line", pa.int32()),
+    ("end_line", pa.int32()),
+    ("kind", pa.string()),
+    ("symbol", pa.string()),
+    ("text", pa.string()),
+    # Hash of the text the encoder saw: equal hashes under the same encoder mean equal
+    # vectors, which is what lets re-indexing skip unchanged chunks wherever they moved.
+    ("text_hash", pa.string()),
+])
+
+FILE_SCHEMA = pa.schema([
+    ("path", pa.string()),
+    ("size", pa.int64()),
+    ("mtime_ns", pa.int64()),
+    ("chunks", pa.int32()),
+])
+
+_REBUILD = "Rebuild the index with `retriever index PATH --force`."
+
+
+def text_hash(text: str) -> str:
+    """Hash of an embedding text."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+class ChunkTableWriter:
+    """Appends chunks to ``chunks.parquet`` in row groups."""
+
+    def __init__(self, path: Path, *, batch_rows: int = 4096) -> None:
+        self._writer = pq.ParquetWriter(path, CHUNK_SCHEMA, compression="zstd")
+        self._rows: list[dict] = []
+        self._batch_rows = batch_rows
+        self.count = 0
+
+    def add(self, chunk: Chunk, embed_hash: str) -> None:
+        """Append one chunk and the hash of its embedding text."""
+        self._rows.append({
+            "id": chunk.id, "path": chunk.path, "language": chunk.language,
+            "start_line": chunk.start_line, "end_line": chunk.end_line, "kind": chunk.kind,
+            "symbol": chunk.symbol, "text": chunk.text, "text_hash": embed_hash,
+        })
+        self.count += 1
+        if len(self._rows) >= self._batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=CHUNK_SCHEMA))
+            self._rows = []
+
+    def close(self) -> None:
+        """Write the last rows and the footer."""
+        self._flush()
+        self._writer.close()
+
+
+def read_table(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read a parquet table, turning damage into IndexFormatError."""
+    try:
+        return pq.read_table(path, columns=list(columns) if columns else None, memory_map=True)
+    except FileNotFoundError:
+        raise IndexFormatError(f"{path} is missing. {_REBUILD}") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise IndexFormatError(f"{path} is corrupt or truncated ({exc}). {_REBUILD}") from exc
+
+
+def iter_chunk_batches(path: Path, *, rows: int = 1024) -> Iterator[pa.RecordBatch]:
+    """Stream the chunk table in record batches."""
+    try:
+        yield from pq.ParquetFile(path).iter_batches(batch_size=rows)
+    except (pa.ArrowException, OSError) as exc:
+        raise IndexFormatError(f"{path} is corrupt or truncated ({exc}). {_REBUILD}") from exc
+
+
+def rows_to_chunks(table: pa.Table | pa.RecordBatch, rows: Iterable[int]) -> list[Chunk]:
+    """The chunks at ``rows`` of a chunk table."""
+    rows = list(rows)
+    if not rows:
+        return []
+    picked = table.take(pa.array(rows, type=pa.int64())).to_pydict()
+    fields = ("id", "path", "language", "start_line", "end_line", "kind", "symbol", "text")
+    return [Chunk(*(picked[name][i] for name in fields)) for i in range(len(rows))]
+
+
+def write_files(path: Path, files: Iterable[dict]) -> None:
+    """Write the file table (path, size, mtime_ns, chunks) used to detect a stale index."""
+    pq.write_table(pa.Table.from_pylist(list(files), schema=FILE_SCHEMA), path)
+
+
+def create_vectors(path: Path, n: int, dim: int) -> np.memmap:
+    """A new ``(n, dim)`` float32 ``.npy`` file, memory-mapped for writing in batches."""
+    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
+
+
+def open_vectors(path: Path, *, rows: int, dim: int) -> np.ndarray:
+    """Memory-map ``vectors.npy`` read-only and check it against the chunk table.
+
+    Raises:
+        IndexFormatError: missing, unreadable, or a shape that does not match ``rows`` x ``dim``.
+    """
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise IndexFormatError(f"{path} is missing. {_REBUILD}") from None
+    except (ValueError, OSError) as exc:
+        raise IndexFormatError(f"{path} is corrupt or truncated ({exc}). {_REBUILD}") from exc
+    if vectors.ndim != 2 or vectors.shape != (rows, dim) or vectors.dtype != np.float32:
+        raise IndexFormatError(
+            f"{path} holds {vectors.dtype} vectors of shape {vectors.shape}, but the chunk table "
+            f"has {rows} rows of dimension {dim}: the index is inconsistent. {_REBUILD}"
+        )
+    return vectors
+
