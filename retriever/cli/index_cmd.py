@@ -1,0 +1,50 @@
+"""`retriever index PATH`: build or refresh an index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+import retriever
+from retriever.cli.common import err, out, progress_bar
+
+
+def index_command(
+    path: Path = typer.Argument(Path("."), help="Folder to index."),
+    index: Path | None = typer.Option(None, "--index", help="Index directory [PATH/.retriever]."),
+    encoder: str | None = typer.Option(
+        None, "--encoder",
+        help="Registered encoder name [the index's own, else sentence-transformers].",
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Model for the encoder: a packaged name or a local folder."
+    ),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if up to date."),
+    include_deps: bool = typer.Option(
+        False, "--include-deps", help="Also index node_modules, vendor, virtualenvs, build output."
+    ),
+    max_file_bytes: int = typer.Option(1 << 20, "--max-file-bytes", help="Skip larger files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Index a source tree: chunk, embed, and write dense and lexical indexes."""
+    config = {"model": model} if model else None
+    if config and encoder is None:
+        encoder = "sentence-transformers"
+    with progress_bar(not quiet) as progress:
+        opened = retriever.index(
+            path, index_dir=index, encoder=encoder, encoder_config=config, force=force,
+            include_dependencies=include_deps, max_file_bytes=max_file_bytes, progress=progress,
+        )
+    report = opened.last_build
+    if not report.rebuilt:
+        out.print(f"Index at {opened.directory} is up to date ({report.chunks} chunks).")
+        return
+    out.print(
+        f"Indexed {report.files} files into {report.chunks} chunks at {opened.directory} "
+        f"in {report.seconds:.1f}s (embedded {report.embedded}, reused {report.reused})."
+    )
+    if report.skipped:
+        err.print(f"Skipped {len(report.skipped)} files (see `retriever info`):")
+        for path_, reason in report.skipped[:10]:
+            err.print(f"  {path_}: {reason}")

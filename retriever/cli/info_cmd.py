@@ -1,0 +1,45 @@
+"""`retriever info [DIR]`: what an index holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+import retriever
+from retriever.cli.common import out
+
+
+def info_command(
+    directory: Path = typer.Argument(
+        Path(".retriever"), help="Index directory, or a tree with a .retriever index."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Show an index's manifest: source, encoder, chunker, counts and size."""
+    info = retriever.open(directory).info()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    encoder = info["encoder"]
+    source = info.get("source") or {}
+    rows = [
+        ("index", f"{info['directory']} ({info['generation']})"),
+        ("format", f"{info['format']} v{info['version']}, {info.get('created_by', '')}"),
+        ("created", info.get("created_at", "")),
+        ("source", f"{source.get('root')} @ {source.get('commit') or '-'}"),
+        ("encoder", f"{encoder['name']} {json.dumps(encoder['config'])} dim={encoder['dim']}"),
+        ("chunker", f"{info['chunker']['name']} {json.dumps(info['chunker']['config'])}"),
+        ("indexes", ", ".join(f"{k}={v['name']} {json.dumps(v['config'])}"
+                               for k, v in info["indexes"].items())),
+        ("counts", ", ".join(f"{k}={v}" for k, v in info["counts"].items())),
+        ("bytes", f"{info['bytes']:,}"),
+    ]
+    for key, value in rows:
+        table.add_row(key, str(value))
+    out.print(table)
