@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import typer
+from rich.console import Group
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 import retriever
+from indexing.tokenize import code_tokens
 from retriever.cli.common import out, progress_bar
 
 JSON_SCHEMA = "dense-retriever.search/1"
@@ -44,17 +47,32 @@ def search_command(
     if not hits:
         out.print("No results.")
         return
-    table = Table(show_lines=True, expand=True)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("location", no_wrap=True, style="cyan")
-    table.add_column("symbol", style="magenta")
-    table.add_column("score", justify="right")
-    table.add_column("snippet", ratio=1)
+    table = Table(show_lines=True, expand=True, show_header=True)
+    table.add_column("#", justify="right", no_wrap=True, style="bold")
+    table.add_column("path:lines   symbol   score", ratio=1)
     for rank, hit in enumerate(hits, 1):
-        lines = hit.text.splitlines()[:_SNIPPET_LINES]
+        start, lines = _snippet(hit, query)
+        title = Text.assemble(
+            (f"{hit.path}:{hit.start_line}-{hit.end_line}", "bold cyan"), "   ",
+            (hit.symbol or "", "magenta"), "   ", (f"{hit.score:.3f}", "dim"),
+        )
         lexer = hit.language if hit.language not in ("text", "document") else "text"
-        snippet = Syntax("\n".join(lines), lexer, line_numbers=False, word_wrap=True,
-                         start_line=hit.start_line, theme="ansi_dark")
-        table.add_row(str(rank), f"{hit.path}:{hit.start_line}-{hit.end_line}",
-                      hit.symbol or "", f"{hit.score:.3f}", snippet)
+        code = Syntax("\n".join(lines), lexer, line_numbers=True, start_line=start,
+                      word_wrap=True, theme="ansi_dark")
+        table.add_row(str(rank), Group(title, code))
     out.print(table)
+
+
+def _snippet(hit, query: str) -> tuple[int, list[str]]:
+    """The window of the hit's lines that shares most words with the query.
+
+    Returns the window's first line number and its lines.
+    """
+    lines = hit.text.splitlines() or [""]
+    if len(lines) <= _SNIPPET_LINES:
+        return hit.start_line, lines
+    wanted = set(code_tokens(query))
+    marks = [len(wanted.intersection(code_tokens(line))) for line in lines]
+    best = max(range(len(lines) - _SNIPPET_LINES + 1),
+               key=lambda i: (sum(marks[i : i + _SNIPPET_LINES]), -i))
+    return hit.start_line + best, lines[best : best + _SNIPPET_LINES]
