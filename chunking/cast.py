@@ -48,6 +48,7 @@ from chunking.languages import (
     load_language,
 )
 from chunking.text import MarkdownChunker, RstChunker, WindowChunker
+from retriever.errors import InputError
 
 __all__ = ["CastChunker", "outline"]
 
@@ -82,9 +83,9 @@ class CastChunker:
 
     def __init__(self, *, max_chars: int = 1500, window_lines: int = 50) -> None:
         if max_chars < 1:
-            raise ValueError(f"max_chars must be >= 1, got {max_chars}")
+            raise InputError(f"max_chars must be >= 1, got {max_chars}.")
         if window_lines < 1:
-            raise ValueError(f"window_lines must be >= 1, got {window_lines}")
+            raise InputError(f"window_lines must be >= 1, got {window_lines}.")
         self.max_chars = max_chars
         self.window_lines = window_lines
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from chunking._lines import SourceLines, Span, make_chunks, normalize_newlines
 from chunking.chunk import Chunk
+from retriever.errors import InputError
 
 __all__ = ["MarkdownChunker", "RstChunker", "WindowChunker"]
 
@@ -33,7 +34,7 @@ class WindowChunker:
 
     def __init__(self, *, window_lines: int = 50, max_chars: int = 0) -> None:
         if window_lines < 1:
-            raise ValueError(f"window_lines must be >= 1, got {window_lines}")
+            raise InputError(f"window_lines must be >= 1, got {window_lines}.")
         self.window_lines = window_lines
         self.max_chars = max_chars
 

@@ -146,8 +146,12 @@ def test_config_round_trip_and_protocol() -> None:
 
 
 def test_bad_config_is_refused() -> None:
-    with pytest.raises(ValueError):
+    from retriever.errors import InputError
+
+    with pytest.raises(InputError, match="max_chars"):
         CastChunker(max_chars=0)
+    with pytest.raises(InputError, match="window_lines"):
+        CastChunker(window_lines=0)
 
 
 def test_dispatch_by_file_type() -> None:
