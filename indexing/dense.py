@@ -1,8 +1,18 @@
 """The dense vector index: FAISS inner-product search over L2-normalised float32 vectors.
 
 One short string names the index structure, as in FAISS' ``index_factory``: ``"Flat"`` (exact),
-``"HNSW32,Flat"`` (graph, approximate), any other factory string FAISS parses, or ``"auto"``:
-exact below ``hnsw_threshold`` vectors, ``HNSW32,Flat`` at or above it.
+``"HNSW32,Flat"`` (graph), ``"IVF4096,PQ48"``, ``"SQ8"``, ``"OPQ48,IVF4096,PQ48"`` (compressed),
+any other factory string FAISS parses, or ``"auto"``: exact below ``hnsw_threshold`` vectors,
+``HNSW32,Flat`` at or above it. Trainable structures (IVF, PQ, SQ, OPQ) train on a seeded sample.
+
+``dims`` builds the index on the first ``dims`` components of each vector, re-normalised
+(Matryoshka truncation). With ``rescore="float"`` and the full vectors attached, a search takes
+``k * rescore_multiplier`` candidates from the short prefix and ranks them with the full vectors
+(a funnel; it only pays with Matryoshka-trained encoders).
+
+Labels: rows are added with stable int64 labels (``add(vectors, ids=...)``; by default the
+row numbers ``len(self) ..``) and can be removed by label (``remove_ids``) where the structure
+supports it (Flat, IVF, PQ, SQ; not HNSW). Non-IVF structures are wrapped in ``IndexIDMap``.
 
 Files written inside the index directory::
 
@@ -20,6 +30,17 @@ from typing import Any
 import faiss
 import numpy as np
 
+from indexing._faiss import (
+    as_labels,
+    check_int,
+    innermost,
+    ivf_of,
+    mmap_flags,
+    search_params,
+    sequential_labels,
+    training_sample,
+)
+from indexing.quantize import RowMap, check_rescore, rescore_labels, truncate
 from retriever.errors import IndexFormatError, InputError
 
 __all__ = ["FaissIndex", "spec_file_stem"]
@@ -31,7 +52,9 @@ META_FILE = "dense.json"
 AUTO = "auto"
 _EXACT = "Flat"
 _GRAPH = "HNSW32,Flat"
-_SPEC_EXAMPLES = '"auto", "Flat", "HNSW32,Flat", "HNSW64,Flat", "IVF1024,Flat"'
+_SPEC_EXAMPLES = (
+    '"auto", "Flat", "HNSW32,Flat", "IVF1024,Flat", "IVF4096,PQ48", "SQ8", "OPQ48,IVF1024,PQ48"'
+)
 
 
 def spec_file_stem(factory: str) -> str:
@@ -56,14 +79,20 @@ class FaissIndex:
     The index does not normalise: give it unit vectors and inner product is cosine.
 
     Args:
-        spec: ``"auto"`` or a FAISS factory string such as ``"Flat"`` or ``"HNSW32,Flat"``.
-        dim: Vector dimension, >= 1.
+        spec: ``"auto"`` or a FAISS factory string such as ``"Flat"``, ``"HNSW32,Flat"``,
+            ``"IVF1024,PQ48"``.
+        dim: Vector dimension (of the vectors given to ``add`` and ``search``), >= 1.
         hnsw_threshold: For ``"auto"``: the vector count from which HNSW is used.
-        ef_search: HNSW search breadth, set per search call (at least ``k``).
+        ef_search: HNSW search breadth, passed per search call (at least ``k``).
         ef_construction: HNSW build breadth, used when vectors are added.
+        nprobe: IVF lists visited per query, passed per search call.
+        dims: Matryoshka prefix length the index is built on (None: all ``dim``).
+        rescore: ``"float"`` to re-rank candidates with the full attached vectors, or None.
+        rescore_multiplier: candidates per wanted result when rescoring.
+        train_size: rows sampled to train IVF/PQ/SQ structures (at least 40 per IVF list).
 
     Raises:
-        InputError: An argument is out of range or FAISS cannot parse ``spec``.
+        InputError: An argument is out of range or FAISS cannot build ``spec`` for ``dims``.
     """
 
     name = "faiss"
@@ -76,15 +105,28 @@ class FaissIndex:
         hnsw_threshold: int = 50_000,
         ef_search: int = 128,
         ef_construction: int = 200,
+        nprobe: int = 16,
+        dims: int | None = None,
+        rescore: str | None = None,
+        rescore_multiplier: int = 4,
+        train_size: int = 65_536,
     ) -> None:
         for label, value, low in (
             ("dim", dim, 1),
             ("hnsw_threshold", hnsw_threshold, 0),
             ("ef_search", ef_search, 1),
             ("ef_construction", ef_construction, 1),
+            ("nprobe", nprobe, 1),
+            ("train_size", train_size, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise InputError(f"FaissIndex {label} must be an integer >= {low}, got {value!r}.")
+            check_int("FaissIndex", label, value, low)
+        if dims is not None:
+            check_int("FaissIndex", "dims", dims, 1)
+            if dims > dim:
+                raise InputError(f"FaissIndex dims={dims} exceeds the vector dimension {dim}.")
+        if rescore not in ("float", None):
+            raise InputError(f"FaissIndex rescore must be 'float' or None, got {rescore!r}.")
+        check_rescore(rescore, rescore_multiplier)
         if not isinstance(spec, str) or not spec.strip():
             raise InputError(f"FaissIndex spec must be a non-empty string, e.g. {_SPEC_EXAMPLES}.")
         self.spec = spec.strip()
@@ -92,29 +134,37 @@ class FaissIndex:
         self.hnsw_threshold = int(hnsw_threshold)
         self.ef_search = int(ef_search)
         self.ef_construction = int(ef_construction)
+        self.nprobe = int(nprobe)
+        self.dims = None if dims is None or dims == dim else int(dims)
+        self.rescore = rescore
+        self.rescore_multiplier = int(rescore_multiplier)
+        self.train_size = int(train_size)
         self._index: faiss.Index | None = None
         self._factory: str | None = None
         self._read_only = False
+        self._vectors: np.ndarray | None = None
+        self._rows: RowMap | None = None
         if self.spec != AUTO:
             # Parse now so a bad spec fails at configuration time, not after an hour of encoding.
             self._index = self._new_index(self.spec)
             self._factory = self.spec
 
+    @property
+    def index_dim(self) -> int:
+        """The dimension the FAISS structure holds (``dims`` when truncating)."""
+        return self.dims or self.dim
+
     @classmethod
-    def build(
-        cls,
-        vectors: np.ndarray,
-        *,
-        spec: str = AUTO,
-        hnsw_threshold: int = 50_000,
-        ef_search: int = 128,
-        ef_construction: int = 200,
-    ) -> FaissIndex:
+    def build(cls, vectors: np.ndarray, *, ids: np.ndarray | None = None, **config: Any
+              ) -> FaissIndex:
         """A new index holding ``vectors``; ``dim`` is taken from them.
 
+        The vectors are attached for rescoring (``rescore="float"``).
+
         Args:
-            vectors: ``(n, dim)`` float32, L2-normalised.
-            spec, hnsw_threshold, ef_search, ef_construction: As for the constructor.
+            vectors: ``(n, dim)`` float32, L2-normalised (a memory-mapped array is fine).
+            ids: optional ``(n,)`` int64 stable labels; default the row numbers.
+            **config: Constructor arguments other than ``dim``.
 
         Returns:
             The index, with row ``i`` = ``vectors[i]``.
@@ -123,14 +173,10 @@ class FaissIndex:
             raise InputError(
                 f"FaissIndex.build takes a 2-D (n, dim) float32 array, got {_describe(vectors)}."
             )
-        index = cls(
-            spec=spec,
-            dim=vectors.shape[1],
-            hnsw_threshold=hnsw_threshold,
-            ef_search=ef_search,
-            ef_construction=ef_construction,
-        )
-        index.add(vectors)
+        config.pop("dim", None)
+        index = cls(dim=vectors.shape[1], **config)
+        index.add(vectors, ids=ids)
+        index.attach(vectors, ids)
         return index
 
     def config(self) -> dict[str, Any]:
@@ -141,6 +187,11 @@ class FaissIndex:
             "hnsw_threshold": self.hnsw_threshold,
             "ef_search": self.ef_search,
             "ef_construction": self.ef_construction,
+            "nprobe": self.nprobe,
+            "dims": self.dims,
+            "rescore": self.rescore,
+            "rescore_multiplier": self.rescore_multiplier,
+            "train_size": self.train_size,
         }
 
     @property
@@ -148,15 +199,32 @@ class FaissIndex:
         """The FAISS factory string in use; ``None`` while an ``"auto"`` index is empty."""
         return self._factory
 
+    @property
+    def needs_training(self) -> bool:
+        """True for structures that learn from the data (IVF, PQ, SQ, OPQ): rebuilding them
+        costs a training run, so updating one by label is cheaper than building afresh."""
+        return self._index is not None and not self._index.is_trained
+
     def __len__(self) -> int:
-        """The number of vectors held (row ids are ``0 .. len - 1``)."""
+        """The number of vectors held."""
         return 0 if self._index is None else int(self._index.ntotal)
 
-    def add(self, vectors: np.ndarray) -> None:
-        """Append vectors; their row ids continue from ``len(self)``.
+    def attach(self, vectors: np.ndarray | None, labels: np.ndarray | None = None) -> None:
+        """Give the index the full ``(n, dim)`` vectors to rescore with (memory-mapped is fine).
+
+        Args:
+            vectors: row ``i`` is the vector whose label is ``labels[i]``.
+            labels: ``(n,)`` int64; None means label ``i`` is row ``i``.
+        """
+        self._vectors = vectors
+        self._rows = None if labels is None or vectors is None else RowMap(labels)
+
+    def add(self, vectors: np.ndarray, *, ids: np.ndarray | None = None) -> None:
+        """Append vectors with labels ``ids`` (default: ``len(self)`` onwards).
 
         Args:
             vectors: ``(n, dim)`` float32, finite, L2-normalised.
+            ids: ``(n,)`` unique non-negative int64 labels, not already in the index.
 
         Raises:
             InputError: Wrong type, ndim, dtype or dimension, non-finite values, or an index
@@ -170,6 +238,8 @@ class FaissIndex:
             )
         if not np.isfinite(vectors).all():
             raise InputError("vectors contain NaN or infinite values; cannot index them.")
+        labels = (sequential_labels(len(self), len(vectors)) if ids is None
+                  else as_labels(ids, len(vectors)))
         if len(vectors) == 0:
             return
         total = len(self) + len(vectors)
@@ -179,45 +249,89 @@ class FaissIndex:
                 self._index, self._factory = self._new_index(wanted), wanted
             elif wanted != self._factory:
                 # Crossed the threshold: rebuild as HNSW from the vectors the flat index holds.
-                held = self._index.reconstruct_n(0, self._index.ntotal)
+                held_labels = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+                held = innermost(self._index).reconstruct_n(0, self._index.ntotal)
                 self._index, self._factory = self._new_index(wanted), wanted
-                self._add_to_index(held)
-        self._add_to_index(vectors)
+                self._add_to_index(held, held_labels)
+        self._add_to_index(truncate(vectors, self.dims), labels)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def remove_ids(self, ids: np.ndarray) -> int:
+        """Remove the vectors labelled ``ids``; returns how many were removed.
+
+        Raises:
+            InputError: the structure cannot remove (HNSW: rebuild from the vectors instead),
+                or the index is read-only.
+        """
+        if self._read_only:
+            raise InputError("This FAISS index was loaded with mmap=True and is read-only.")
+        if self._index is None or len(self) == 0:
+            return 0
+        labels = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).ravel())
+        try:
+            return int(self._index.remove_ids(labels))
+        except RuntimeError as exc:
+            raise InputError(
+                f"A {self._factory!r} index cannot remove vectors ({exc}); rebuild it from "
+                "the vectors file instead."
+            ) from exc
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
+        rescore_multiplier: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest vectors by inner product for each query.
 
         Args:
             queries: ``(nq, dim)`` float32, L2-normalised.
             k: Results per query, >= 1.
+            nprobe, ef_search, rescore_multiplier: Per-call overrides of the configured
+                values; passed to FAISS as SearchParameters, never set on the shared index.
 
         Returns:
             ``(scores, ids)``: ``(nq, k)`` float32 inner products, best first, and ``(nq, k)``
-            int64 row ids. When fewer than ``k`` vectors are found, ids are padded with ``-1``
-            and scores with ``-inf``.
+            int64 labels (row ids unless other labels were given). When fewer than ``k``
+            vectors are found, ids are padded with ``-1`` and scores with ``-inf``.
 
         Raises:
-            InputError: Bad ``queries`` (as for :meth:`add`) or ``k``.
+            InputError: Bad ``queries`` (as for :meth:`add`), ``k`` or knob.
         """
         queries = self._check_matrix(queries, "queries")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InputError(f"k must be a positive integer, got {k!r}.")
         k = int(k)
+        for label, value in (("nprobe", nprobe), ("ef_search", ef_search),
+                             ("rescore_multiplier", rescore_multiplier)):
+            if value is not None:
+                check_int("search", label, value, 1)
         index = self._index
         if index is None or index.ntotal == 0 or len(queries) == 0:
             return (
                 np.full((len(queries), k), -np.inf, dtype=np.float32),
                 np.full((len(queries), k), -1, dtype=np.int64),
             )
-        params = None
-        if hasattr(index, "hnsw"):
-            # Per call, not index.hnsw.efSearch = ...: readers in other threads share the index.
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
-        scores, ids = index.search(queries, k, params=params)
+        funnel = self.rescore == "float" and self._vectors is not None
+        depth = k * (rescore_multiplier or self.rescore_multiplier) if funnel else k
+        params, _keep = search_params(
+            index, k=depth, ef_search=ef_search or self.ef_search, nprobe=nprobe or self.nprobe
+        )
+        scores, ids = index.search(truncate(queries, self.dims), depth, params=params)
         ids = ids.astype(np.int64, copy=False)
+        if funnel:
+            return self._rescore(queries, ids, k)
         # FAISS pads with -FLT_MAX; -inf says "no result" unambiguously (same as BM25Index).
         scores[ids < 0] = -np.inf
         return scores, ids
+
+    def _rescore(self, queries: np.ndarray, labels: np.ndarray, k: int):
+        vectors = self._vectors
+        return rescore_labels(
+            queries, labels, self._rows, lambda r: np.asarray(vectors[r], np.float32), k
+        )
 
     def save(self, directory: Path) -> None:
         """Write ``<name>.faiss`` and ``dense.json`` into ``directory`` (created if needed).
@@ -244,15 +358,27 @@ class FaissIndex:
         (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path, *, mmap: bool = False, **config: Any) -> FaissIndex:
+    def load(
+        cls,
+        directory: Path,
+        *,
+        mmap: bool = False,
+        vectors: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        **config: Any,
+    ) -> FaissIndex:
         """Read an index written by :meth:`save`.
 
         Args:
             directory: The directory given to :meth:`save`.
-            mmap: Memory-map the stored vectors instead of reading them (read-only index).
+            mmap: Memory-map the FAISS file (``IO_FLAG_MMAP | IO_FLAG_MMAP_IFC``) instead of
+                reading it: opening is fast and pages are shared between processes. The index
+                is then read-only.
+            vectors, labels: Full vectors to rescore with, as for :meth:`attach`.
             **config: Constructor arguments, as stored in the index manifest. When given they
-                are checked against the saved index (``dim``; ``spec`` unless ``"auto"``) and
-                used for later calls (``ef_search``, ...); when absent the saved ones are used.
+                are checked against the saved index (``dim``, ``dims``; ``spec`` unless
+                ``"auto"``) and used for later calls (``ef_search``, ...); when absent the
+                saved ones are used.
 
         Returns:
             The index, ready to search.
@@ -275,58 +401,74 @@ class FaissIndex:
             saved_config = meta["config"]
             if not (isinstance(file_name, str) and file_name == Path(file_name).name):
                 raise ValueError(f"bad index file name {file_name!r}")
-            index = cls(**saved_config)
+            saved = cls(**saved_config)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise _format_error(meta_path, exc) from exc
-        if config:
-            index = cls(**config)  # InputError if the caller's config is itself invalid
+        index = cls(**config) if config else saved  # InputError if the caller's config is bad
         if index.spec not in (AUTO, factory):
             raise _format_error(
                 directory / file_name,
                 f"it holds a {factory!r} index but the configuration asks for {index.spec!r}",
             )
+        if index.index_dim != saved.index_dim:
+            raise _format_error(
+                directory / file_name,
+                f"its vectors have dimension {saved.index_dim}, the configuration says "
+                f"{index.index_dim}",
+            )
         path = directory / file_name
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC if mmap else 0
+        flags = mmap_flags(factory) if mmap else 0
         try:
             loaded = faiss.read_index(str(path), flags)
         except (RuntimeError, OSError) as exc:
             reason = "it is missing" if not path.exists() else f"FAISS cannot read it: {exc}"
             raise _format_error(path, reason) from exc
-        if loaded.d != index.dim:
+        if loaded.d != index.index_dim:
             raise _format_error(
-                path, f"its vectors have dimension {loaded.d}, the configuration says {index.dim}"
+                path,
+                f"its vectors have dimension {loaded.d}, the configuration says {index.index_dim}",
             )
         if loaded.metric_type != faiss.METRIC_INNER_PRODUCT:
             raise _format_error(path, "it is not an inner-product index")
         if loaded.ntotal != ntotal:
             raise _format_error(path, f"it holds {loaded.ntotal} vectors, {META_FILE} {ntotal}")
         index._index, index._factory, index._read_only = loaded, factory, mmap
+        index.attach(vectors, labels)
         return index
 
     def _new_index(self, factory: str) -> faiss.Index:
         try:
-            index = faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.index_factory(self.index_dim, factory, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
+            detail = str(exc).split("failed:")[-1].strip().splitlines()[0][:200]
             raise InputError(
-                f"FAISS cannot build index spec {factory!r}; use one of {_SPEC_EXAMPLES} "
-                "or another FAISS index_factory string."
+                f"FAISS cannot build index spec {factory!r} for {self.index_dim}-d vectors "
+                f"({detail}); use one of {_SPEC_EXAMPLES} or another FAISS index_factory string "
+                "whose parameters fit the dimension (PQ's M must divide it), or a binary spec: "
+                '"BFlat", "BHNSW32", "BIVF1024".'
             ) from exc
-        if hasattr(index, "hnsw"):
-            index.hnsw.efConstruction = self.ef_construction
+        inner = innermost(index)
+        if hasattr(inner, "hnsw"):
+            inner.hnsw.efConstruction = self.ef_construction
+        if ivf_of(index) is None:
+            # IVF stores labels itself; every other structure gets an id map.
+            index = faiss.IndexIDMap(index)
         return index
 
-    def _add_to_index(self, vectors: np.ndarray) -> None:
+    def _add_to_index(self, vectors: np.ndarray, labels: np.ndarray) -> None:
         index = self._index
         if not index.is_trained:
-            # Trainable specs (IVF, PQ) learn from the first batch they are given.
+            ivf = ivf_of(index)
+            wanted = max(self.train_size, 40 * ivf.nlist if ivf is not None else 0)
+            sample = training_sample(vectors, wanted)
             try:
-                index.train(vectors)
+                index.train(sample)
             except RuntimeError as exc:
                 raise InputError(
-                    f"FAISS could not train a {self._factory!r} index on {len(vectors)} "
+                    f"FAISS could not train a {self._factory!r} index on {len(sample)} "
                     f"vectors ({exc}); give it more vectors or use 'auto'/'Flat'."
                 ) from exc
-        index.add(vectors)
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), labels)
 
     def _check_matrix(self, array: np.ndarray, label: str) -> np.ndarray:
         if not isinstance(array, np.ndarray) or array.ndim != 2:

@@ -20,12 +20,16 @@ from retriever.errors import IndexFormatError
 __all__ = [
     "CHUNKS", "FILES", "VECTORS", "CHUNK_SCHEMA", "FILE_SCHEMA",
     "ChunkTableWriter", "read_table", "iter_chunk_batches", "rows_to_chunks",
-    "text_hash", "write_files", "open_vectors", "create_vectors",
+    "text_hash", "write_files", "open_vectors", "create_vectors", "LABELS", "chunk_labels",
+    "open_labels",
 ]
 
 CHUNKS = "chunks.parquet"
 FILES = "files.parquet"
 VECTORS = "vectors.npy"
+# Stable int64 label of each row, derived from the chunk id: what the vector index stores, so
+# that re-indexing can remove and add vectors by label instead of rebuilding.
+LABELS = "labels.npy"
 
 CHUNK_SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -144,3 +148,43 @@ def open_vectors(path: Path, *, rows: int, dim: int) -> np.ndarray:
         )
     return vectors
 
+
+
+def chunk_labels(chunks: Path, out: Path) -> np.ndarray:
+    """Stable labels for the rows of ``chunks``, written to ``out`` (``labels.npy``).
+
+    A label is 60 bits of a hash of the chunk id and the hash of its embedding text: it
+    survives re-indexing wherever the chunk moves in the table, and changes whenever the
+    vector may change (a document's title is embedded but not part of its chunk id). Should
+    two rows ever share one (duplicate chunks), the row numbers are used instead, which stay
+    valid but are not stable across builds.
+
+    Returns:
+        ``(n,)`` int64 non-negative, unique.
+    """
+    table = read_table(chunks, ["id", "text_hash"])
+    ids, hashes = table.column("id").to_pylist(), table.column("text_hash").to_pylist()
+    labels = np.fromiter(
+        (int(hashlib.blake2b(f"{i}\0{h}".encode(), digest_size=8).hexdigest()[:15], 16)
+         for i, h in zip(ids, hashes, strict=True)),
+        dtype=np.int64, count=len(ids),
+    )
+    if len(np.unique(labels)) != len(labels):
+        labels = np.arange(len(ids), dtype=np.int64)
+    np.save(out, labels)
+    return labels
+
+
+def open_labels(path: Path) -> np.ndarray:
+    """Read ``labels.npy``; IndexFormatError when missing or damaged."""
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise IndexFormatError(f"{path} is missing. {_REBUILD}") from None
+    except (ValueError, OSError) as exc:
+        raise IndexFormatError(f"{path} is corrupt or truncated ({exc}). {_REBUILD}") from exc
+    if labels.ndim != 1 or labels.dtype != np.int64:
+        raise IndexFormatError(
+            f"{path} holds {labels.dtype} {labels.shape}, not labels. {_REBUILD}"
+        )
+    return labels

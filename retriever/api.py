@@ -8,13 +8,12 @@ from typing import Any
 
 from chunking import Chunk
 from chunking.walker import read_source, walk
-from indexing.dense import FaissIndex
 from indexing.lexical import BM25Index
 from indexing.manifest import read_manifest
 from indexing.store import current_generation, is_index
 from indexing.table import FILES, read_table
 from retriever import registry
-from retriever.build import BuildReport, Progress, build_generation, git_commit
+from retriever.build import BuildReport, DenseSpec, Progress, build_generation, git_commit
 from retriever.errors import InputError, RetrieverError
 from retriever.hits import Document
 from retriever.reader import Index
@@ -51,12 +50,27 @@ def _existing_encoder(index_dir: Path, config: dict | None) -> tuple[str, dict |
     return DEFAULT_ENCODER, config
 
 
+def _dense_spec(index_dir: Path, spec: str | None, options: dict | None) -> DenseSpec:
+    """The vector index to build: the one asked for, else the existing index's, else auto."""
+    if is_index(index_dir) and (spec is None or options is None):
+        try:
+            entry = read_manifest(current_generation(index_dir))["indexes"]["dense"]
+            saved = dict(entry["config"])
+            saved.pop("dim", None)
+            saved_spec = saved.pop("spec")
+            if spec is None or spec == saved_spec:
+                return DenseSpec(saved_spec, saved if options is None else dict(options))
+        except (RetrieverError, KeyError, TypeError):
+            pass  # a damaged index gets rebuilt with the default
+    return DenseSpec(spec or "auto", dict(options or {}))
+
+
 def _walk_options(max_file_bytes: int, include_dependencies: bool) -> dict:
     return {"max_file_bytes": max_file_bytes, "include_dependencies": include_dependencies}
 
 
 def is_stale(index_dir: Path, files: list, *, encoder_name: str, encoder: Any,
-             chunker: dict, walk_options: dict) -> bool:
+             chunker: dict, walk_options: dict, dense_config: dict | None = None) -> bool:
     """True unless the index at ``index_dir`` was built from exactly these files and settings."""
     if not is_index(index_dir):
         return True
@@ -70,6 +84,9 @@ def is_stale(index_dir: Path, files: list, *, encoder_name: str, encoder: Any,
     if (spec.get("name"), spec.get("config")) != (encoder_name, encoder.config()):
         return True
     if manifest["chunker"] != chunker or manifest.get("walk") != walk_options:
+        return True
+    if dense_config is not None and manifest["indexes"].get("dense", {}).get("config") \
+            != dense_config:
         return True
     current = {(f.path, f.size, f.mtime_ns) for f in files}
     if current != {(r["path"], r["size"], r["mtime_ns"]) for r in stored}:
@@ -89,6 +106,8 @@ def index(
     force: bool = False,
     progress: Progress | None = None,
     wait: float = 0.0,
+    index_spec: str | None = None,
+    index_options: dict | None = None,
 ) -> Index:
     """Index a source tree, or bring its index up to date, and open it.
 
@@ -109,9 +128,20 @@ def index(
         force: rebuild even when the index looks up to date.
         progress: ``progress(stage, done, total)`` callback for long builds.
         wait: seconds to wait for another process writing the same index.
+        index_spec: the vector index: ``"auto"`` (exact, HNSW from 50k chunks), a FAISS
+            factory string (``"Flat"``, ``"HNSW32,Flat"``, ``"IVF1024,PQ48"``, ``"SQ8"``) or a
+            binary one rescored in float (``"BFlat"``, ``"BHNSW32"``, ``"BIVF1024"``). None
+            keeps the existing index's, else ``"auto"``.
+        index_options: further options of that index kind, e.g. ``{"dims": 128}``
+            (Matryoshka prefix), ``{"rescore": "int8", "rescore_multiplier": 8}``,
+            ``{"nprobe": 32}``. None keeps the existing index's with an unchanged spec.
 
     Returns:
         The opened index; ``Index.last_build`` tells what the build did.
+
+    Raises:
+        InputError: among others, an unknown index spec or one that does not fit the
+            encoder's dimension (checked before anything is written).
     """
     root = Path(path).expanduser()
     if not root.exists():
@@ -123,6 +153,8 @@ def index(
     if encoder is None:
         encoder, encoder_config = _existing_encoder(index_dir, encoder_config)
     encoder_name, encoder_obj = _encoder(encoder, encoder_config)
+    dense = _dense_spec(index_dir, index_spec, index_options)
+    dense_config = dense.check(encoder_obj.dim)  # fail fast, before walking or embedding
     chunker_obj = registry.create("chunker", DEFAULT_CHUNKER, chunker_config)
     chunker_entry = {"name": DEFAULT_CHUNKER, "config": chunker_obj.config()}
     walk_options = _walk_options(max_file_bytes, include_dependencies)
@@ -137,7 +169,7 @@ def index(
         )
     if not force and not is_stale(index_dir, walked.files, encoder_name=encoder_name,
                                   encoder=encoder_obj, chunker=chunker_entry,
-                                  walk_options=walk_options):
+                                  walk_options=walk_options, dense_config=dense_config):
         opened = Index(index_dir, encoder=encoder_obj)
         opened.last_build = BuildReport(rebuilt=False, files=len(walked.files),
                                         chunks=len(opened))
@@ -160,7 +192,7 @@ def index(
     report = build_generation(
         index_dir, items(),
         encoder=encoder_obj, encoder_name=encoder_name, chunker_entry=chunker_entry,
-        dense_factory=lambda vectors: FaissIndex.build(vectors),
+        dense=dense,
         lexical_factory=_lexical_factory({}),
         text_style="code",
         extra_manifest={
@@ -193,6 +225,8 @@ def index_documents(
     progress: Progress | None = None,
     total: int = 0,
     wait: float = 0.0,
+    index_spec: str = "auto",
+    index_options: dict | None = None,
 ) -> Index:
     """Index a corpus of documents (BEIR-style), one chunk per document, and open it.
 
@@ -204,8 +238,10 @@ def index_documents(
         index_dir: where to write the index.
         lexical_config: keyword arguments for the BM25 index.
         total: number of documents, if known, for progress reporting.
+        index_spec, index_options: the vector index, as for :func:`index`.
     """
     encoder_name, encoder_obj = _encoder(encoder, encoder_config)
+    DenseSpec(index_spec, dict(index_options or {})).check(encoder_obj.dim)
     seen: set[str] = set()
 
     def items() -> Iterator[tuple[dict, Iterable[Chunk]]]:
@@ -222,7 +258,7 @@ def index_documents(
         Path(index_dir), items(),
         encoder=encoder_obj, encoder_name=encoder_name,
         chunker_entry={"name": "document", "config": {}},
-        dense_factory=lambda vectors: FaissIndex.build(vectors),
+        dense=DenseSpec(index_spec or "auto", dict(index_options or {})),
         lexical_factory=_lexical_factory(lexical_config or {}),
         text_style="document",
         extra_manifest={"source": {"root": None, "commit": None}, "walk": None},

@@ -17,15 +17,19 @@ from pathlib import Path
 import numpy as np
 
 from chunking import Chunk, embedding_text
+from indexing.kinds import index_class, new_index
 from indexing.manifest import new_manifest, read_manifest, write_manifest
 from indexing.store import writer
 from indexing.table import (
     CHUNKS,
     FILES,
+    LABELS,
     VECTORS,
     ChunkTableWriter,
+    chunk_labels,
     create_vectors,
     iter_chunk_batches,
+    open_labels,
     open_vectors,
     read_table,
     rows_to_chunks,
@@ -34,7 +38,8 @@ from indexing.table import (
 )
 from retriever.errors import InputError, RetrieverError
 
-__all__ = ["BuildReport", "Progress", "build_generation", "git_commit", "document_text"]
+__all__ = ["BuildReport", "Progress", "build_generation", "git_commit", "document_text",
+           "DenseSpec", "dense_dir"]
 
 # progress(stage, done, total): stage is "chunk", "embed" or "index".
 Progress = Callable[[str, int, int], None]
@@ -56,6 +61,10 @@ class BuildReport:
         timings: seconds spent chunking, embedding (including vector reuse) and writing
             the dense and lexical indexes.
         rebuilt: False when the index was already up to date and nothing was written.
+        dense_update: ``"built"`` (the vector index was built from all vectors) or
+            ``"incremental"`` (the previous generation's index was updated: vectors of
+            removed chunks taken out by label, new ones added).
+        dense_kept: vectors the incremental update kept from the previous index.
     """
 
     files: int = 0
@@ -66,6 +75,31 @@ class BuildReport:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     rebuilt: bool = True
+    dense_update: str = "built"
+    dense_kept: int = 0
+
+
+@dataclass(frozen=True)
+class DenseSpec:
+    """The vector index a build writes: a spec string and the kind's further options.
+
+    Attributes:
+        spec: ``"auto"``, a FAISS factory string (``"IVF1024,PQ48"``) or a binary one
+            (``"BFlat"``); see :mod:`indexing.kinds`.
+        options: constructor arguments of the kind (``dims``, ``rescore``, ``nprobe``...).
+    """
+
+    spec: str = "auto"
+    options: dict = field(default_factory=dict)
+
+    def check(self, dim: int) -> dict:
+        """The full config for ``dim``-d vectors; InputError for an unknown or unfit spec."""
+        return new_index(self.spec, dim=dim, **self.options).config()
+
+
+def dense_dir(kind: str) -> str:
+    """The generation sub-folder of a vector index kind."""
+    return "binary" if kind == "faiss-binary" else "dense"
 
 
 def document_text(chunk: Chunk) -> str:
@@ -105,6 +139,53 @@ def _reusable(previous: Path | None, fingerprint: str, dim: int):
     return {h: row for row, h in enumerate(hashes)}, vectors
 
 
+def _vector_index(previous, kind, config, fingerprint, vectors, labels, report):
+    """The new generation's vector index: the previous one updated by label when it has the
+    same kind, config and encoder and a trained structure that can remove vectors (IVF, PQ,
+    SQ, BIVF; not HNSW), else a fresh build from all vectors. Updating skips training and
+    re-adding everything: only the labels that left are removed and the new ones added
+    (100k x 384 IVF1024,Flat: 48 s to build, 0.9 s to swap 1,000 vectors)."""
+    cls = index_class(kind)
+    old = _previous_index(previous, cls, kind, config, fingerprint)
+    if old is not None:
+        old_labels = open_labels(previous / LABELS)
+        gone = np.setdiff1d(old_labels, labels, assume_unique=True)
+        new_rows = np.flatnonzero(~np.isin(labels, old_labels, assume_unique=True))
+        try:
+            removed = old.remove_ids(gone) if len(gone) else 0
+        except RetrieverError:
+            old = None  # this structure cannot remove: build afresh
+        else:
+            if removed == len(gone):
+                if len(new_rows):
+                    old.add(np.asarray(vectors[new_rows]), ids=labels[new_rows])
+                if len(old) == len(labels):
+                    old.attach(vectors, labels)
+                    report.dense_update = "incremental"
+                    report.dense_kept = len(labels) - len(new_rows)
+                    return old
+    report.dense_update = "built"
+    return cls.build(vectors, ids=labels, **config)
+
+
+def _previous_index(previous, cls, kind, config, fingerprint):
+    if previous is None:
+        return None
+    try:
+        manifest = read_manifest(previous)
+        entry = manifest["indexes"]["dense"]
+        if (entry.get("name"), entry.get("config"), manifest["encoder"].get("fingerprint")) \
+                != (kind, config, fingerprint) or not entry.get("labels"):
+            return None
+        if "HNSW" in config["spec"].upper() or not cls(**config).needs_training:
+            # FAISS HNSW cannot remove vectors; flat structures rebuild from the vectors file
+            # faster than they load and compact (100k x 384: 0.3 s vs 0.7 s).
+            return None
+        return cls.load(previous / entry.get("path", "dense"), **config)
+    except (RetrieverError, KeyError, TypeError):
+        return None
+
+
 def build_generation(
     index_dir: Path,
     items: Iterable[tuple[dict, Iterable[Chunk]]],
@@ -112,7 +193,7 @@ def build_generation(
     encoder,
     encoder_name: str,
     chunker_entry: dict,
-    dense_factory: Callable,
+    dense: DenseSpec,
     lexical_factory: Callable,
     text_style: str,
     extra_manifest: dict,
@@ -127,7 +208,8 @@ def build_generation(
         items: one ``(file_record, chunks)`` pair per file; file_record has path, size and
             mtime_ns. Chunks are consumed lazily, file by file.
         encoder: the document encoder.
-        dense_factory: ``vectors -> dense index`` (built from the memory-mapped vectors).
+        dense: the vector index to write. Its spec is checked against the encoder's
+            dimension before anything is written.
         lexical_factory: ``texts -> lexical index``.
         text_style: ``"code"`` (path and scope header) or ``"document"`` (title and text).
         extra_manifest: fields merged into the manifest (source, walk options).
@@ -139,6 +221,8 @@ def build_generation(
     to_text = _TEXT_STYLES[text_style]
     fingerprint = encoder.fingerprint()
     dim = encoder.dim
+    dense_config = dense.check(dim)  # InputError now, before the lock or any file
+    kind = new_index(dense.spec, dim=dim, **dense.options).name
     with writer(index_dir, wait=wait) as generation:
         out = generation.path
         table = ChunkTableWriter(out / CHUNKS)
@@ -193,9 +277,14 @@ def build_generation(
         if progress:
             progress("index", 0, 2)
         stored = open_vectors(out / VECTORS, rows=report.chunks, dim=dim)
-        dense = dense_factory(np.asarray(stored))
-        (out / "dense").mkdir()
-        dense.save(out / "dense")
+        labels = chunk_labels(out / CHUNKS, out / LABELS)
+        vector_index = _vector_index(
+            generation.previous, kind, dense_config, fingerprint, stored, labels, report
+        )
+        folder = dense_dir(kind)
+        (out / folder).mkdir()
+        vector_index.save(out / folder)
+        del vector_index, stored
         if progress:
             progress("index", 1, 2)
         texts = []
@@ -215,7 +304,8 @@ def build_generation(
                 "fingerprint": fingerprint,
             },
             indexes={
-                "dense": {"name": "faiss", "config": dense.config()},
+                "dense": {"name": kind, "config": dense_config, "path": folder,
+                          "labels": LABELS},
                 "lexical": {"name": "bm25", "config": lexical.config()},
             },
             counts={

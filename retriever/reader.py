@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from chunking import Chunk
-from indexing.dense import FaissIndex
+from indexing.kinds import index_class
 from indexing.lexical import BM25Index
 from indexing.manifest import read_manifest
+from indexing.quantize import RowMap
 from indexing.store import current_generation
-from indexing.table import CHUNKS, VECTORS, open_vectors, read_table, rows_to_chunks
+from indexing.table import CHUNKS, VECTORS, open_labels, open_vectors, read_table, rows_to_chunks
 from retriever import registry
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
 from retriever.hits import Hit
@@ -68,8 +69,23 @@ class Index:
             )
         dim = self.manifest["encoder"]["dim"]
         self._vectors = open_vectors(self.generation / VECTORS, rows=rows, dim=dim)
-        indexes = self.manifest["indexes"]
-        self._dense = FaissIndex.load(self.generation / "dense", **indexes["dense"]["config"])
+        entry = self.manifest["indexes"]["dense"]
+        try:
+            kind = index_class(entry["name"])
+        except InputError as exc:
+            raise IndexFormatError(
+                f"The index at {self.generation} uses a vector index kind this version does not "
+                f"know ({exc}) Upgrade dense-retriever or rebuild with `retriever index --force`."
+            ) from None
+        # Labels map what the vector index returns to rows; indexes written before labels
+        # existed hold row numbers.
+        labels = open_labels(self.generation / entry["labels"]) if entry.get("labels") else None
+        self._rows = RowMap(labels) if labels is not None else None
+        # Memory-mapped: opening is fast and the pages are shared between processes.
+        self._dense = kind.load(
+            self.generation / entry.get("path", "dense"), mmap=True,
+            vectors=self._vectors, labels=labels, **entry["config"],
+        )
         self._lexical = BM25Index.load(self.generation / "lexical")
         if len(self._dense) != rows or len(self._lexical) != rows:
             raise IndexFormatError(
@@ -119,10 +135,22 @@ class Index:
                 "`retriever index PATH --force --encoder ...`."
             )
 
-    def stage(self, mode: str | SearchMode = "hybrid", *, depth: int = _FUSION_DEPTH) -> Stage:
-        """The pipeline stage behind a search mode, for composing with ``%``, ``>>``, fuse."""
+    def stage(
+        self, mode: str | SearchMode = "hybrid", *, depth: int = _FUSION_DEPTH, **knobs
+    ) -> Stage:
+        """The pipeline stage behind a search mode, for composing with ``%``, ``>>``, fuse.
+
+        Args:
+            knobs: per-query vector index parameters (``nprobe``, ``ef_search``,
+                ``rescore_multiplier``), as for :meth:`search`.
+        """
         mode = SearchMode.parse(mode)
-        dense = Retrieve(self._dense_search, k=depth, name="dense")
+        knobs = {key: value for key, value in knobs.items() if value is not None}
+
+        def dense_search(queries: Sequence[str], k: int):
+            return self._dense_search(queries, k, **knobs)
+
+        dense = Retrieve(dense_search, k=depth, name="dense")
         lexical = Retrieve(self._lexical.search, k=depth, name="lexical")
         if mode is SearchMode.DENSE:
             return dense
@@ -130,10 +158,40 @@ class Index:
             return lexical
         return fuse([dense, lexical], "rrf")
 
-    def _dense_search(self, queries: Sequence[str], k: int):
-        return self._dense.search(self.encoder.encode_queries(list(queries)), k)
+    def _dense_search(self, queries: Sequence[str], k: int, **knobs):
+        return self.search_vectors(self.encoder.encode_queries(list(queries)), k, **knobs)
 
-    def search(self, query: str, k: int = 10, mode: str | SearchMode = "hybrid") -> list[Hit]:
+    def search_vectors(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
+        rescore_multiplier: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Dense search with already-encoded queries.
+
+        Args:
+            queries: ``(nq, dim)`` float32 unit vectors from this index's encoder.
+            k: results per query.
+            nprobe, ef_search, rescore_multiplier: per-query knobs (IVF lists visited, HNSW
+                breadth, binary/Matryoshka candidates per result); None uses the index's own.
+
+        Returns:
+            ``(scores, rows)``: ``(nq, k)`` float32 and int64 chunk rows, ``-1`` padding.
+        """
+        scores, ids = self._dense.search(
+            queries, k, nprobe=nprobe, ef_search=ef_search,
+            rescore_multiplier=rescore_multiplier,
+        )
+        if self._rows is not None:
+            ids = self._rows.rows(ids)
+        return scores, ids
+
+    def search(
+        self, query: str, k: int = 10, mode: str | SearchMode = "hybrid", **knobs
+    ) -> list[Hit]:
         """The top ``k`` chunks for ``query``, best first.
 
         Args:
@@ -141,11 +199,21 @@ class Index:
             k: number of hits wanted (fewer when the index is smaller).
             mode: ``"hybrid"`` (dense + BM25, reciprocal-rank fusion), ``"dense"`` or
                 ``"lexical"``.
+            knobs: ``nprobe=``, ``ef_search=``, ``rescore_multiplier=``: per-query vector
+                index parameters (passed to FAISS as SearchParameters, never set on the
+                shared index).
         """
-        return self.search_many([query], k=k, mode=mode)[0]
+        return self.search_many([query], k=k, mode=mode, **knobs)[0]
 
     def search_many(
-        self, queries: Sequence[str], k: int = 10, mode: str | SearchMode = "hybrid"
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        mode: str | SearchMode = "hybrid",
+        *,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
+        rescore_multiplier: int | None = None,
     ) -> list[list[Hit]]:
         """Answer a batch of queries in one call; one list of hits per query."""
         if isinstance(queries, str):
@@ -158,7 +226,10 @@ class Index:
         if not queries:
             return []
         depth = max(_FUSION_DEPTH, 3 * k)
-        results = self.stage(mode, depth=depth)(list(queries))
+        results = self.stage(
+            mode, depth=depth, nprobe=nprobe, ef_search=ef_search,
+            rescore_multiplier=rescore_multiplier,
+        )(list(queries))
         return [self._hits(results, q, k) for q in range(len(queries))]
 
     def _hits(self, results: Results, q: int, k: int) -> list[Hit]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -26,15 +27,30 @@ def index_command(
     ),
     max_file_bytes: int = typer.Option(1 << 20, "--max-file-bytes", help="Skip larger files."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    index_spec: str | None = typer.Option(
+        None, "--index-spec",
+        help="Vector index: auto, Flat, HNSW32,Flat, IVF1024,Flat, IVF4096,PQ48, SQ8, or binary "
+             "BFlat, BHNSW32, BIVF1024 (rescored in float) [the index's own, else auto].",
+    ),
+    index_option: list[str] = typer.Option(
+        [], "--index-option",
+        help="KEY=VALUE option of the vector index, repeatable: dims=128, rescore=int8, "
+             "rescore=null, rescore_multiplier=8, nprobe=32, ef_search=256.",
+    ),
+    wait: float = typer.Option(
+        0.0, "--wait", help="Seconds to wait for another process writing this index."
+    ),
 ) -> None:
     """Index a source tree: chunk, embed, and write dense and lexical indexes."""
     config = {"model": model} if model else None
+    options = _parse_options(index_option) if index_option else None
     if config and encoder is None:
         encoder = "sentence-transformers"
     with progress_bar(not quiet) as progress:
         opened = retriever.index(
             path, index_dir=index, encoder=encoder, encoder_config=config, force=force,
             include_dependencies=include_deps, max_file_bytes=max_file_bytes, progress=progress,
+            index_spec=index_spec, index_options=options, wait=wait,
         )
     report = opened.last_build
     if not report.rebuilt:
@@ -48,3 +64,20 @@ def index_command(
         err.print(f"Skipped {len(report.skipped)} files (see `retriever info`):")
         for path_, reason in report.skipped[:10]:
             err.print(f"  {path_}: {reason}")
+
+
+def _parse_options(pairs: list[str]) -> dict:
+    """``["dims=128", "rescore=int8"]`` -> ``{"dims": 128, "rescore": "int8"}`` (JSON values,
+    else strings)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise retriever.InputError(
+                f"--index-option takes KEY=VALUE, e.g. dims=128; got {pair!r}."
+            )
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options

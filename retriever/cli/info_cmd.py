@@ -35,6 +35,7 @@ def info_command(
         ("source", f"{source.get('root')} @ {source.get('commit') or '-'}"),
         ("encoder", f"{encoder['name']} {json.dumps(encoder['config'])} dim={encoder['dim']}"),
         ("chunker", f"{info['chunker']['name']} {json.dumps(info['chunker']['config'])}"),
+        ("vectors", _vector_index(info["indexes"].get("dense", {}))),
         ("indexes", ", ".join(f"{k}={v['name']} {json.dumps(v['config'])}"
                                for k, v in info["indexes"].items())),
         ("counts", ", ".join(f"{k}={v}" for k, v in info["counts"].items())),
@@ -43,3 +44,15 @@ def info_command(
     for key, value in rows:
         table.add_row(key, str(value))
     out.print(table)
+
+
+def _vector_index(entry: dict) -> str:
+    """``BFlat (faiss-binary, rescore=float x4) in binary/`` for the human view."""
+    config = entry.get("config", {})
+    extras = []
+    if config.get("dims"):
+        extras.append(f"dims={config['dims']}")
+    if config.get("rescore"):
+        extras.append(f"rescore={config['rescore']} x{config.get('rescore_multiplier')}")
+    detail = ", ".join([entry.get("name", "?"), *extras])
+    return f"{config.get('spec', '?')} ({detail}) in {entry.get('path', 'dense')}/"

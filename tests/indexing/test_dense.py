@@ -114,7 +114,10 @@ def test_auto_switches_at_threshold(vectors: np.ndarray) -> None:
 
 def test_config_rebuilds(built: FaissIndex) -> None:
     config = built.config()
-    assert set(config) == {"spec", "dim", "hnsw_threshold", "ef_search", "ef_construction"}
+    assert set(config) == {
+        "spec", "dim", "hnsw_threshold", "ef_search", "ef_construction", "nprobe", "dims",
+        "rescore", "rescore_multiplier", "train_size",
+    }
     twin = FaissIndex(**config)
     assert twin.config() == config and len(twin) == 0
 

@@ -1,0 +1,105 @@
+"""What the float and binary FAISS index kinds share: per-call search parameters, stable
+labels (``add_with_ids``), training on a sample, and argument checks."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+from retriever.errors import InputError
+
+__all__ = [
+    "check_int", "search_params", "innermost", "ivf_of", "training_sample", "as_labels",
+    "sequential_labels", "mmap_flags",
+]
+
+
+def check_int(owner: str, label: str, value: object, low: int) -> None:
+    """Raise InputError unless ``value`` is an int (not bool) >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise InputError(f"{owner} {label} must be an integer >= {low}, got {value!r}.")
+
+
+def innermost(index):
+    """The structure under IDMap / PreTransform wrappers (downcast to its concrete class)."""
+    while True:
+        if isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2, faiss.IndexPreTransform,
+                              faiss.IndexBinaryIDMap, faiss.IndexBinaryIDMap2)):
+            index = faiss.downcast_index(index.index) if isinstance(
+                index, (faiss.IndexIDMap, faiss.IndexIDMap2, faiss.IndexPreTransform)
+            ) else faiss.downcast_IndexBinary(index.index)
+            continue
+        return index
+
+
+def ivf_of(index):
+    """The IVF structure inside ``index`` (float or binary), or None."""
+    inner = innermost(index)
+    if isinstance(inner, (faiss.IndexIVF, faiss.IndexBinaryIVF)):
+        return inner
+    return None
+
+
+def search_params(index, *, k: int, ef_search: int, nprobe: int):
+    """FAISS SearchParameters for one call, or None when the structure takes none.
+
+    Knobs are passed per call and never set on the shared index (``index.nprobe = ...``),
+    so threads searching one index with different settings do not race.
+    Returns ``(params, keep_alive)``: SWIG does not own nested parameter objects, so the
+    caller keeps ``keep_alive`` referenced until the search returns.
+    """
+    inner = innermost(index)
+    if isinstance(inner, (faiss.IndexIVF, faiss.IndexBinaryIVF)):
+        params = faiss.SearchParametersIVF(nprobe=min(int(nprobe), int(inner.nlist)))
+    elif hasattr(inner, "hnsw"):
+        params = faiss.SearchParametersHNSW(efSearch=max(int(ef_search), int(k)))
+    else:
+        return None, ()
+    keep = [params]
+    node = index
+    # Wrappers between the top and the structure: PreTransform needs its own envelope.
+    if isinstance(node, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+        node = faiss.downcast_index(node.index)
+    if isinstance(node, faiss.IndexPreTransform):
+        outer = faiss.SearchParametersPreTransform()
+        outer.index_params = params
+        keep.append(outer)
+        params = outer
+    return params, keep
+
+
+def mmap_flags(factory: str) -> int:
+    """FAISS read flags that memory-map a ``factory`` index.
+
+    ``IO_FLAG_MMAP`` maps inverted lists (IVF); ``IO_FLAG_MMAP_IFC`` maps the code arrays of
+    flat-code structures (Flat, PQ, SQ, HNSW storage). FAISS reads IVF lists with mmap only
+    through a plain file reader, which the second flag replaces, so IVF gets the first alone.
+    """
+    if "IVF" in factory.upper():
+        return faiss.IO_FLAG_MMAP
+    return faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC
+
+
+def training_sample(vectors: np.ndarray, wanted: int, *, seed: int = 0) -> np.ndarray:
+    """At most ``wanted`` rows of ``vectors``, chosen with a seeded generator, in file order."""
+    n = len(vectors)
+    if n <= wanted:
+        return np.ascontiguousarray(vectors)
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=wanted, replace=False))
+    return np.ascontiguousarray(vectors[rows])
+
+
+def as_labels(ids: object, n: int) -> np.ndarray:
+    """Check caller-given labels: ``(n,)`` non-negative int64, unique."""
+    labels = np.asarray(ids)
+    if labels.ndim != 1 or len(labels) != n or not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"ids must be a 1-D integer array of length {n}, got {labels.shape}.")
+    labels = labels.astype(np.int64, copy=False)
+    if n and (labels.min() < 0 or len(np.unique(labels)) != n):
+        raise InputError("ids must be unique non-negative integers.")
+    return np.ascontiguousarray(labels)
+
+
+def sequential_labels(start: int, n: int) -> np.ndarray:
+    """``start .. start + n - 1`` as int64: the default labels are row numbers."""
+    return np.arange(start, start + n, dtype=np.int64)
