@@ -32,14 +32,17 @@ from eval.repos import (
     score_repo_benchmark,
 )
 from eval.runner import (
+    ALL_MODES,
     RepoRunResult,
     RunResult,
+    parse_modes,
     run_beir,
     run_benchmark,
     run_repo_benchmark,
 )
 
 __all__ = [
+    "ALL_MODES",
     "DEFAULT_METRICS",
     "Benchmark",
     "Comparison",
@@ -62,6 +65,7 @@ __all__ = [
     "markdown_table",
     "mine",
     "paired_test",
+    "parse_modes",
     "plot_tradeoffs",
     "read_qrels",
     "read_trec",

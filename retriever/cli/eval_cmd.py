@@ -21,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
 def _metrics_table(title: str, metrics: dict, ci: dict | None = None) -> Table:
     table = Table(title=title)
     table.add_column("metric")
@@ -45,36 +47,61 @@ def _cost_line(cost) -> str:
     )
 
 
+_MODE_HELP = "hybrid, dense, lexical, a comma list of them, or all (one index serves them all)."
+_MODEL_HELP = "encoder model: a packaged model name or a local folder (default: the encoder's)."
+
+
+def _encoder_config(model: str | None) -> dict | None:
+    return {"model": model} if model else None
+
+
 @app.command()
 def beir(
     folder: Annotated[
         Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")
     ],
     split: Annotated[str, typer.Option(help="qrels split to evaluate.")] = "test",
-    mode: Annotated[str, typer.Option(help="hybrid, dense or lexical.")] = "hybrid",
+    mode: Annotated[str, typer.Option(help=_MODE_HELP)] = "hybrid",
     encoder: Annotated[
         str, typer.Option(help="registered encoder name.")
     ] = "sentence-transformers",
+    model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
     k: Annotated[int, typer.Option(help="hits per query.")] = 100,
     out: Annotated[
-        Path | None, typer.Option(help="write result.json, run.trec and report.md here.")
+        Path | None,
+        typer.Option(
+            help="write result.json, run.trec and report.md here (one mode), or MODE/result.json,"
+            " MODE/run.trec and report.md (several)."
+        ),
     ] = None,
 ) -> None:
     """Index a BEIR corpus, search its queries, report metrics and cost."""
     from eval.metrics import write_trec
     from eval.report import write_json, write_markdown
-    from eval.runner import run_beir
+    from eval.runner import parse_modes, run_beir
 
+    modes = parse_modes(mode)
     with progress_bar() as update:
-        result = run_beir(folder, split, encoder=encoder, mode=mode, k=k, progress=update)
-    out_console.print(
-        _metrics_table(f"{result.dataset} ({split}, {mode})", result.metrics, result.ci)
-    )
-    out_console.print(_cost_line(result.cost))
+        results = run_beir(
+            folder,
+            split,
+            encoder=encoder,
+            encoder_config=_encoder_config(model),
+            modes=modes,
+            k=k,
+            progress=update,
+        )
+    for name, result in results.items():
+        out_console.print(
+            _metrics_table(f"{result.dataset} ({split}, {name})", result.metrics, result.ci)
+        )
+        out_console.print(_cost_line(result.cost))
     if out is not None:
-        write_json(result, out / "result.json", with_run=True)
-        write_trec(result.run, out / "run.trec", tag=f"{mode}")
-        write_markdown([result], out / "report.md")
+        for name, result in results.items():
+            folder_out = out if len(results) == 1 else out / name
+            write_json(result, folder_out / "result.json", with_run=True)
+            write_trec(result.run, folder_out / "run.trec", tag=name)
+        write_markdown(list(results.values()), out / "report.md")
         out_console.print(f"written to {out}")
 
 
@@ -86,44 +113,72 @@ def repos(
     repos_dir: Annotated[
         Path, typer.Option("--repos", help="folder of repository trees, one per name.")
     ],
-    mode: Annotated[str, typer.Option(help="hybrid, dense or lexical.")] = "hybrid",
+    mode: Annotated[str, typer.Option(help=_MODE_HELP)] = "hybrid",
     encoder: Annotated[
         str, typer.Option(help="registered encoder name.")
     ] = "sentence-transformers",
+    model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
     repo: Annotated[
-        list[str] | None, typer.Option("--repo", help="only these repositories (repeatable).")
+        list[str] | None,
+        typer.Option("--repo", help="only these repositories, in this order (repeatable)."),
     ] = None,
     language: Annotated[
         list[str] | None, typer.Option("--language", help="only these languages.")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="write result.json and report.md here.")] = None,
+    index_root: Annotated[
+        Path | None,
+        typer.Option(help="keep the indexes here (a rerun reuses their vectors)."),
+    ] = None,
+    latency_runs: Annotated[
+        int, typer.Option(help="search each query this many times, keep the median.")
+    ] = 1,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="write result.json and report.md here (one mode), or MODE/result.json and "
+            "report.md (several); rewritten after every repository."
+        ),
+    ] = None,
 ) -> None:
     """Run the semble repository benchmark (NDCG@10 per repository, language, category)."""
     from eval.report import write_json, write_markdown
-    from eval.runner import run_repo_benchmark
+    from eval.runner import parse_modes, run_repo_benchmark
+
+    modes = parse_modes(mode)
+
+    def write(results: dict) -> None:
+        for name, result in results.items():
+            write_json(result, (out if len(results) == 1 else out / name) / "result.json")
+        write_markdown(list(results.values()), out / "report.md")
 
     with progress_bar() as update:
-        result = run_repo_benchmark(
+        results = run_repo_benchmark(
             annotations,
             repos_dir,
             encoder=encoder,
-            mode=mode,
+            encoder_config=_encoder_config(model),
+            modes=modes,
             repos=repo or None,
             languages=language or None,
+            index_root=index_root,
+            latency_runs=latency_runs,
             progress=update,
+            on_repo=(lambda _name, partial: write(partial)) if out is not None else None,
         )
-    scores = result.scores
-    out_console.print(_metrics_table("by language", scores.by_language))
-    out_console.print(_metrics_table("by category", scores.by_category))
-    out_console.print(
-        f"NDCG@{scores.k} (mean of {len(scores.per_repo)} repositories): {scores.mean:.4f}"
-    )
-    if result.missing:
-        out_console.print(f"left out (no tree under {repos_dir}): {', '.join(result.missing)}")
-    out_console.print(_cost_line(result.cost))
+    for name, result in results.items():
+        scores = result.scores
+        out_console.print(_metrics_table(f"{name}: by language", scores.by_language))
+        out_console.print(_metrics_table(f"{name}: by category", scores.by_category))
+        out_console.print(
+            f"{name}: NDCG@{scores.k} (mean of {len(scores.per_repo)} repositories): "
+            f"{scores.mean:.4f}"
+        )
+        out_console.print(_cost_line(result.cost))
+    first = next(iter(results.values()))
+    if first.missing:
+        out_console.print(f"left out (no tree under {repos_dir}): {', '.join(first.missing)}")
     if out is not None:
-        write_json(result, out / "result.json")
-        write_markdown([result], out / "report.md")
+        write(results)
         out_console.print(f"written to {out}")
 
 

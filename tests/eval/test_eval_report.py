@@ -92,6 +92,7 @@ def test_cli_mine(data, tmp_path):
 
 def test_public_names():
     assert set(package.__all__) == {
+        "ALL_MODES",
         "DEFAULT_METRICS",
         "Benchmark",
         "Comparison",
@@ -114,6 +115,7 @@ def test_public_names():
         "markdown_table",
         "mine",
         "paired_test",
+        "parse_modes",
         "plot_tradeoffs",
         "read_qrels",
         "read_trec",
