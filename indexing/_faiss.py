@@ -1,7 +1,12 @@
 """What the float and binary FAISS index kinds share: per-call search parameters, stable
-labels (``add_with_ids``), training on a sample, and argument checks."""
+labels (``add_with_ids``), training on a sample, argument checks, and the small JSON file
+that describes a saved index."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -10,8 +15,43 @@ from retriever.errors import InputError
 
 __all__ = [
     "check_int", "search_params", "innermost", "ivf_of", "training_sample", "as_labels",
-    "sequential_labels", "mmap_flags",
+    "sequential_labels", "mmap_flags", "write_meta", "read_meta", "read_index_file",
 ]
+
+
+def write_meta(path: Path, meta: dict) -> None:
+    """Write the JSON file describing a saved index (callers write it last)."""
+    path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def read_meta(path: Path, format_name: str, version: int) -> dict:
+    """Read the JSON file beside a saved index and check its format, version and file name.
+
+    Raises:
+        OSError, ValueError, KeyError, AttributeError: the caller turns these into an
+            IndexFormatError that names the file.
+    """
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    if meta.get("format") != format_name or meta.get("version") != version:
+        raise ValueError(
+            f"not a {format_name} v{version} manifest "
+            f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
+        )
+    file_name = meta["file"]
+    # A bare name only: the metadata must not point outside the index directory.
+    if not (isinstance(file_name, str) and file_name == Path(file_name).name):
+        raise ValueError(f"bad index file name {file_name!r}")
+    return meta
+
+
+def read_index_file(path: Path, reader: Callable, flags: int, error: Callable):
+    """``reader(path, flags)`` (faiss.read_index or read_index_binary); a missing or
+    unreadable file raises ``error(path, reason)``."""
+    try:
+        return reader(str(path), flags)
+    except (RuntimeError, OSError) as exc:
+        reason = "it is missing" if not path.exists() else f"FAISS cannot read it: {exc}"
+        raise error(path, reason) from exc
 
 
 def check_int(owner: str, label: str, value: object, low: int) -> None:

@@ -20,7 +20,6 @@ Files written inside the index directory::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,12 @@ from indexing._faiss import (
     innermost,
     ivf_of,
     mmap_flags,
+    read_index_file,
+    read_meta,
     search_params,
     sequential_labels,
     training_sample,
+    write_meta,
 )
 from indexing.dense import spec_file_stem
 from indexing.quantize import (
@@ -315,7 +317,7 @@ class BinaryIndex:
             np.save(directory / SCALE_FILE, self._scale)
         meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": self.config(),
                 "file": file_name, "ntotal": len(self)}
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_meta(directory / META_FILE, meta)
 
     @classmethod
     def load(
@@ -342,12 +344,8 @@ class BinaryIndex:
         directory = Path(directory)
         meta_path = directory / META_FILE
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
-                raise ValueError(f"not a {FORMAT_NAME} v{FORMAT_VERSION} manifest")
+            meta = read_meta(meta_path, FORMAT_NAME, FORMAT_VERSION)
             file_name, ntotal, saved = meta["file"], meta["ntotal"], cls(**meta["config"])
-            if not (isinstance(file_name, str) and file_name == Path(file_name).name):
-                raise ValueError(f"bad index file name {file_name!r}")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise _format_error(meta_path, exc) from exc
         index = cls(**config) if config else saved
@@ -358,11 +356,7 @@ class BinaryIndex:
                 f"vectors; the configuration asks for {index.spec!r}, {index.bits}, {index.dim}",
             )
         flags = mmap_flags(index.spec) if mmap else 0
-        try:
-            loaded = faiss.read_index_binary(str(path), flags)
-        except (RuntimeError, OSError) as exc:
-            reason = "it is missing" if not path.exists() else f"FAISS cannot read it: {exc}"
-            raise _format_error(path, reason) from exc
+        loaded = read_index_file(path, faiss.read_index_binary, flags, _format_error)
         if loaded.d != index.bits:
             raise _format_error(path, f"its codes have {loaded.d} bits, expected {index.bits}")
         if loaded.ntotal != ntotal:

@@ -22,7 +22,6 @@ Files written inside the index directory::
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,12 @@ from indexing._faiss import (
     innermost,
     ivf_of,
     mmap_flags,
+    read_index_file,
+    read_meta,
     search_params,
     sequential_labels,
     training_sample,
+    write_meta,
 )
 from indexing.quantize import RowMap, check_rescore, rescore_labels, truncate
 from retriever.errors import IndexFormatError, InputError
@@ -355,7 +357,7 @@ class FaissIndex:
             "ntotal": len(self),
         }
         # Written last: a directory whose save was interrupted has no (new) manifest.
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_meta(directory / META_FILE, meta)
 
     @classmethod
     def load(
@@ -391,17 +393,9 @@ class FaissIndex:
         directory = Path(directory)
         meta_path = directory / META_FILE
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
-                raise ValueError(
-                    f"not a {FORMAT_NAME} v{FORMAT_VERSION} manifest "
-                    f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
-                )
+            meta = read_meta(meta_path, FORMAT_NAME, FORMAT_VERSION)
             factory, file_name, ntotal = meta["factory"], meta["file"], meta["ntotal"]
-            saved_config = meta["config"]
-            if not (isinstance(file_name, str) and file_name == Path(file_name).name):
-                raise ValueError(f"bad index file name {file_name!r}")
-            saved = cls(**saved_config)
+            saved = cls(**meta["config"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise _format_error(meta_path, exc) from exc
         index = cls(**config) if config else saved  # InputError if the caller's config is bad
@@ -418,11 +412,7 @@ class FaissIndex:
             )
         path = directory / file_name
         flags = mmap_flags(factory) if mmap else 0
-        try:
-            loaded = faiss.read_index(str(path), flags)
-        except (RuntimeError, OSError) as exc:
-            reason = "it is missing" if not path.exists() else f"FAISS cannot read it: {exc}"
-            raise _format_error(path, reason) from exc
+        loaded = read_index_file(path, faiss.read_index, flags, _format_error)
         if loaded.d != index.index_dim:
             raise _format_error(
                 path,
