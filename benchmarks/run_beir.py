@@ -24,6 +24,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from torch_threads import add_threads_option, apply_threads  # noqa: E402
+
 from eval.data import load_beir  # noqa: E402
 from eval.metrics import bootstrap_ci, evaluate, write_trec  # noqa: E402
 from eval.runner import parse_modes, run_benchmark  # noqa: E402
@@ -62,18 +64,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "beir")
     parser.add_argument("--runs", type=Path, default=Path("/work/bench/runs"))
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (default 1: on the shared 2-core machine two threads made "
-        "one query take ~1 s instead of ~50 ms, at the same document throughput)",
-    )
+    add_threads_option(parser)
     args = parser.parse_args()
-    if args.threads > 0:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
 
     folder = args.folder or args.data / args.name
     split = args.split or SPLITS.get(args.name, "test")

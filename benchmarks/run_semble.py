@@ -25,6 +25,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from torch_threads import add_threads_option, apply_threads  # noqa: E402
+
 from eval.report import write_json  # noqa: E402
 from eval.runner import parse_modes, run_repo_benchmark  # noqa: E402
 
@@ -63,18 +65,9 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "semble")
     parser.add_argument("--tag", default=None, help="result file prefix (default: the modes)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (default 1: on the shared 2-core machine two threads made "
-        "one query take ~1 s instead of ~50 ms, at the same document throughput)",
-    )
+    add_threads_option(parser)
     args = parser.parse_args()
-    if args.threads > 0:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
 
     modes = parse_modes(args.modes)
     specs = {r["name"]: r for r in json.loads((args.annotations.parent / "repos.json").read_text())}
