@@ -18,6 +18,9 @@ class Encoder(Protocol):
     an ``(n, dim)`` float32 array; rows are L2-normalised so inner product is cosine.
     ``fingerprint`` identifies the weights and configuration: an index refuses queries
     from an encoder whose fingerprint differs from the one that made its vectors.
+
+    ``dim``, ``config()`` and ``fingerprint()`` should be cheap (no model load): staleness
+    checks, ``info`` and lexical search call them without encoding anything.
     """
 
     dim: int

