@@ -6,6 +6,10 @@ the query to that function alone. Doc comments understood: Python docstrings, ``
 JavaScript/TypeScript function or a Java method, ``//`` lines directly above a Go ``func``, and
 ``///`` (or ``/** */``) above a Rust ``fn`` (attributes may sit in between).
 
+Files come from chunking's walker (ignore files, dependency folders, binary, generated and
+oversized files left out) and are read, typed and parsed as the chunker does. Paths that
+:func:`chunking.paths.path_class` calls test, vendored or generated are not mined.
+
 The filters follow CodeSearchNet: test files and test functions, dunder methods, functions of
 fewer than :data:`MIN_LINES` non-blank lines, and queries of fewer than :data:`MIN_WORDS` words are
 skipped. Identical documents keep their first occurrence (in path order); a query shared by
@@ -22,11 +26,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chunking.cast import _parse as parse_with_limit
+from chunking.languages import SPECS, detect_language, load_language
+from chunking.paths import path_class
+from chunking.walker import read_source, walk
 from eval.data import Benchmark, Doc, first_sentence, write_beir
 from retriever.errors import InputError
 
 __all__ = [
-    "EXTENSIONS",
+    "LANGUAGES",
     "MIN_LINES",
     "MIN_WORDS",
     "Function",
@@ -38,18 +46,7 @@ __all__ = [
 MIN_LINES = 3
 MIN_WORDS = 3
 
-EXTENSIONS = {
-    ".py": "python",
-    ".js": "javascript",
-    ".jsx": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".ts": "typescript",
-    ".tsx": "tsx",
-    ".go": "go",
-    ".rs": "rust",
-    ".java": "java",
-}
+# Function node types per language (names as chunking.languages.detect_language gives them).
 _FUNCTIONS = {
     "python": {"function_definition"},
     "javascript": {
@@ -63,6 +60,8 @@ _FUNCTIONS = {
     "java": {"method_declaration", "constructor_declaration"},
 }
 _FUNCTIONS["typescript"] = _FUNCTIONS["tsx"] = _FUNCTIONS["javascript"]
+#: The languages the miner reads doc comments of.
+LANGUAGES = tuple(sorted(_FUNCTIONS))
 # Wrappers a doc comment sits in front of, rather than in front of the function itself.
 _WRAPPERS = {
     "export_statement",
@@ -70,22 +69,12 @@ _WRAPPERS = {
     "variable_declaration",
     "decorated_definition",
 }
-_SKIP_DIRS = {
-    ".git",
-    "node_modules",
-    "vendor",
-    "third_party",
-    "build",
-    "dist",
-    "target",
-    "__pycache__",
-    ".venv",
-    "venv",
-}
-_TEST_DIRS = {"test", "tests", "testing", "__tests__", "spec", "specs", "testdata"}
-_TEST_FILE = re.compile(
-    r"(^test_.*\.py$|_test\.(py|go)$|\.(test|spec)\.[jt]sx?$|Tests?\.java$|^Test.*\.java$)"
-)
+# Files of these path classes are not mined: CodeSearchNet leaves tests out, and vendored or
+# generated code is not the project's own documentation.
+_SKIPPED_CLASSES = frozenset({"test", "vendored", "generated"})
+# Python stubs repeat the docstrings of the modules they describe: mining both would make
+# every such query ambiguous (and drop it), so only real modules are read.
+_SKIPPED_SUFFIXES = (".pyi",)
 
 
 @dataclass(frozen=True)
@@ -111,6 +100,13 @@ class Function:
     doc: str
     code: str
     is_test: bool = False
+
+
+def _parse(source: bytes, language: str):
+    """The tree-sitter tree of ``source``, parsed as the chunker parses (with its time limit)."""
+    spec = SPECS.get(language)
+    grammar = load_language(spec.grammar) if spec is not None else None
+    return parse_with_limit(grammar, source) if grammar is not None else None
 
 
 def _walk(node) -> Iterator:
@@ -223,14 +219,15 @@ def functions(path: str, source: bytes, language: str) -> Iterator[Function]:
     Args:
         path: the file path recorded in each :class:`Function`.
         source: the file's bytes.
-        language: a tree-sitter language name (see :data:`EXTENSIONS`).
+        language: one of :data:`LANGUAGES`.
 
     Yields:
-        Documented functions in file order, unfiltered.
+        Documented functions in file order, unfiltered; none when the grammar cannot be
+        loaded or the file cannot be parsed in time.
     """
-    from tree_sitter_language_pack import get_parser
-
-    tree = get_parser(language).parse(source)
+    tree = _parse(source, language)
+    if tree is None:
+        return
     for node in _walk(tree.root_node):
         if node.type not in _FUNCTIONS.get(language, ()):
             continue
@@ -284,10 +281,10 @@ def strip_python_docstring(code: str) -> str:
     Returns:
         The source without the docstring's lines (unchanged when there is none).
     """
-    from tree_sitter_language_pack import get_parser
-
     source = code.encode("utf-8")
-    tree = get_parser("python").parse(source)
+    tree = _parse(source, "python")
+    if tree is None:
+        return code
     for node in _walk(tree.root_node):
         if node.type == "function_definition":
             docstring = _python_docstring(node)
@@ -298,15 +295,8 @@ def strip_python_docstring(code: str) -> str:
     return code
 
 
-def _is_test_path(relative: str) -> bool:
-    parts = relative.split("/")
-    return any(part.lower() in _TEST_DIRS for part in parts[:-1]) or bool(
-        _TEST_FILE.search(parts[-1])
-    )
-
-
 def _keep(function: Function, query: str) -> bool:
-    if function.is_test or _is_test_path(function.path):
+    if function.is_test:
         return False
     if function.name.startswith("__") and function.name.endswith("__"):
         return False
@@ -324,8 +314,7 @@ def mine(
 
     Args:
         root: the folder to mine.
-        languages: restrict to these tree-sitter language names (default: all of
-            :data:`EXTENSIONS`).
+        languages: restrict to these languages (default: all of :data:`LANGUAGES`).
         out: when given, also write the benchmark there in BEIR layout (``qrels/test.tsv``),
             readable with :func:`eval.data.load_beir`.
 
@@ -338,20 +327,26 @@ def mine(
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder to mine")
-    known = sorted(set(EXTENSIONS.values()))
-    wanted = set(languages or known)
-    unknown = wanted - set(known)
+    wanted = set(languages or LANGUAGES)
+    unknown = wanted - set(LANGUAGES)
     if unknown:
-        raise InputError(f"unknown languages {sorted(unknown)}; known: {', '.join(known)}")
+        raise InputError(f"unknown languages {sorted(unknown)}; known: {', '.join(LANGUAGES)}")
     found: list[tuple[Function, str]] = []
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root).as_posix()
-        language = EXTENSIONS.get(path.suffix)
-        if language not in wanted or not path.is_file():
+    # Path order by folder parts, as the miner has always listed files: which of two identical
+    # functions is kept depends on it.
+    for file in sorted(walk(root).files, key=lambda f: f.path.split("/")):
+        if path_class(file.path) in _SKIPPED_CLASSES or file.path.endswith(_SKIPPED_SUFFIXES):
             continue
-        if any(part in _SKIP_DIRS or part.startswith(".") for part in relative.split("/")[:-1]):
+        if any(part.startswith(".") for part in file.path.split("/")[:-1]):
+            continue  # hidden folders hold tooling and scratch code, not the documented API
+        language = detect_language(file.path)
+        if language not in wanted:
             continue
-        for function in functions(relative, path.read_bytes(), language):
+        try:
+            source = read_source(file)
+        except (OSError, UnicodeError):
+            continue  # unreadable or not UTF-8: nothing to mine in it
+        for function in functions(file.path, source.encode("utf-8"), language):
             query = first_sentence(function.doc)
             if _keep(function, query):
                 found.append((function, query))

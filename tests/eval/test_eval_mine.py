@@ -77,3 +77,36 @@ def test_languages_and_beir_round_trip(data, tmp_path):
         mine(data / "mine", languages=["cobol"])
     with pytest.raises(InputError, match="not a folder"):
         mine(tmp_path / "nowhere")
+
+
+FUNCTION = '''def {name}(values, factor):
+    """Scale every value of the list by the given factor."""
+    scaled = []
+    for value in values:
+        scaled.append(value * factor)
+    return scaled
+'''
+
+
+def test_files_come_from_the_walker_and_path_classes(tmp_path):
+    # One documented function per file, each with its own query, so only the file decides.
+    files = {
+        "src/kept.py": "kept",
+        "vendor/lib/copied.py": "vendored_copy",
+        "third_party/lib/other.py": "third_party_copy",
+        "proto/messages_pb2.py": "generated_code",
+        "src/conftest.py": "test_fixture_helper",
+        "spec/helpers.py": "spec_helper",
+        ".tools/script.py": "hidden_tool",
+        "build/lib/kept.py": "build_output",
+        "scratch/ignored.py": "ignored_by_gitignore",
+    }
+    for relative, name in files.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(FUNCTION.format(name=name).replace("list", f"list ({name})"))
+    (tmp_path / ".gitignore").write_text("scratch/\n")
+    (tmp_path / "src" / "latin1.py").write_bytes(b'def f():\n    """Caf\xe9 au lait."""\n')
+    bench = mine(tmp_path)
+    assert list(bench.queries) == ["src/kept.py:1-6"]
+    assert bench.corpus["src/kept.py:1-6"].text.startswith("def kept(values, factor):")
