@@ -5,18 +5,48 @@ that describes a saved index."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from indexing.layout import read_bytes
 from retriever.errors import InputError
 
 __all__ = [
+    "FaissComponent",
     "check_int", "search_params", "innermost", "ivf_of", "training_sample", "as_labels",
     "sequential_labels", "mmap_flags", "write_meta", "read_meta", "read_index_file",
+    "save_structure", "load_structure",
 ]
+
+
+class FaissComponent:
+    """What the float and binary kinds answer alike as components of a generation.
+
+    Subclasses hold their FAISS structure in ``_index`` and are built by ``cls(spec=, dim=)``.
+    """
+
+    role = "vectors"
+
+    @classmethod
+    def parse_error(cls, spec: object, dim: int) -> str | None:
+        """None when FAISS parses ``spec`` as this kind over ``dim``-d vectors, else why not:
+        a spec string finds its kind by being parsed, never by its spelling."""
+        try:
+            cls(spec=spec, dim=dim)
+        except InputError as exc:
+            return str(exc)
+        return None
+
+    @property
+    def can_remove(self) -> bool:
+        """True when vectors can be taken out by label (flat and IVF structures; not HNSW
+        graphs, which FAISS cannot remove from)."""
+        return self._index is not None and not hasattr(innermost(self._index), "hnsw")
 
 
 def write_meta(path: Path, meta: dict) -> None:
@@ -31,7 +61,7 @@ def read_meta(path: Path, format_name: str, version: int) -> dict:
         OSError, ValueError, KeyError, AttributeError: the caller turns these into an
             IndexFormatError that names the file.
     """
-    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta = json.loads(read_bytes(path, 1 << 20).decode("utf-8"))
     if meta.get("format") != format_name or meta.get("version") != version:
         raise ValueError(
             f"not a {format_name} v{version} manifest "
@@ -48,6 +78,8 @@ def read_index_file(path: Path, reader: Callable, flags: int, error: Callable):
     """``reader(path, flags)`` (faiss.read_index or read_index_binary); a missing or
     unreadable file raises ``error(path, reason)``."""
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise error(path, "it is not a regular file (symlinks are never followed)")
         return reader(str(path), flags)
     except (RuntimeError, OSError) as exc:
         reason = "it is missing" if not path.exists() else f"FAISS cannot read it: {exc}"
@@ -108,16 +140,63 @@ def search_params(index, *, k: int, ef_search: int, nprobe: int):
     return params, keep
 
 
-def mmap_flags(factory: str) -> int:
-    """FAISS read flags that memory-map a ``factory`` index.
+def mmap_flags(index) -> int:
+    """FAISS read flags that memory-map the saved ``index`` (decided from its structure when
+    it is saved, and recorded in its metadata).
 
     ``IO_FLAG_MMAP`` maps inverted lists (IVF); ``IO_FLAG_MMAP_IFC`` maps the code arrays of
     flat-code structures (Flat, PQ, SQ, HNSW storage). FAISS reads IVF lists with mmap only
     through a plain file reader, which the second flag replaces, so IVF gets the first alone.
     """
-    if "IVF" in factory.upper():
+    if ivf_of(index) is not None:
         return faiss.IO_FLAG_MMAP
     return faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC
+
+
+_KNOWN_FLAGS = (faiss.IO_FLAG_MMAP, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC)
+
+
+def save_structure(directory: Path, meta_file: str, structure, *, write: Callable,
+                   file_name: str, header: dict, config: dict) -> None:
+    """Write a FAISS structure and, last, the JSON file that describes it.
+
+    A directory whose save was interrupted therefore has no (new) metadata file.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    write(structure, str(directory / file_name))
+    write_meta(directory / meta_file, {
+        **header, "config": config, "file": file_name, "ntotal": int(structure.ntotal),
+        "mmap_flags": mmap_flags(structure),
+    })
+
+
+def load_structure(cls, directory: Path, meta_file: str, header: dict, *, read: Callable,
+                   mmap: bool, error: Callable, config: dict):
+    """Read what :func:`save_structure` wrote, for the index class ``cls``.
+
+    Returns:
+        ``(meta, saved, wanted, structure)``: the metadata, ``cls`` built from the saved
+        config, ``cls`` built from ``config`` (the saved one when empty), and the FAISS
+        structure, whose vector count is checked against the metadata.
+
+    Raises:
+        IndexFormatError (through ``error(path, reason)``): missing, damaged or inconsistent.
+        InputError: ``config`` itself is invalid.
+    """
+    meta_path = directory / meta_file
+    try:
+        meta = read_meta(meta_path, header["format"], header["version"])
+        saved, ntotal, flags = cls(**meta["config"]), meta["ntotal"], meta["mmap_flags"]
+        if flags not in _KNOWN_FLAGS or type(ntotal) is not int:
+            raise ValueError("bad mmap_flags or ntotal")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise error(meta_path, exc) from exc
+    wanted = cls(**config) if config else saved
+    path = directory / meta["file"]
+    structure = read_index_file(path, read, flags if mmap else 0, error)
+    if structure.ntotal != ntotal:
+        raise error(path, f"it holds {structure.ntotal} vectors, {meta_file} {ntotal}")
+    return meta, saved, wanted, structure
 
 
 def training_sample(vectors: np.ndarray, wanted: int, *, seed: int = 0) -> np.ndarray:

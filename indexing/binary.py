@@ -27,17 +27,16 @@ import faiss
 import numpy as np
 
 from indexing._faiss import (
+    FaissComponent,
     as_labels,
     check_int,
     innermost,
     ivf_of,
-    mmap_flags,
-    read_index_file,
-    read_meta,
+    load_structure,
+    save_structure,
     search_params,
     sequential_labels,
     training_sample,
-    write_meta,
 )
 from indexing.dense import spec_file_stem
 from indexing.quantize import (
@@ -60,7 +59,7 @@ SCALE_FILE = "int8_scale.npy"
 _SPEC_EXAMPLES = '"BFlat", "BHNSW32", "BIVF1024"'
 
 
-class BinaryIndex:
+class BinaryIndex(FaissComponent):
     """Hamming search over sign-binarised vectors, rescored with float or int8 vectors.
 
     Args:
@@ -79,6 +78,7 @@ class BinaryIndex:
     """
 
     name = "faiss-binary"
+    folder = "binary"
 
     def __init__(
         self,
@@ -100,7 +100,7 @@ class BinaryIndex:
             if dims > dim:
                 raise InputError(f"BinaryIndex dims={dims} exceeds the vector dimension {dim}.")
         check_rescore(rescore, rescore_multiplier)
-        if not isinstance(spec, str) or not spec.strip().startswith("B"):
+        if not isinstance(spec, str) or not spec.strip():
             raise InputError(
                 f"BinaryIndex spec must be a FAISS binary factory string such as "
                 f"{_SPEC_EXAMPLES}, got {spec!r}."
@@ -307,17 +307,17 @@ class BinaryIndex:
             InputError: ``rescore="int8"`` and no vectors attached to quantise.
         """
         directory = Path(directory)
+        if self.rescore == "int8" and self._int8 is None:
+            raise InputError("rescore='int8' needs the vectors attached before save().")
         directory.mkdir(parents=True, exist_ok=True)
-        file_name = spec_file_stem(self.spec) + ".faissb"
-        faiss.write_index_binary(self._index, str(directory / file_name))
         if self.rescore == "int8":
-            if self._int8 is None:
-                raise InputError("rescore='int8' needs the vectors attached before save().")
             np.save(directory / INT8_FILE, self._int8)
             np.save(directory / SCALE_FILE, self._scale)
-        meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": self.config(),
-                "file": file_name, "ntotal": len(self)}
-        write_meta(directory / META_FILE, meta)
+        save_structure(
+            directory, META_FILE, self._index, write=faiss.write_index_binary,
+            file_name=spec_file_stem(self.spec) + ".faissb", config=self.config(),
+            header={"format": FORMAT_NAME, "version": FORMAT_VERSION},
+        )
 
     @classmethod
     def load(
@@ -342,25 +342,18 @@ class BinaryIndex:
             IndexFormatError: a file is missing, truncated, corrupt or inconsistent.
         """
         directory = Path(directory)
-        meta_path = directory / META_FILE
-        try:
-            meta = read_meta(meta_path, FORMAT_NAME, FORMAT_VERSION)
-            file_name, ntotal, saved = meta["file"], meta["ntotal"], cls(**meta["config"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise _format_error(meta_path, exc) from exc
-        index = cls(**config) if config else saved
-        path = directory / file_name
+        meta, saved, index, loaded = load_structure(
+            cls, directory, META_FILE, {"format": FORMAT_NAME, "version": FORMAT_VERSION},
+            read=faiss.read_index_binary, mmap=mmap, error=_format_error, config=config,
+        )
+        path, ntotal = directory / meta["file"], meta["ntotal"]
         if (index.spec, index.dim, index.bits) != (saved.spec, saved.dim, saved.bits):
             raise _format_error(
                 path, f"it holds a {saved.spec!r} index of {saved.bits} bits over {saved.dim}-d "
                 f"vectors; the configuration asks for {index.spec!r}, {index.bits}, {index.dim}",
             )
-        flags = mmap_flags(index.spec) if mmap else 0
-        loaded = read_index_file(path, faiss.read_index_binary, flags, _format_error)
         if loaded.d != index.bits:
             raise _format_error(path, f"its codes have {loaded.d} bits, expected {index.bits}")
-        if loaded.ntotal != ntotal:
-            raise _format_error(path, f"it holds {loaded.ntotal} codes, {META_FILE} {ntotal}")
         index._index, index._read_only = loaded, mmap
         index._vectors = vectors
         index._rows = None if labels is None or vectors is None else RowMap(labels)

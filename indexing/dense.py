@@ -30,17 +30,16 @@ import faiss
 import numpy as np
 
 from indexing._faiss import (
+    FaissComponent,
     as_labels,
     check_int,
     innermost,
     ivf_of,
-    mmap_flags,
-    read_index_file,
-    read_meta,
+    load_structure,
+    save_structure,
     search_params,
     sequential_labels,
     training_sample,
-    write_meta,
 )
 from indexing.quantize import RowMap, check_rescore, rescore_labels, truncate
 from retriever.errors import IndexFormatError, InputError
@@ -70,7 +69,7 @@ def spec_file_stem(factory: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name).strip("_") or "index"
 
 
-class FaissIndex:
+class FaissIndex(FaissComponent):
     """Inner-product search over L2-normalised float32 vectors, with FAISS conventions.
 
     With ``spec="auto"`` the structure follows the number of vectors: an exact ``IndexFlatIP``
@@ -98,6 +97,7 @@ class FaissIndex:
     """
 
     name = "faiss"
+    folder = "dense"
 
     def __init__(
         self,
@@ -341,23 +341,14 @@ class FaissIndex:
         Args:
             directory: Where to write. Files of the same names there are overwritten.
         """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         if self._index is None:
             # An empty "auto" index: store the structure it would start with.
             self._index, self._factory = self._new_index(_EXACT), _EXACT
-        file_name = spec_file_stem(self._factory) + ".faiss"
-        faiss.write_index(self._index, str(directory / file_name))
-        meta = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "config": self.config(),
-            "factory": self._factory,
-            "file": file_name,
-            "ntotal": len(self),
-        }
-        # Written last: a directory whose save was interrupted has no (new) manifest.
-        write_meta(directory / META_FILE, meta)
+        save_structure(
+            Path(directory), META_FILE, self._index, write=faiss.write_index,
+            file_name=spec_file_stem(self._factory) + ".faiss", config=self.config(),
+            header={"format": FORMAT_NAME, "version": FORMAT_VERSION, "factory": self._factory},
+        )
 
     @classmethod
     def load(
@@ -391,37 +382,23 @@ class FaissIndex:
             InputError: ``config`` itself is invalid.
         """
         directory = Path(directory)
-        meta_path = directory / META_FILE
-        try:
-            meta = read_meta(meta_path, FORMAT_NAME, FORMAT_VERSION)
-            factory, file_name, ntotal = meta["factory"], meta["file"], meta["ntotal"]
-            saved = cls(**meta["config"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise _format_error(meta_path, exc) from exc
-        index = cls(**config) if config else saved  # InputError if the caller's config is bad
-        if index.spec not in (AUTO, factory):
+        meta, saved, index, loaded = load_structure(
+            cls, directory, META_FILE, {"format": FORMAT_NAME, "version": FORMAT_VERSION},
+            read=faiss.read_index, mmap=mmap, error=_format_error, config=config,
+        )
+        path, factory = directory / meta["file"], meta.get("factory")
+        if not isinstance(factory, str) or index.spec not in (AUTO, factory):
             raise _format_error(
-                directory / file_name,
-                f"it holds a {factory!r} index but the configuration asks for {index.spec!r}",
+                path, f"it holds a {factory!r} index but the configuration asks for {index.spec!r}",
             )
-        if index.index_dim != saved.index_dim:
-            raise _format_error(
-                directory / file_name,
-                f"its vectors have dimension {saved.index_dim}, the configuration says "
-                f"{index.index_dim}",
-            )
-        path = directory / file_name
-        flags = mmap_flags(factory) if mmap else 0
-        loaded = read_index_file(path, faiss.read_index, flags, _format_error)
-        if loaded.d != index.index_dim:
-            raise _format_error(
-                path,
-                f"its vectors have dimension {loaded.d}, the configuration says {index.index_dim}",
-            )
+        for held in (saved.index_dim, loaded.d):
+            if held != index.index_dim:
+                raise _format_error(
+                    path, f"its vectors have dimension {held}, the configuration says "
+                    f"{index.index_dim}",
+                )
         if loaded.metric_type != faiss.METRIC_INNER_PRODUCT:
             raise _format_error(path, "it is not an inner-product index")
-        if loaded.ntotal != ntotal:
-            raise _format_error(path, f"it holds {loaded.ntotal} vectors, {META_FILE} {ntotal}")
         index._index, index._factory, index._read_only = loaded, factory, mmap
         index.attach(vectors, labels)
         return index

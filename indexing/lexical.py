@@ -27,6 +27,7 @@ from typing import Any
 import bm25s
 import numpy as np
 
+from indexing.layout import read_bytes
 from indexing.tokenize import CodeTokenizer, stemmer_available
 from retriever.errors import IndexFormatError, InputError
 
@@ -64,6 +65,12 @@ class BM25Index:
     """
 
     name = "bm25"
+    role = "lexical"
+    folder = "lexical"
+    # Capabilities, as every component answers them: rebuilt whole on every change (BM25
+    # statistics are corpus-wide), nothing to train.
+    can_remove = False
+    needs_training = False
 
     def __init__(
         self,
@@ -197,7 +204,9 @@ class BM25Index:
         """
         directory = Path(directory)
         try:
-            meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+            meta = json.loads(read_bytes(directory / META_FILE, 1 << 20).decode("utf-8"))
+            if not isinstance(meta, dict):
+                raise ValueError(f"{META_FILE} is not an object")
             if meta.get("format") != FORMAT_NAME:
                 raise ValueError(f"{META_FILE} is not a {FORMAT_NAME} manifest")
             if meta.get("version") != FORMAT_VERSION:
@@ -208,15 +217,26 @@ class BM25Index:
                 raise ValueError(f"bad document count {num_docs!r}")
             index._num_docs = num_docs
             if meta["has_terms"]:
+                _check_backend(directory)
                 bm25 = bm25s.BM25.load(directory, mmap=mmap, show_progress=False)
                 _check_consistent(bm25, index, num_docs, check_rows=not mmap)
                 index._bm25 = bm25
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+                IndexError, ImportError, RuntimeError, RecursionError) as exc:
+            # Every way bm25s can fail on damaged or foreign files (a params file naming
+            # another backend raises ImportError or RuntimeError inside bm25s).
             raise IndexFormatError(
                 f"The lexical index at {directory} is corrupt or incomplete ({exc}). "
                 "Rebuild it: run `retriever index --force` (or re-run indexing)."
             ) from exc
         return index
+
+
+def _check_backend(directory: Path) -> None:
+    """bm25s builds the backend its params file names: only ours (numpy) is accepted."""
+    params = json.loads(read_bytes(directory / "params.index.json", 1 << 20).decode("utf-8"))
+    if not isinstance(params, dict) or params.get("backend", "numpy") != "numpy":
+        raise ValueError("params.index.json names another bm25s backend")
 
 
 def _top_positive(doc_scores: np.ndarray, k: int) -> np.ndarray:
@@ -260,6 +280,9 @@ def _check_consistent(bm25: bm25s.BM25, index: BM25Index, num_docs: int, check_r
         raise ValueError("score arrays have the wrong dtypes")
     if len(indptr) != vocab_size + 1 or indptr[0] != 0 or indptr[-1] != len(data):
         raise ValueError("indptr does not match the vocabulary and the score data")
+    if len(indptr) > 1 and np.any(np.diff(indptr) < 0):
+        # A decreasing offset makes bm25s slice nothing: every query would silently miss.
+        raise ValueError("indptr decreases")
     if len(indices) != len(data):
         raise ValueError("indices and data differ in length")
     token_ids = np.fromiter(bm25.vocab_dict.values(), dtype=np.int64, count=vocab_size)

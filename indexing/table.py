@@ -6,7 +6,9 @@ batches so that building an index streams: memory grows with the batch, not the 
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -15,21 +17,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chunking import Chunk
+from indexing.layout import CHUNKS, FILES, LABELS
 from retriever.errors import IndexFormatError
 
 __all__ = [
-    "CHUNKS", "FILES", "VECTORS", "CHUNK_SCHEMA", "FILE_SCHEMA",
+    "CHUNKS", "FILES", "CHUNK_SCHEMA", "FILE_SCHEMA",
     "ChunkTableWriter", "read_table", "iter_chunk_batches", "rows_to_chunks",
     "text_hash", "write_files", "open_vectors", "create_vectors", "LABELS", "chunk_labels",
+    "check_chunk_schema",
     "open_labels",
 ]
 
-CHUNKS = "chunks.parquet"
-FILES = "files.parquet"
-VECTORS = "vectors.npy"
-# Stable int64 label of each row, derived from the chunk id: what the vector index stores, so
-# that re-indexing can remove and add vectors by label instead of rebuilding.
-LABELS = "labels.npy"
+# The names are indexing.layout's. LABELS: the stable int64 label of each row, derived from
+# the chunk id: what the vector index stores, so re-indexing can remove and add by label.
 
 CHUNK_SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -125,8 +125,35 @@ def write_files(path: Path, files: Iterable[dict]) -> None:
 
 
 def create_vectors(path: Path, n: int, dim: int) -> np.memmap:
-    """A new ``(n, dim)`` float32 ``.npy`` file, memory-mapped for writing in batches."""
-    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
+    """A new ``(n, dim)`` float32 ``.npy`` file, memory-mapped for writing in batches.
+
+    The file's blocks are reserved up front: a sparse memory map on a disk that fills up
+    kills the process with SIGBUS at the first page it cannot back, with no message; a
+    reservation fails now with ENOSPC (an OSError the writer turns into a clear error).
+    """
+    vectors = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        # EINVAL/EOPNOTSUPP: a file system that cannot reserve; the map stays sparse there.
+        if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+            del vectors
+            raise
+    finally:
+        os.close(fd)
+    return vectors
+
+
+def check_chunk_schema(table: pa.Table, path: Path) -> None:
+    """IndexFormatError unless ``table`` has the chunk table's columns and types."""
+    for field in CHUNK_SCHEMA:
+        if field.name not in table.column_names or table.schema.field(field.name).type \
+                != field.type:
+            raise IndexFormatError(
+                f"{path} is not a chunk table of this index (column {field.name!r} is missing "
+                f"or of another type). {_REBUILD}"
+            )
 
 
 def open_vectors(path: Path, *, rows: int, dim: int) -> np.ndarray:

@@ -18,7 +18,7 @@ __all__ = [
     "index", "index_documents", "open", "is_stale", "Index", "SearchMode", "Hit", "Document",
     "BuildReport", "Results", "Stage", "fuse", "registry",
     "RetrieverError", "InputError", "IndexFormatError", "EncoderMismatchError",
-    "IndexLockedError", "DatasetError", "MissingDependencyError",
+    "IndexLockedError", "StorageError", "DatasetError", "MissingDependencyError",
 ]
 
 _WHERE = {
@@ -31,7 +31,7 @@ _WHERE = {
     "registry": "retriever.registry",
     **{name: "retriever.errors" for name in (
         "RetrieverError", "InputError", "IndexFormatError", "EncoderMismatchError",
-        "IndexLockedError", "DatasetError", "MissingDependencyError",
+        "IndexLockedError", "StorageError", "DatasetError", "MissingDependencyError",
     )},
 }
 
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         InputError,
         MissingDependencyError,
         RetrieverError,
+        StorageError,
     )
     from retriever.hits import Document, Hit
     from retriever.pipeline import Results, Stage, fuse

@@ -11,6 +11,8 @@ class, prints ``Error: message`` and exits 1. Anything else escaping is a bug.
      │                         format version, or inconsistent (vectors vs. chunk table)
      ├── EncoderMismatchError  querying an index with an encoder other than the one that built it
      ├── IndexLockedError      another writer holds the index
+     ├── StorageError          the file system refused a read or write (full disk, read-only,
+     │                         permissions), with the path and what to do
      ├── DatasetError          a malformed benchmark file (names the file and line)
      └── MissingDependencyError  an optional package or a local model is not available
 
@@ -26,6 +28,7 @@ __all__ = [
     "IndexFormatError",
     "EncoderMismatchError",
     "IndexLockedError",
+    "StorageError",
     "DatasetError",
     "MissingDependencyError",
 ]
@@ -49,6 +52,10 @@ class EncoderMismatchError(RetrieverError):
 
 class IndexLockedError(RetrieverError):
     """Another process is writing this index."""
+
+
+class StorageError(RetrieverError, OSError):
+    """The file system refused to store or read an index: full, read-only, no permission."""
 
 
 class DatasetError(RetrieverError):

@@ -10,7 +10,7 @@ def test_public_names():
         "index", "index_documents", "open", "is_stale", "Index", "SearchMode", "Hit",
         "Document", "BuildReport", "Results", "Stage", "fuse", "registry",
         "RetrieverError", "InputError", "IndexFormatError", "EncoderMismatchError",
-        "IndexLockedError", "DatasetError", "MissingDependencyError",
+        "IndexLockedError", "StorageError", "DatasetError", "MissingDependencyError",
     ])
     for name in retriever.__all__:
         assert getattr(retriever, name) is not None
@@ -18,7 +18,7 @@ def test_public_names():
 
 def test_errors_share_one_base():
     for name in ("InputError", "IndexFormatError", "EncoderMismatchError", "IndexLockedError",
-                 "DatasetError", "MissingDependencyError"):
+                 "StorageError", "DatasetError", "MissingDependencyError"):
         assert issubclass(getattr(retriever, name), retriever.RetrieverError)
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from indexing.binary import BinaryIndex
 from indexing.dense import FaissIndex
-from indexing.kinds import index_class, kind_for_spec, new_index
+from retriever.components import new_vector_index as new_index
+from retriever.components import vector_kind
 from retriever.errors import IndexFormatError, InputError
 
 DIM = 64
@@ -59,7 +60,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 def make(kind: str, vectors: np.ndarray, ids: np.ndarray | None = None):
     spec, options, _, _ = KINDS[kind]
-    cls = index_class(kind_for_spec(spec))
+    cls = vector_kind(spec, DIM)
     return cls.build(vectors, ids=ids, spec=spec, **options)
 
 
@@ -207,7 +208,7 @@ def test_unknown_or_unfit_spec(spec: str, options: dict, message: str) -> None:
 @pytest.mark.parametrize("spec", ["Flat", "IVF8,SQ8", "BFlat", "BIVF8"])
 def test_damaged_files_raise_index_format_error(spec: str, vectors: np.ndarray,
                                                 tmp_path: Path) -> None:
-    cls = index_class(kind_for_spec(spec))
+    cls = vector_kind(spec, DIM)
     cls.build(vectors, spec=spec).save(tmp_path)
     (path,) = [p for p in tmp_path.iterdir() if p.suffix in (".faiss", ".faissb")]
     data = path.read_bytes()

@@ -101,12 +101,19 @@ def test_missing_or_dangling_current(tmp_path):
     with pytest.raises(IndexFormatError, match="no index"):
         current_generation(tmp_path / "nope")
     (tmp_path / CURRENT).write_text("gen-missing\n")
-    with pytest.raises(IndexFormatError, match="not a generation"):
+    with pytest.raises(IndexFormatError, match="does not name a generation"):
         current_generation(tmp_path)
 
 
 def _manifest():
-    return new_manifest(encoder={}, chunker={}, indexes={}, counts={"chunks": 0})
+    return new_manifest(
+        chunker={"name": "cast", "config": {}}, text_style="code",
+        source={"root": "..", "commit": None}, walk=None,
+        encoders=[{"id": "main", "name": "e", "config": {}, "dim": 4, "fingerprint": "f",
+                   "tier": "full"}],
+        components=[{"name": "bm25", "role": "lexical", "config": {}, "path": "lexical"}],
+        counts={"files": 0, "chunks": 0, "skipped": 0},
+    )
 
 
 def test_manifest_round_trip(tmp_path):
