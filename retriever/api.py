@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from chunking import Chunk
 from chunking.walker import read_source, walk
-from indexing.lexical import BM25Index
-from indexing.manifest import read_manifest
-from indexing.store import current_generation, is_index
-from indexing.table import FILES, read_table
+from indexing.layout import FILES
+from indexing.store import current_generation, is_index, tidy
+from indexing.table import read_table
 from retriever import registry
-from retriever.build import BuildReport, DenseSpec, Progress, build_generation, git_commit
-from retriever.errors import InputError, RetrieverError
+from retriever.build import (
+    MAIN,
+    BuildReport,
+    DenseSpec,
+    EncoderSlot,
+    Progress,
+    build_generation,
+    git_commit,
+)
+from retriever.errors import IndexLockedError, InputError, RetrieverError
+from retriever.generation import Generation
 from retriever.hits import Document
 from retriever.reader import Index
 
@@ -23,6 +32,7 @@ __all__ = ["index", "index_documents", "open", "DEFAULT_INDEX_DIR", "is_stale"]
 DEFAULT_INDEX_DIR = ".retriever"
 DEFAULT_ENCODER = "sentence-transformers"
 DEFAULT_CHUNKER = "cast"
+_MAX_FILE_BYTES = 1 << 20
 
 
 def _encoder(encoder: Any, config: dict | None) -> tuple[str, Any]:
@@ -39,59 +49,86 @@ def _encoder(encoder: Any, config: dict | None) -> tuple[str, Any]:
     )
 
 
-def _existing_encoder(index_dir: Path, config: dict | None) -> tuple[str, dict | None]:
-    """The encoder name and config of the index at ``index_dir``, else the default."""
-    if config is None and is_index(index_dir):
-        try:
-            spec = read_manifest(current_generation(index_dir))["encoder"]
-            return spec["name"], spec["config"]
-        except (RetrieverError, KeyError, TypeError):
-            pass  # a damaged index gets rebuilt with the default encoder
-    return DEFAULT_ENCODER, config
+def _live(index_dir: Path) -> Generation | None:
+    """The live generation with a valid manifest, or None (none yet, or damaged: a damaged
+    index is rebuilt with the defaults)."""
+    if not is_index(index_dir):
+        return None
+    try:
+        return Generation.open_quietly(current_generation(index_dir))
+    except RetrieverError:
+        return None
 
 
-def _dense_spec(index_dir: Path, spec: str | None, options: dict | None) -> DenseSpec:
+def _main_encoder(live: Generation | None) -> dict | None:
+    if live is None:
+        return None
+    for entry in live.manifest["encoders"]:
+        if entry["id"] == MAIN:
+            return entry
+    return None
+
+
+def _dense_spec(live: Generation | None, spec: str | None, options: dict | None) -> DenseSpec:
     """The vector index to build: the one asked for, else the existing index's, else auto."""
-    if is_index(index_dir) and (spec is None or options is None):
-        try:
-            entry = read_manifest(current_generation(index_dir))["indexes"]["dense"]
-            saved = dict(entry["config"])
-            saved.pop("dim", None)
-            saved_spec = saved.pop("spec")
-            if spec is None or spec == saved_spec:
-                return DenseSpec(saved_spec, saved if options is None else dict(options))
-        except (RetrieverError, KeyError, TypeError):
-            pass  # a damaged index gets rebuilt with the default
+    entries = [] if live is None else [
+        e for e in live.components("vectors") if e.get("encoder") == MAIN
+    ]
+    if entries and (spec is None or options is None):
+        saved = dict(entries[0]["config"])
+        saved.pop("dim", None)
+        saved_spec = saved.pop("spec", "auto")
+        if spec is None or spec == saved_spec:
+            return DenseSpec(saved_spec, saved if options is None else dict(options))
     return DenseSpec(spec or "auto", dict(options or {}))
 
 
-def _walk_options(max_file_bytes: int, include_dependencies: bool) -> dict:
-    return {"max_file_bytes": max_file_bytes, "include_dependencies": include_dependencies}
+def is_stale(generation: Generation | Path | None, files: list, *, encoders: list[EncoderSlot],
+             chunker: dict, walk_options: dict, dense_configs: list[dict] | None = None) -> bool:
+    """True unless ``generation`` was built from exactly these files and settings.
 
-
-def is_stale(index_dir: Path, files: list, *, encoder_name: str, encoder: Any,
-             chunker: dict, walk_options: dict, dense_config: dict | None = None) -> bool:
-    """True unless the index at ``index_dir`` was built from exactly these files and settings."""
-    if not is_index(index_dir):
+    Cheap: compares the file table's (path, size, mtime) and the manifest's settings; the
+    encoders' fingerprints come from their files, so no model is loaded.
+    """
+    if generation is None:
         return True
-    try:
-        generation = current_generation(index_dir)
-        manifest = read_manifest(generation)
-        stored = read_table(generation / FILES, ["path", "size", "mtime_ns"]).to_pylist()
-    except RetrieverError:
-        return True  # a damaged index is rebuilt
-    spec = manifest["encoder"]
-    if (spec.get("name"), spec.get("config")) != (encoder_name, encoder.config()):
+    if not isinstance(generation, Generation):
+        generation = Generation.open_quietly(Path(generation))
+        if generation is None:
+            return True
+    manifest = generation.manifest
+    # Name and fingerprint, not the whole config: the fingerprint covers every setting that
+    # changes vectors, and settings that do not (threads, batch size) must not force a build.
+    wanted = [(s.id, s.name, s.encoder.dim) for s in encoders]
+    if [(e["id"], e["name"], e["dim"]) for e in manifest["encoders"]] != wanted:
         return True
     if manifest["chunker"] != chunker or manifest.get("walk") != walk_options:
         return True
-    if dense_config is not None and manifest["indexes"].get("dense", {}).get("config") \
-            != dense_config:
+    if dense_configs is not None and [
+        e["config"] for e in generation.components("vectors")
+    ] != dense_configs:
         return True
+    try:
+        stored = read_table(generation.path / FILES, ["path", "size", "mtime_ns"]).to_pylist()
+    except RetrieverError:
+        return True  # a damaged index is rebuilt
     current = {(f.path, f.size, f.mtime_ns) for f in files}
     if current != {(r["path"], r["size"], r["mtime_ns"]) for r in stored}:
         return True
-    return spec.get("fingerprint") != encoder.fingerprint()
+    fingerprints = [e["fingerprint"] for e in manifest["encoders"]]
+    return fingerprints != [s.encoder.fingerprint() for s in encoders]
+
+
+def _cache(cache: Any):
+    """The vector cache a build uses: None or True for the user's (unless the environment
+    turns it off), False for none, or a cache object."""
+    from indexing.cache import open_cache
+
+    if cache is None or cache is True:
+        return open_cache()
+    if cache is False:
+        return open_cache(enabled=False)
+    return cache
 
 
 def index(
@@ -101,47 +138,56 @@ def index(
     encoder: Any = None,
     encoder_config: dict | None = None,
     chunker_config: dict | None = None,
-    max_file_bytes: int = 1 << 20,
-    include_dependencies: bool = False,
+    max_file_bytes: int | None = None,
+    include_dependencies: bool | None = None,
     force: bool = False,
     progress: Progress | None = None,
     wait: float = 0.0,
     index_spec: str | None = None,
     index_options: dict | None = None,
+    lexical_only: bool | None = None,
+    cache: Any = None,
+    stale_ok: bool = False,
 ) -> Index:
     """Index a source tree, or bring its index up to date, and open it.
 
-    Unchanged trees are not rebuilt. After edits, only chunks whose text changed are
-    embedded again; deleted files disappear. The new index replaces the old one
-    atomically: on any error the previous index stays as it was.
+    Unchanged trees are not rebuilt (that costs a directory walk, and loads no model).
+    After edits, only chunks whose text changed are embedded again; deleted files disappear.
+    The new index replaces the old one atomically: on any error the previous index stays as
+    it was. Settings left as None keep the existing index's (encoder, index kind, walk
+    options, lexical-only), so a refresh never silently changes how the index was built.
 
     Args:
         path: root of the tree.
         index_dir: where the index lives; default ``PATH/.retriever``.
         encoder: a registered encoder name, or an encoder instance. None keeps the encoder
-            of the existing index (so a refresh never silently switches models), else
-            ``sentence-transformers`` with the default model.
+            of the existing index, else ``sentence-transformers`` with the default model.
         encoder_config: keyword arguments for a named encoder.
         chunker_config: keyword arguments for the ``cast`` chunker (e.g. ``max_chars``).
-        max_file_bytes: files larger than this are skipped.
+        max_file_bytes: files larger than this are skipped (default 1 MiB).
         include_dependencies: also index node_modules, vendor, virtualenvs, build output.
-        force: rebuild even when the index looks up to date.
+        force: rebuild even when the index looks up to date; repairs a damaged index.
         progress: ``progress(stage, done, total)`` callback for long builds.
         wait: seconds to wait for another process writing the same index.
         index_spec: the vector index: ``"auto"`` (exact, HNSW from 50k chunks), a FAISS
             factory string (``"Flat"``, ``"HNSW32,Flat"``, ``"IVF1024,PQ48"``, ``"SQ8"``) or a
-            binary one rescored in float (``"BFlat"``, ``"BHNSW32"``, ``"BIVF1024"``). None
-            keeps the existing index's, else ``"auto"``.
+            binary one rescored in float (``"BFlat"``, ``"BHNSW32"``, ``"BIVF1024"``).
         index_options: further options of that index kind, e.g. ``{"dims": 128}``
-            (Matryoshka prefix), ``{"rescore": "int8", "rescore_multiplier": 8}``,
-            ``{"nprobe": 32}``. None keeps the existing index's with an unchanged spec.
+            (Matryoshka prefix), ``{"rescore": "int8", "rescore_multiplier": 8}``.
+        lexical_only: build BM25 and the chunk table only, no vectors (no model is loaded;
+            dense and hybrid search are then refused).
+        cache: the shared vector cache: None (the user's, see README), False (none), or a
+            :class:`indexing.cache.VectorCache`.
+        stale_ok: when another process is writing the index (and ``wait`` runs out), open the
+            live generation instead of raising IndexLockedError; ``Index.stale`` is then True.
 
     Returns:
         The opened index; ``Index.last_build`` tells what the build did.
 
     Raises:
         InputError: among others, an unknown index spec or one that does not fit the
-            encoder's dimension (checked before anything is written).
+            encoder's dimension (checked before anything is walked or written).
+        IndexLockedError: another process is writing the index (see ``wait``, ``stale_ok``).
     """
     root = Path(path).expanduser()
     if not root.exists():
@@ -149,17 +195,27 @@ def index(
     if not root.is_dir():
         raise InputError(f"{root} is not a folder. Pass the folder that holds the files.")
     root = root.resolve()
-    index_dir = Path(index_dir).expanduser() if index_dir else root / DEFAULT_INDEX_DIR
-    if encoder is None:
-        encoder, encoder_config = _existing_encoder(index_dir, encoder_config)
-    encoder_name, encoder_obj = _encoder(encoder, encoder_config)
-    dense = _dense_spec(index_dir, index_spec, index_options)
-    dense_config = dense.check(encoder_obj.dim)  # fail fast, before walking or embedding
+    if index_dir is None:
+        index_dir = root / DEFAULT_INDEX_DIR
+        if index_dir.is_symlink():
+            # A cloned repository can ship one; following it would write outside the tree.
+            raise InputError(
+                f"{index_dir} is a symlink; refusing to write an index through it. Remove it, "
+                "or pass the index folder explicitly with --index DIR."
+            )
+    index_dir = Path(index_dir).expanduser()
+    live = _live(index_dir)
+    walk_options = _walk_options(live, max_file_bytes, include_dependencies)
+    if lexical_only is None:
+        lexical_only = encoder is None and live is not None and not live.manifest["encoders"]
+    slots = [] if lexical_only else [_main_slot(live, encoder, encoder_config, index_spec,
+                                                index_options)]
+    dense_configs = [slot.dense.check(slot.encoder.dim) for slot in slots]  # fail fast
     chunker_obj = registry.create("chunker", DEFAULT_CHUNKER, chunker_config)
     chunker_entry = {"name": DEFAULT_CHUNKER, "config": chunker_obj.config()}
-    walk_options = _walk_options(max_file_bytes, include_dependencies)
 
-    walked = walk(root, max_bytes=max_file_bytes, include_dependencies=include_dependencies)
+    walked = walk(root, max_bytes=walk_options["max_file_bytes"],
+                  include_dependencies=walk_options["include_dependencies"])
     if not walked.files:
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in walked.skipped[:5])
         detail = f" ({len(walked.skipped)} skipped: {reasons})" if walked.skipped else ""
@@ -167,13 +223,17 @@ def index(
             f"No indexable files under {root}{detail}. Point at a folder with source or text "
             "files, or check its .gitignore and .retrieverignore."
         )
-    if not force and not is_stale(index_dir, walked.files, encoder_name=encoder_name,
-                                  encoder=encoder_obj, chunker=chunker_entry,
-                                  walk_options=walk_options, dense_config=dense_config):
-        opened = Index(index_dir, encoder=encoder_obj)
-        opened.last_build = BuildReport(rebuilt=False, files=len(walked.files),
-                                        chunks=len(opened))
-        return opened
+
+    def stale(generation) -> bool:
+        return force or is_stale(generation, walked.files, encoders=slots,
+                                 chunker=chunker_entry, walk_options=walk_options,
+                                 dense_configs=dense_configs)
+
+    query_encoder = slots[0].encoder if slots else None
+    if not stale(live):
+        tidy(index_dir)
+        return _opened(index_dir, query_encoder, BuildReport(
+            rebuilt=False, files=len(walked.files), chunks=live.chunk_count))
 
     skipped = [(s.path, s.reason) for s in walked.skipped]
 
@@ -189,30 +249,71 @@ def index(
                 continue
             yield record, chunker_obj.chunk(file.path, source)
 
-    report = build_generation(
-        index_dir, items(),
-        encoder=encoder_obj, encoder_name=encoder_name, chunker_entry=chunker_entry,
-        dense=dense,
-        lexical_factory=_lexical_factory({}),
-        text_style="code",
-        extra_manifest={
-            "source": {"root": str(root), "commit": git_commit(root)},
-            "walk": walk_options,
-        },
-        skipped=skipped, progress=progress, total_files=len(walked.files), wait=wait,
-    )
-    opened = Index(index_dir, encoder=encoder_obj)
+    try:
+        report = build_generation(
+            index_dir, items(),
+            encoders=slots, chunker_entry=chunker_entry, lexical_config={},
+            text_style="code",
+            extra_manifest={
+                # Relative to the index folder: the manifest names no path of this machine.
+                "source": {"root": os.path.relpath(root, index_dir.resolve()),
+                           "commit": git_commit(root)},
+                "walk": walk_options,
+            },
+            skipped=skipped, progress=progress, total_files=len(walked.files), wait=wait,
+            cache=_cache(cache) if slots else None,
+            still_stale=lambda previous: stale(Generation.open_quietly(previous)),
+        )
+    except IndexLockedError:
+        if not (stale_ok and live is not None):
+            raise
+        opened = _opened(index_dir, query_encoder, BuildReport(
+            rebuilt=False, files=len(walked.files), chunks=live.chunk_count))
+        opened.stale = True
+        return opened
+    opened = _opened(index_dir, query_encoder, report)
+    if not report.rebuilt:  # another writer brought it up to date while we waited
+        report.files, report.chunks = len(walked.files), len(opened)
+    return opened
+
+
+def _opened(index_dir: Path, encoder, report: BuildReport) -> Index:
+    opened = Index(index_dir)
+    if encoder is not None and opened.has_vectors:
+        opened.use_encoder(encoder)
     opened.last_build = report
     return opened
 
 
-def _lexical_factory(config: dict):
-    def build(texts):
-        lexical = BM25Index(**config)
-        lexical.build(texts)
-        return lexical
+def _walk_options(live: Generation | None, max_file_bytes: int | None,
+                  include_dependencies: bool | None) -> dict:
+    """The walk options asked for, else the existing index's, else the defaults."""
+    saved = (live.manifest.get("walk") if live is not None else None) or {}
+    options = {
+        "max_file_bytes": max_file_bytes if max_file_bytes is not None
+        else saved.get("max_file_bytes", _MAX_FILE_BYTES),
+        "include_dependencies": include_dependencies if include_dependencies is not None
+        else saved.get("include_dependencies", False),
+    }
+    if isinstance(options["max_file_bytes"], bool) or not isinstance(
+        options["max_file_bytes"], int
+    ) or options["max_file_bytes"] < 1:
+        raise InputError(f"max_file_bytes must be a positive integer, got "
+                         f"{options['max_file_bytes']!r}.")
+    options["include_dependencies"] = bool(options["include_dependencies"])
+    return options
 
-    return build
+
+def _main_slot(live, encoder, encoder_config, index_spec, index_options) -> EncoderSlot:
+    """The transformer vector set: the encoder asked for, else the index's, else the default."""
+    saved = _main_encoder(live)
+    if encoder is None:
+        if saved is not None and encoder_config is None:
+            encoder, encoder_config = saved["name"], saved["config"]
+        else:
+            encoder = DEFAULT_ENCODER
+    name, obj = _encoder(encoder, encoder_config)
+    return EncoderSlot(MAIN, name, obj, _dense_spec(live, index_spec, index_options))
 
 
 def index_documents(
@@ -227,6 +328,8 @@ def index_documents(
     wait: float = 0.0,
     index_spec: str = "auto",
     index_options: dict | None = None,
+    lexical_only: bool = False,
+    cache: Any = None,
 ) -> Index:
     """Index a corpus of documents (BEIR-style), one chunk per document, and open it.
 
@@ -238,10 +341,13 @@ def index_documents(
         index_dir: where to write the index.
         lexical_config: keyword arguments for the BM25 index.
         total: number of documents, if known, for progress reporting.
-        index_spec, index_options: the vector index, as for :func:`index`.
+        index_spec, index_options, lexical_only, cache: as for :func:`index`.
     """
-    encoder_name, encoder_obj = _encoder(encoder, encoder_config)
-    DenseSpec(index_spec, dict(index_options or {})).check(encoder_obj.dim)
+    slots = []
+    if not lexical_only:
+        name, obj = _encoder(encoder, encoder_config)
+        slots.append(EncoderSlot(MAIN, name, obj,
+                                 DenseSpec(index_spec or "auto", dict(index_options or {}))))
     seen: set[str] = set()
 
     def items() -> Iterator[tuple[dict, Iterable[Chunk]]]:
@@ -256,17 +362,14 @@ def index_documents(
 
     report = build_generation(
         Path(index_dir), items(),
-        encoder=encoder_obj, encoder_name=encoder_name,
-        chunker_entry={"name": "document", "config": {}},
-        dense=DenseSpec(index_spec or "auto", dict(index_options or {})),
-        lexical_factory=_lexical_factory(lexical_config or {}),
+        encoders=slots, chunker_entry={"name": "document", "config": {}},
+        lexical_config=dict(lexical_config or {}),
         text_style="document",
         extra_manifest={"source": {"root": None, "commit": None}, "walk": None},
         progress=progress, total_files=total, wait=wait,
+        cache=_cache(cache) if slots else None,
     )
-    opened = Index(index_dir, encoder=encoder_obj)
-    opened.last_build = report
-    return opened
+    return _opened(Path(index_dir), slots[0].encoder if slots else None, report)
 
 
 def open(directory: str | Path, *, encoder: Any = None) -> Index:  # noqa: A001

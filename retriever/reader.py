@@ -9,22 +9,24 @@ from pathlib import Path
 import numpy as np
 
 from chunking import Chunk
-from indexing.kinds import index_class
-from indexing.lexical import BM25Index
-from indexing.manifest import read_manifest
 from indexing.quantize import RowMap
 from indexing.store import current_generation
-from indexing.table import CHUNKS, VECTORS, open_labels, open_vectors, read_table, rows_to_chunks
+from indexing.table import rows_to_chunks
 from retriever import registry
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
+from retriever.generation import Generation
 from retriever.hits import Hit
 from retriever.pipeline import Results, Retrieve, Stage, fuse
 
-__all__ = ["Index", "SearchMode"]
+__all__ = ["Index", "SearchMode", "MAX_K"]
 
 # Candidates each first stage hands to fusion; deeper lists cost little and let a document
 # that one side ranks modestly still surface.
 _FUSION_DEPTH = 100
+# The most hits one query returns (k is also capped by the number of chunks): result arrays
+# are sized by k, so an unbounded k is a way to exhaust memory.
+MAX_K = 10_000
+_REBUILD = "Rebuild the index with `retriever index PATH --force`."
 
 
 class SearchMode(str, Enum):
@@ -48,6 +50,7 @@ class Index:
 
     Opening resolves the live generation once; a writer publishing a newer one later does
     not disturb this object. Use :func:`retriever.open` rather than this constructor.
+    Opening never loads a model: the query encoder is built on the first dense search.
 
     Args:
         directory: the index directory.
@@ -58,45 +61,38 @@ class Index:
     def __init__(self, directory: str | Path, *, encoder=None) -> None:
         self.directory = Path(directory)
         self.generation = current_generation(self.directory)
-        self.manifest = read_manifest(self.generation)
-        self._chunks = read_table(self.generation / CHUNKS)
+        opened = Generation(self.generation)
+        self.manifest = opened.manifest
+        self._chunks = opened.chunk_table()
         rows = self._chunks.num_rows
-        if rows != self.manifest["counts"].get("chunks"):
-            raise IndexFormatError(
-                f"The chunk table at {self.generation} has {rows} rows but the manifest "
-                f"records {self.manifest['counts'].get('chunks')}. Rebuild the index with "
-                "`retriever index PATH --force`."
-            )
-        dim = self.manifest["encoder"]["dim"]
-        self._vectors = open_vectors(self.generation / VECTORS, rows=rows, dim=dim)
-        entry = self.manifest["indexes"]["dense"]
-        try:
-            kind = index_class(entry["name"])
-        except InputError as exc:
-            raise IndexFormatError(
-                f"The index at {self.generation} uses a vector index kind this version does not "
-                f"know ({exc}) Upgrade dense-retriever or rebuild with `retriever index --force`."
-            ) from None
-        # Labels map what the vector index returns to rows; indexes written before labels
-        # existed hold row numbers.
-        labels = open_labels(self.generation / entry["labels"]) if entry.get("labels") else None
-        self._rows = RowMap(labels) if labels is not None else None
-        # Memory-mapped: opening is fast and the pages are shared between processes.
-        self._dense = kind.load(
-            self.generation / entry.get("path", "dense"), mmap=True,
-            vectors=self._vectors, labels=labels, **entry["config"],
-        )
-        self._lexical = BM25Index.load(self.generation / "lexical")
-        if len(self._dense) != rows or len(self._lexical) != rows:
+        lexical = opened.components("lexical")
+        if len(lexical) != 1:
+            raise IndexFormatError(f"The index at {self.generation} has no lexical index. "
+                                   + _REBUILD)
+        self._lexical = opened.load(lexical[0], mmap=False)
+        self._encoder_entry, self._vectors, self._dense, self._rows = None, None, None, None
+        dense = _best_vector_component(opened)
+        if dense is not None:
+            self._encoder_entry = opened.encoder(dense["encoder"])
+            self._vectors = opened.vectors(dense["encoder"])
+            # Labels map what the vector index returns to rows.
+            labels = opened.labels()
+            self._rows = RowMap(labels)
+            # Memory-mapped: opening is fast and the pages are shared between processes.
+            self._dense = opened.load(dense, mmap=True, vectors=self._vectors, labels=labels,
+                                      **dense["config"])
+        if len(self._lexical) != rows or (self._dense is not None and len(self._dense) != rows):
             raise IndexFormatError(
                 f"The dense or lexical index at {self.generation} does not match its "
-                f"{rows} chunks. Rebuild the index with `retriever index PATH --force`."
+                f"{rows} chunks. {_REBUILD}"
             )
         self._encoder = None
         if encoder is not None:
-            self._check_encoder(encoder)
-            self._encoder = encoder
+            self.use_encoder(encoder)
         self.last_build = None
+        # True when a refresh was wanted but another process holds the writer lock: this
+        # object answers from the live generation, which may be behind the tree.
+        self.stale = False
 
     def __len__(self) -> int:
         return self._chunks.num_rows
@@ -109,22 +105,51 @@ class Index:
         return rows_to_chunks(self._chunks, range(len(self)))
 
     @property
+    def root(self) -> Path | None:
+        """The indexed source tree (None for a corpus index). The manifest stores it relative
+        to the index folder, so a moved or shared tree keeps working and names no machine."""
+        relative = self.manifest["source"]["root"]
+        return None if relative is None else (self.directory / relative).resolve()
+
+    @property
+    def has_vectors(self) -> bool:
+        """False for a lexical-only index (dense and hybrid search are then refused)."""
+        return self._dense is not None
+
+    @property
     def vectors(self) -> np.ndarray:
         """The ``(n, dim)`` float32 vectors, memory-mapped read-only; row i is chunk i."""
+        self._need_vectors()
         return self._vectors
 
     @property
     def encoder(self):
         """The query encoder (built from the manifest on first use)."""
+        self._need_vectors()
         if self._encoder is None:
-            spec = self.manifest["encoder"]
+            spec = self._encoder_entry
             encoder = registry.create("encoder", spec["name"], spec["config"])
             self._check_encoder(encoder)
             self._encoder = encoder
         return self._encoder
 
+    def use_encoder(self, encoder) -> None:
+        """Query with ``encoder`` (an instance, e.g. one already loaded); it must have the
+        fingerprint of the encoder that built the index (EncoderMismatchError otherwise)."""
+        self._check_encoder(encoder)
+        self._encoder = encoder
+
+    def _need_vectors(self) -> None:
+        if self._dense is None:
+            raise InputError(
+                f"The index at {self.directory} is lexical only (built without an encoder): "
+                "search it with mode='lexical' (--mode lexical), or rebuild it with vectors: "
+                "`retriever index PATH --force`."
+            )
+
     def _check_encoder(self, encoder) -> None:
-        spec = self.manifest["encoder"]
+        self._need_vectors()
+        spec = self._encoder_entry
         if encoder.fingerprint() != spec["fingerprint"] or encoder.dim != spec["dim"]:
             raise EncoderMismatchError(
                 f"The index at {self.directory} was built with the {spec['name']} encoder "
@@ -181,13 +206,12 @@ class Index:
         Returns:
             ``(scores, rows)``: ``(nq, k)`` float32 and int64 chunk rows, ``-1`` padding.
         """
+        self._need_vectors()
         scores, ids = self._dense.search(
             queries, k, nprobe=nprobe, ef_search=ef_search,
             rescore_multiplier=rescore_multiplier,
         )
-        if self._rows is not None:
-            ids = self._rows.rows(ids)
-        return scores, ids
+        return scores, self._rows.rows(ids)
 
     def search(
         self, query: str, k: int = 10, mode: str | SearchMode = "hybrid", **knobs
@@ -196,7 +220,8 @@ class Index:
 
         Args:
             query: free text or code; must not be empty.
-            k: number of hits wanted (fewer when the index is smaller).
+            k: number of hits wanted (fewer when the index is smaller; at most ``MAX_K``,
+                10,000: a larger k is capped).
             mode: ``"hybrid"`` (dense + BM25, reciprocal-rank fusion), ``"dense"`` or
                 ``"lexical"``.
             knobs: ``nprobe=``, ``ef_search=``, ``rescore_multiplier=``: per-query vector
@@ -221,11 +246,16 @@ class Index:
         for query in queries:
             if not isinstance(query, str) or not query.strip():
                 raise InputError("The query is empty. Pass some words or code to search for.")
-        if not isinstance(k, int) or k < 1:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InputError(f"k must be a positive integer, got {k!r}.")
+        mode = SearchMode.parse(mode)
+        if mode is not SearchMode.LEXICAL:
+            self._need_vectors()
         if not queries:
             return []
-        depth = max(_FUSION_DEPTH, 3 * k)
+        # Never more than the index holds, nor than MAX_K: arrays below are sized by k.
+        k = min(k, len(self), MAX_K)
+        depth = min(max(_FUSION_DEPTH, 3 * k), len(self))
         results = self.stage(
             mode, depth=depth, nprobe=nprobe, ef_search=ef_search,
             rescore_multiplier=rescore_multiplier,
@@ -255,10 +285,19 @@ class Index:
 
     def info(self) -> dict:
         """The manifest plus where the index lives and its size on disk in bytes."""
-        size = sum(p.stat().st_size for p in self.generation.rglob("*") if p.is_file())
+        size = sum(p.lstat().st_size for p in self.generation.rglob("*") if p.is_file())
         return {
             **self.manifest,
             "directory": str(self.directory),
             "generation": self.generation.name,
             "bytes": size,
         }
+
+
+def _best_vector_component(generation: Generation) -> dict | None:
+    """The vector component search uses: the best tier present (a transformer's vectors
+    over a static encoder's), else None for a lexical-only index."""
+    tiers = {e["id"]: e["tier"] for e in generation.manifest["encoders"]}
+    entries = generation.components("vectors")
+    full = [e for e in entries if tiers.get(e.get("encoder")) == "full"]
+    return (full or entries or [None])[0]

@@ -7,6 +7,7 @@ Lookup is lazy: nothing is imported until a name is asked for.
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -29,6 +30,13 @@ def _entry_points(kind: str):
         raise InputError(
             f"Unknown component kind {kind!r}; known kinds: {', '.join(sorted(GROUPS))}."
         ) from None
+    return _group(group)
+
+
+@functools.cache
+def _group(group: str) -> dict:
+    # Scanning the installed distributions costs milliseconds a call and a search may ask
+    # several times; what is installed does not change while a process runs.
     return {ep.name: ep for ep in entry_points(group=group)}
 
 

@@ -105,14 +105,14 @@ def test_unknown_format_version(built):
 
 
 def test_vectors_that_do_not_match_the_chunk_table(built):
-    vectors = current_generation(built.directory) / "vectors.npy"
+    vectors = current_generation(built.directory) / "vectors-main.npy"
     np.save(vectors, np.zeros((3, 32), dtype=np.float32))
     with pytest.raises(retriever.IndexFormatError, match="inconsistent"):
         retriever.open(built.directory)
 
 
 def test_truncated_vectors_file(built):
-    vectors = current_generation(built.directory) / "vectors.npy"
+    vectors = current_generation(built.directory) / "vectors-main.npy"
     vectors.write_bytes(vectors.read_bytes()[:100])
     with pytest.raises(retriever.IndexFormatError):
         retriever.open(built.directory)

@@ -20,7 +20,7 @@ def test_index_spec_and_options_reach_the_manifest(repo, tiny_model_dir):
     assert result.exit_code == 0, result.output
     info = runner.invoke(app, ["info", str(repo), "--json"])
     assert info.exit_code == 0, info.output
-    dense = json.loads(info.stdout)["indexes"]["dense"]
+    [dense] = [c for c in json.loads(info.stdout)["components"] if c["role"] == "vectors"]
     assert dense["name"] == "faiss-binary" and dense["path"] == "binary"
     assert dense["config"]["spec"] == "BFlat"
     assert dense["config"]["rescore"] == "int8" and dense["config"]["rescore_multiplier"] == 8
@@ -31,7 +31,7 @@ def test_index_spec_and_options_reach_the_manifest(repo, tiny_model_dir):
     other = runner.invoke(app, ["index", str(repo), "-q", "--index-spec", "Flat"])
     assert other.exit_code == 0 and "Indexed" in other.output
     info = json.loads(runner.invoke(app, ["info", str(repo), "--json"]).stdout)
-    assert info["indexes"]["dense"]["name"] == "faiss"
+    assert [c["name"] for c in info["components"]] == ["faiss", "bm25"]
 
 
 def test_bad_specs_and_options_fail_cleanly(repo, tiny_model_dir):

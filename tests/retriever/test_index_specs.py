@@ -72,10 +72,10 @@ def test_spec_is_recorded_and_searches(tmp_path, encoder, spec, options, kind, f
     docs = documents(120)
     index = retriever.index_documents(docs, index_dir=tmp_path / "i", encoder=encoder,
                                       index_spec=spec, index_options=options)
-    entry = index.manifest["indexes"]["dense"]
+    [entry] = [c for c in index.manifest["components"] if c["role"] == "vectors"]
     assert entry["name"] == kind and entry["config"]["spec"] == spec
     assert entry["path"] == folder and (index.generation / folder).is_dir()
-    assert entry["labels"] == "labels.npy"
+    assert entry["encoder"] == "main" and (index.generation / "labels.npy").is_file()
     assert own_top1(index, docs) >= 0.95
     hits = index.search(docs[7].text, k=3, mode="dense")
     assert len(hits) == 3 and hits[0].path == "d7"
@@ -168,9 +168,9 @@ def test_damaged_vector_index_or_vectors_are_refused(tmp_path, encoder):
     with pytest.raises(IndexFormatError, match="flat.faiss.*Rebuild"):
         retriever.open(index_dir)
     faiss_file.write_bytes(original)
-    vectors = generation / "vectors.npy"
+    vectors = generation / "vectors-main.npy"
     np.save(vectors, np.zeros((40, 7), np.float32))
-    with pytest.raises(IndexFormatError, match="vectors.npy.*shape"):
+    with pytest.raises(IndexFormatError, match="vectors-main.npy.*shape"):
         retriever.open(index_dir)
     # A rebuild over a damaged generation works and replaces it.
     rebuilt = retriever.index_documents(documents(40), index_dir=index_dir, encoder=encoder)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from retriever.errors import InputError
-from retriever.pipeline import RRF_K, Results, Retrieve, fuse
+from retriever.pipeline import RRF_K, Rescore, Results, Retrieve, fuse
 
 
 def _fixed(rows_per_query):
@@ -41,7 +41,8 @@ def test_cutoff_and_composition():
     assert result.ids.shape == (1, 2)
 
     def reverse(queries, results: Results) -> Results:
-        return Results(results.ids[:, ::-1].copy(), results.scores[:, ::-1].copy())
+        return Results(results.scores[:, ::-1].copy(), results.ids[:, ::-1].copy(),
+                       results.query_ids)
 
     flipped = (_fixed([[1, 2, 3]]) % 3 >> reverse)(["q"])
     assert flipped.ids[0].tolist() == [3, 2, 1]
@@ -65,3 +66,24 @@ def test_bad_arguments():
         fuse([_fixed([[1]])], method="borda")
     with pytest.raises(InputError):
         fuse([_fixed([[1]])]) % 0
+
+
+def test_stages_print_themselves_and_keep_query_ids():
+    dense, lexical = Retrieve(lambda q, k: _zeros(q, k), name="dense"), _fixed([[1, 2], [2]])
+
+    def rerank(queries, results: Results) -> Results:
+        return results
+
+    pipeline = fuse([dense % 100, lexical % 50]) >> Rescore(rerank) % 10
+    assert repr(pipeline) == "fuse([dense % 100, retrieve % 50], 'rrf', k=60) >> (rerank) % 10"
+    seeded = Results(np.zeros((2, 1), np.float32), np.zeros((2, 1), np.int64), ("a", "b"))
+    out = pipeline(["x", "y"], seeded)
+    assert out.query_ids == ("a", "b") and out.ids.shape[0] == 2
+    with pytest.raises(InputError, match="first stage"):
+        Rescore(rerank)(["x"])
+    with pytest.raises(InputError, match="2 rankings but 1"):
+        Results(np.zeros((2, 1), np.float32), np.zeros((2, 1), np.int64), ("a",))
+
+
+def _zeros(queries, k):
+    return np.zeros((len(queries), k), np.float32), np.full((len(queries), k), -1, np.int64)

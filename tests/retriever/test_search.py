@@ -38,8 +38,7 @@ def test_each_single_mode_finds_most_files_first(built, mode):
 def test_hits_carry_spans_symbols_and_text(built):
     hit = built.search("exponential backoff delay doubles", k=1)[0]
     assert hit.path == "python/netkit/retry.py"
-    source = (built.manifest["source"]["root"] + "/" + hit.path)
-    lines = Path(source).read_text().splitlines()
+    lines = (built.root / hit.path).read_text().splitlines()
     assert hit.text == "\n".join(lines[hit.start_line - 1 : hit.end_line])
     assert hit.language == "python"
     assert hit.symbol in ("RetryPolicy", "RetryPolicy.backoff", "retry")
