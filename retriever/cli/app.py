@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from retriever.cli.cache_cmd import app as cache_app
 from retriever.cli.common import ErrorHandlingGroup
 from retriever.cli.eval_cmd import app as eval_app
 from retriever.cli.index_cmd import index_command
@@ -23,6 +24,7 @@ app.command("index")(index_command)
 app.command("search")(search_command)
 app.command("info")(info_command)
 app.add_typer(eval_app, name="eval")
+app.add_typer(cache_app, name="cache")
 
 
 def main() -> None:
