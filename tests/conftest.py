@@ -10,6 +10,22 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_vector_cache(tmp_path_factory):
+    """No test, session fixture or subprocess writes vectors to the user's cache folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DENSE_RETRIEVER_CACHE", str(tmp_path_factory.mktemp("vector-cache")))
+        patch.delenv("DENSE_RETRIEVER_CACHE_SIZE", raising=False)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _vector_cache(tmp_path, monkeypatch):
+    """Each test starts from an empty vector cache of its own, so a test that counts what a
+    build embedded passes or fails the same whichever tests ran before it."""
+    monkeypatch.setenv("DENSE_RETRIEVER_CACHE", str(tmp_path / "vector-cache"))
+
+
 @pytest.fixture(scope="session")
 def default_encoder():
     """The real default encoder (all-MiniLM-L6-v2 from its package), loaded once."""
