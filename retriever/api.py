@@ -21,6 +21,7 @@ from retriever.build import (
     Progress,
     build_generation,
     git_commit,
+    resolved_config,
 )
 from retriever.errors import IndexLockedError, InputError, RetrieverError
 from retriever.generation import Generation
@@ -309,7 +310,7 @@ def _main_slot(live, encoder, encoder_config, index_spec, index_options) -> Enco
     saved = _main_encoder(live)
     if encoder is None:
         if saved is not None and encoder_config is None:
-            encoder, encoder_config = saved["name"], saved["config"]
+            encoder, encoder_config = saved["name"], resolved_config(saved, live.path.parent)
         else:
             encoder = DEFAULT_ENCODER
     name, obj = _encoder(encoder, encoder_config)

@@ -11,6 +11,7 @@ the registry and the manifest is written last.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -39,7 +40,7 @@ from retriever.errors import InputError
 from retriever.generation import Generation
 
 __all__ = ["BuildReport", "Progress", "build_generation", "git_commit", "document_text",
-           "DenseSpec", "EncoderSlot", "MAIN"]
+           "DenseSpec", "EncoderSlot", "MAIN", "portable_config", "resolved_config"]
 
 # progress(stage, done, total): stage is "chunk", "embed" or "index".
 Progress = Callable[[str, int, int], None]
@@ -215,7 +216,8 @@ def build_generation(
             manifest = new_manifest(
                 chunker=chunker_entry,
                 encoders=[{
-                    "id": slot.id, "name": slot.name, "config": slot.encoder.config(),
+                    "id": slot.id, "name": slot.name,
+                    **portable_config(slot.encoder.config(), Path(index_dir)),
                     "dim": slot.encoder.dim, "fingerprint": slot.encoder.fingerprint(),
                     "tier": slot.tier,
                 } for slot in encoders],
@@ -232,6 +234,30 @@ def build_generation(
     report.skipped = list(skipped or ())
     report.seconds = time.perf_counter() - started
     return report
+
+
+def portable_config(config: dict, index_dir: Path) -> dict:
+    """``{"config": ..., "relative": [keys]}``: absolute paths in an encoder's config (a local
+    model folder) stored relative to the index folder, so the manifest names no path of this
+    machine and a copied tree with its model beside it still opens. :func:`resolved_config`
+    undoes it."""
+    config, relative = dict(config), []
+    base = os.path.abspath(index_dir)
+    for key, value in config.items():
+        if isinstance(value, str) and os.path.isabs(value):
+            config[key] = os.path.relpath(value, base)
+            relative.append(key)
+    return {"config": config, "relative": relative} if relative else {"config": config}
+
+
+def resolved_config(entry: dict, index_dir: Path) -> dict:
+    """An encoder entry's config with the paths :func:`portable_config` made relative
+    resolved against ``index_dir``."""
+    config = dict(entry["config"])
+    for key in entry.get("relative", ()):
+        if isinstance(config.get(key), str):
+            config[key] = os.path.normpath(os.path.join(os.path.abspath(index_dir), config[key]))
+    return config
 
 
 def _chunk(items, out: Path, to_text, report: BuildReport, progress, total_files) -> list[dict]:

@@ -13,6 +13,7 @@ from indexing.quantize import RowMap
 from indexing.store import current_generation
 from indexing.table import rows_to_chunks
 from retriever import registry
+from retriever.build import resolved_config
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
 from retriever.generation import Generation
 from retriever.hits import Hit
@@ -128,7 +129,8 @@ class Index:
         self._need_vectors()
         if self._encoder is None:
             spec = self._encoder_entry
-            encoder = registry.create("encoder", spec["name"], spec["config"])
+            encoder = registry.create("encoder", spec["name"],
+                                      resolved_config(spec, self.directory))
             self._check_encoder(encoder)
             self._encoder = encoder
         return self._encoder

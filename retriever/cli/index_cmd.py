@@ -21,11 +21,24 @@ def index_command(
     model: str | None = typer.Option(
         None, "--model", help="Model for the encoder: a packaged name or a local folder."
     ),
-    force: bool = typer.Option(False, "--force", help="Rebuild even if up to date."),
-    include_deps: bool = typer.Option(
-        False, "--include-deps", help="Also index node_modules, vendor, virtualenvs, build output."
+    force: bool = typer.Option(
+        False, "--force", help="Rebuild even if up to date; repairs a damaged index."
     ),
-    max_file_bytes: int = typer.Option(1 << 20, "--max-file-bytes", help="Skip larger files."),
+    include_deps: bool | None = typer.Option(
+        None, "--include-deps/--no-include-deps",
+        help="Also index node_modules, vendor, virtualenvs, build output [the index's own "
+             "setting, else no].",
+    ),
+    max_file_bytes: int | None = typer.Option(
+        None, "--max-file-bytes", help="Skip larger files [the index's own, else 1 MiB]."
+    ),
+    lexical_only: bool | None = typer.Option(
+        None, "--lexical-only/--with-vectors",
+        help="BM25 only, no vectors and no model [the index's own, else with vectors].",
+    ),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Neither read nor fill the shared vector cache."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     index_spec: str | None = typer.Option(
         None, "--index-spec",
@@ -51,6 +64,7 @@ def index_command(
             path, index_dir=index, encoder=encoder, encoder_config=config, force=force,
             include_dependencies=include_deps, max_file_bytes=max_file_bytes, progress=progress,
             index_spec=index_spec, index_options=options, wait=wait,
+            lexical_only=lexical_only, cache=False if no_cache else None,
         )
     report = opened.last_build
     if not report.rebuilt:
@@ -58,8 +72,11 @@ def index_command(
         return
     out.print(
         f"Indexed {report.files} files into {report.chunks} chunks at {opened.directory} "
-        f"in {report.seconds:.1f}s (embedded {report.embedded}, reused {report.reused})."
+        f"in {report.seconds:.1f}s (embedded {report.embedded}, reused {report.reused}, "
+        f"from the vector cache {report.cached})."
     )
+    for warning in report.warnings:
+        err.print(f"Warning: {warning}")
     if report.skipped:
         err.print(f"Skipped {len(report.skipped)} files (see `retriever info`):")
         for path_, reason in report.skipped[:10]:
