@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +96,33 @@ def test_a_file_as_cache_folder_is_a_clear_error(tmp_path):
 def test_cache_group_lists_its_commands():
     result = runner.invoke(app, ["cache"])
     assert "info" in result.output and "clear" in result.output
+
+
+def test_a_copy_of_a_repository_embeds_nothing_and_damage_is_survived(repo, tiny_model_dir,
+                                                                     tmp_path):
+    import retriever
+    from encoders.sentence import SentenceTransformerEncoder
+
+    encoder = SentenceTransformerEncoder(model=str(tiny_model_dir))
+    first = retriever.index(repo, encoder=encoder)
+    chunks = len(first)
+    assert first.last_build.embedded == chunks > 0
+    assert _info()["vectors"] == chunks  # the per-test cache folder from conftest
+
+    bare = shutil.ignore_patterns(".retriever")  # the tree without its index
+    copy = shutil.copytree(repo, tmp_path / "copy", ignore=bare)
+    second = retriever.index(copy, encoder=encoder)
+    assert second.last_build.embedded == 0 and second.last_build.cached == chunks
+    query = "least recently used cache"
+    hits = [(h.path, h.start_line) for h in first.search(query, k=5, mode="dense")]
+    assert [(h.path, h.start_line) for h in second.search(query, k=5, mode="dense")] == hits
+
+    # One flipped byte in one cached vector: that chunk is embedded again, nothing else.
+    segment = max(Path(_info()["directory"]).rglob("seg-*.vec"), key=lambda p: p.stat().st_size)
+    data = bytearray(segment.read_bytes())
+    data[-8 - 5] ^= 0x01
+    segment.write_bytes(bytes(data))
+    third = retriever.index(shutil.copytree(repo, tmp_path / "third", ignore=bare), encoder=encoder)
+    assert third.last_build.embedded == 1 and third.last_build.cached == chunks - 1
+    assert any("checksum" in warning for warning in third.last_build.warnings)
+    assert [(h.path, h.start_line) for h in third.search(query, k=5, mode="dense")] == hits
