@@ -6,11 +6,13 @@ import contextlib
 from collections.abc import Iterator
 
 import typer
+from click import ClickException
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
 from retriever.errors import RetrieverError
+from retriever.text_safety import printable
 
 __all__ = ["ErrorHandlingGroup", "out", "err", "progress_bar"]
 
@@ -25,15 +27,19 @@ class ErrorHandlingGroup(TyperGroup):
     """Turns a RetrieverError from any command into ``Error: message`` and exit code 1.
 
     Only the library's own errors are caught: anything else is a bug and keeps its
-    traceback.
+    traceback. Messages quote paths and arguments, so their control characters are made
+    visible first; click's own usage errors get the same treatment before click prints them.
     """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except RetrieverError as exc:
-            typer.echo(f"Error: {exc}", err=True)
+            typer.echo(f"Error: {printable(exc)}", err=True)
             raise typer.Exit(1) from None
+        except ClickException as exc:
+            exc.message = printable(exc.message)
+            raise
 
 
 @contextlib.contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -12,11 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 import retriever
-from indexing.tokenize import code_tokens
 from retriever.cli.common import out, progress_bar
-
-JSON_SCHEMA = "dense-retriever.search/1"
-_SNIPPET_LINES = 8
+from retriever.payload import search_payload, snippet
+from retriever.text_safety import json_text, printable
 
 
 def search_command(
@@ -36,43 +33,36 @@ def search_command(
     else:
         with progress_bar(not (quiet or as_json)) as progress:
             opened = retriever.index(path or Path("."), index_dir=index, progress=progress)
-    hits = opened.search(query, k=k, mode=mode)
+    payload = search_payload(opened, query, opened.search(query, k=k, mode=mode),
+                             mode=mode, k=k)
     if as_json:
-        payload = {
-            "schema": JSON_SCHEMA, "query": query, "mode": mode, "k": k,
-            "index": str(opened.directory), "hits": [hit.to_dict() for hit in hits],
-        }
-        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
-        return
-    if not hits:
-        out.print("No results.")
+        typer.echo(json_text(payload))
+    else:
+        _render(payload)
+
+
+def _render(payload: dict) -> None:
+    """One card per hit: location, symbol and score, then the best-matching lines.
+
+    Everything indexed is untrusted text: it goes through ``printable`` so that no
+    escape sequence in a file name or its content reaches the terminal.
+    """
+    if not payload["hits"]:
+        out.print(Text(f'No results for "{printable(payload["query"])}".'))
         return
     table = Table(show_lines=True, expand=True, show_header=True)
     table.add_column("#", justify="right", no_wrap=True, style="bold")
     table.add_column("path:lines   symbol   score", ratio=1)
-    for rank, hit in enumerate(hits, 1):
-        start, lines = _snippet(hit, query)
+    for rank, hit in enumerate(payload["hits"], 1):
+        start, lines = snippet(hit, payload["query"])
         title = Text.assemble(
-            (f"{hit.path}:{hit.start_line}-{hit.end_line}", "bold cyan"), "   ",
-            (hit.symbol or "", "magenta"), "   ", (f"{hit.score:.3f}", "dim"),
+            (printable(f"{hit['path']}:{hit['start_line']}-{hit['end_line']}"), "bold cyan"),
+            "   ", (printable(hit["symbol"] or ""), "magenta"),
+            "   ", (f"{hit['score']:.3f}", "dim"),
         )
-        lexer = hit.language if hit.language not in ("text", "document") else "text"
-        code = Syntax("\n".join(lines), lexer, line_numbers=True, start_line=start,
-                      word_wrap=True, theme="ansi_dark")
+        language = hit["language"]
+        lexer = language if language not in ("text", "document") else "text"
+        code = Syntax("\n".join(printable(line) for line in lines), lexer, line_numbers=True,
+                      start_line=start, word_wrap=True, theme="ansi_dark")
         table.add_row(str(rank), Group(title, code))
     out.print(table)
-
-
-def _snippet(hit, query: str) -> tuple[int, list[str]]:
-    """The window of the hit's lines that shares most words with the query.
-
-    Returns the window's first line number and its lines.
-    """
-    lines = hit.text.splitlines() or [""]
-    if len(lines) <= _SNIPPET_LINES:
-        return hit.start_line, lines
-    wanted = set(code_tokens(query))
-    marks = [len(wanted.intersection(code_tokens(line))) for line in lines]
-    best = max(range(len(lines) - _SNIPPET_LINES + 1),
-               key=lambda i: (sum(marks[i : i + _SNIPPET_LINES]), -i))
-    return hit.start_line + best, lines[best : best + _SNIPPET_LINES]

@@ -57,14 +57,31 @@ def test_search_builds_a_missing_index(repo, tiny_model_dir, monkeypatch):
     assert (repo / ".retriever" / "CURRENT").is_file()
 
 
-def test_info(tiny_index):
+def test_search_table_lists_the_json_hits_in_order(tiny_index):
+    args = ["search", "cache matrix retry", "--index", str(tiny_index / ".retriever"),
+            "--mode", "lexical", "-k", "4"]
+    hits = json.loads(runner.invoke(app, [*args, "--json"]).stdout)["hits"]
+    table = runner.invoke(app, args, env={"COLUMNS": "200"}).stdout
+    titles = [f"{h['path']}:{h['start_line']}-{h['end_line']}" for h in hits]
+    assert len(titles) >= 2
+    positions = [table.index(title) for title in titles]
+    assert positions == sorted(positions)
+
+
+def test_info(tiny_index, tiny_model_dir):
     result = runner.invoke(app, ["info", str(tiny_index / ".retriever"), "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["counts"]["chunks"] > 0
-    assert info["encoder"]["name"] == "sentence-transformers"
-    human = runner.invoke(app, ["info", str(tiny_index)])
-    assert human.exit_code == 0 and "encoder" in human.output
+    # Both manifest layouts: an encoders list, or (format 1) one encoder.
+    encoders = info["encoders"] if "encoders" in info else [info["encoder"]]
+    assert encoders[0]["name"] == "sentence-transformers"
+    human = runner.invoke(app, ["info", str(tiny_index)], env={"COLUMNS": "200"})
+    assert human.exit_code == 0, human.output
+    for label in ("index", "encoder", "chunker", "components", "counts", "bytes"):
+        assert f" {label}" in human.stdout, label
+    assert f"chunks={info['counts']['chunks']}" in human.stdout
+    assert tiny_model_dir.parent.name in human.stdout  # the encoder row shows its model
 
 
 @pytest.mark.parametrize(
