@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 __all__ = [
     "index", "index_documents", "open", "is_stale", "Index", "SearchMode", "Hit", "Document",
-    "BuildReport", "Results", "Stage", "fuse", "registry",
+    "BuildReport", "Results", "Stage", "fuse", "registry", "search_payload", "snippet",
     "RetrieverError", "InputError", "IndexFormatError", "EncoderMismatchError",
     "IndexLockedError", "StorageError", "DatasetError", "MissingDependencyError",
 ]
@@ -29,6 +29,7 @@ _WHERE = {
     "BuildReport": "retriever.build",
     "Results": "retriever.pipeline", "Stage": "retriever.pipeline", "fuse": "retriever.pipeline",
     "registry": "retriever.registry",
+    "search_payload": "retriever.payload", "snippet": "retriever.payload",
     **{name: "retriever.errors" for name in (
         "RetrieverError", "InputError", "IndexFormatError", "EncoderMismatchError",
         "IndexLockedError", "StorageError", "DatasetError", "MissingDependencyError",
@@ -64,5 +65,6 @@ if TYPE_CHECKING:
         StorageError,
     )
     from retriever.hits import Document, Hit
+    from retriever.payload import search_payload, snippet
     from retriever.pipeline import Results, Stage, fuse
     from retriever.reader import Index, SearchMode

@@ -28,7 +28,7 @@ from retriever.generation import Generation
 from retriever.hits import Document
 from retriever.reader import Index
 
-__all__ = ["index", "index_documents", "open", "DEFAULT_INDEX_DIR", "is_stale"]
+__all__ = ["index", "index_documents", "open", "DEFAULT_INDEX_DIR", "is_stale", "find_root"]
 
 DEFAULT_INDEX_DIR = ".retriever"
 DEFAULT_ENCODER = "sentence-transformers"
@@ -371,6 +371,17 @@ def index_documents(
         cache=_cache(cache) if slots else None,
     )
     return _opened(Path(index_dir), slots[0].encoder if slots else None, report)
+
+
+def find_root(path: str | Path = ".") -> Path | None:
+    """The nearest folder at or above ``path`` whose ``.retriever`` holds an index, as git
+    finds ``.git``; None when there is none. Searching from a subfolder of an indexed tree
+    then uses that index, scoped to the subfolder, instead of building a second one."""
+    start = Path(path).expanduser().resolve()
+    for folder in (start, *start.parents):
+        if is_index(folder / DEFAULT_INDEX_DIR):
+            return folder
+    return None
 
 
 def open(directory: str | Path, *, encoder: Any = None) -> Index:  # noqa: A001

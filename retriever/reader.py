@@ -163,30 +163,38 @@ class Index:
             )
 
     def stage(
-        self, mode: str | SearchMode = "hybrid", *, depth: int = _FUSION_DEPTH, **knobs
+        self, mode: str | SearchMode = "hybrid", *, depth: int = _FUSION_DEPTH,
+        within: str | None = None, **knobs
     ) -> Stage:
         """The pipeline stage behind a search mode, for composing with ``%``, ``>>``, fuse.
 
         Args:
+            within: only chunks of files under this folder (relative to the indexed root,
+                ``"/"`` separators), filtered inside each first stage, before its top k.
             knobs: per-query vector index parameters (``nprobe``, ``ef_search``,
                 ``rescore_multiplier``), as for :meth:`search`.
         """
         mode = SearchMode.parse(mode)
         knobs = {key: value for key, value in knobs.items() if value is not None}
 
-        def dense_search(queries: Sequence[str], k: int):
-            return self._dense_search(queries, k, **knobs)
+        encoded: dict[tuple, np.ndarray] = {}
 
-        dense = Retrieve(dense_search, k=depth, name="dense")
-        lexical = Retrieve(self._lexical.search, k=depth, name="lexical")
+        def dense_search(queries: Sequence[str], k: int):
+            # A filtered search may ask again for a deeper list: encode the queries once.
+            key = tuple(queries)
+            if key not in encoded:
+                encoded.clear()
+                encoded[key] = self.encoder.encode_queries(list(queries))
+            return self.search_vectors(encoded[key], k, **knobs)
+
+        allowed = self._rows_within(within)
+        dense = Retrieve(_restricted(dense_search, allowed), k=depth, name="dense")
+        lexical = Retrieve(_restricted(self._lexical.search, allowed), k=depth, name="lexical")
         if mode is SearchMode.DENSE:
             return dense
         if mode is SearchMode.LEXICAL:
             return lexical
         return fuse([dense, lexical], "rrf")
-
-    def _dense_search(self, queries: Sequence[str], k: int, **knobs):
-        return self.search_vectors(self.encoder.encode_queries(list(queries)), k, **knobs)
 
     def search_vectors(
         self,
@@ -241,8 +249,12 @@ class Index:
         nprobe: int | None = None,
         ef_search: int | None = None,
         rescore_multiplier: int | None = None,
+        within: str | None = None,
     ) -> list[list[Hit]]:
-        """Answer a batch of queries in one call; one list of hits per query."""
+        """Answer a batch of queries in one call; one list of hits per query.
+
+        ``within`` keeps only files under that folder of the indexed root (see :meth:`stage`).
+        """
         if isinstance(queries, str):
             raise InputError("search_many() takes a list of queries; use search() for one.")
         for query in queries:
@@ -260,9 +272,17 @@ class Index:
         depth = min(max(_FUSION_DEPTH, 3 * k), len(self))
         results = self.stage(
             mode, depth=depth, nprobe=nprobe, ef_search=ef_search,
-            rescore_multiplier=rescore_multiplier,
+            rescore_multiplier=rescore_multiplier, within=within,
         )(list(queries))
         return [self._hits(results, q, k) for q in range(len(queries))]
+
+    def _rows_within(self, folder: str | None) -> np.ndarray | None:
+        """Boolean mask of the rows whose file is under ``folder``; None for no filter."""
+        if folder is None or folder.strip("/") in ("", "."):
+            return None
+        prefix = folder.strip("/") + "/"
+        paths = self._chunks.column("path").to_pylist()
+        return np.fromiter((p.startswith(prefix) for p in paths), dtype=bool, count=len(paths))
 
     def _hits(self, results: Results, q: int, k: int) -> list[Hit]:
         keep = results.ids[q] >= 0
@@ -286,14 +306,43 @@ class Index:
         return hits
 
     def info(self) -> dict:
-        """The manifest plus where the index lives and its size on disk in bytes."""
+        """The manifest plus where the index lives, the absolute source root (``root``; the
+        manifest's ``source.root`` is relative to the index folder) and its size in bytes."""
         size = sum(p.lstat().st_size for p in self.generation.rglob("*") if p.is_file())
         return {
             **self.manifest,
-            "directory": str(self.directory),
+            "directory": str(self.directory.absolute()),
+            "root": None if self.root is None else str(self.root),
             "generation": self.generation.name,
             "bytes": size,
         }
+
+
+def _restricted(search, allowed: np.ndarray | None):
+    """``search(queries, k)`` answering only rows where ``allowed``: asks for deeper lists
+    until each query has ``k`` allowed rows or the whole index was ranked, so the filter acts
+    before the top k is taken (a filter after it returns too few results)."""
+    if allowed is None:
+        return search
+    total = len(allowed)
+
+    def restricted(queries, k: int):
+        asked = min(total, max(k, 4 * k))
+        while True:
+            scores, ids = search(queries, asked)
+            keep = (ids >= 0) & allowed[np.clip(ids, 0, None)]
+            if asked >= total or (keep.sum(axis=1) >= k).all():
+                break
+            asked = min(total, asked * 4)
+        out_scores = np.full((len(ids), k), -np.inf, dtype=np.float32)
+        out_ids = np.full((len(ids), k), -1, dtype=np.int64)
+        for q in range(len(ids)):
+            picked = np.flatnonzero(keep[q])[:k]
+            out_scores[q, : len(picked)] = scores[q, picked]
+            out_ids[q, : len(picked)] = ids[q, picked]
+        return out_scores, out_ids
+
+    return restricted
 
 
 def _best_vector_component(generation: Generation) -> dict | None:

@@ -8,7 +8,8 @@ import retriever
 def test_public_names():
     assert sorted(retriever.__all__) == sorted([
         "index", "index_documents", "open", "is_stale", "Index", "SearchMode", "Hit",
-        "Document", "BuildReport", "Results", "Stage", "fuse", "registry",
+        "Document", "BuildReport", "Results", "Stage", "fuse", "registry", "search_payload",
+        "snippet",
         "RetrieverError", "InputError", "IndexFormatError", "EncoderMismatchError",
         "IndexLockedError", "StorageError", "DatasetError", "MissingDependencyError",
     ])

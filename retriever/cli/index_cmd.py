@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 import retriever
 from retriever.cli.common import err, out, progress_bar
+from retriever.text_safety import printable
 
 
 def index_command(
@@ -67,20 +69,23 @@ def index_command(
             lexical_only=lexical_only, cache=False if no_cache else None,
         )
     report = opened.last_build
+    # Text(printable(...)): file names are untrusted, neither markup nor terminal escapes.
     if not report.rebuilt:
-        out.print(f"Index at {opened.directory} is up to date ({report.chunks} chunks).")
+        out.print(Text(printable(
+            f"Index at {opened.directory} is up to date ({report.chunks} chunks)."
+        )))
         return
-    out.print(
+    out.print(Text(printable(
         f"Indexed {report.files} files into {report.chunks} chunks at {opened.directory} "
         f"in {report.seconds:.1f}s (embedded {report.embedded}, reused {report.reused}, "
         f"from the vector cache {report.cached})."
-    )
+    )))
     for warning in report.warnings:
-        err.print(f"Warning: {warning}")
+        err.print(Text(printable(f"Warning: {warning}")))
     if report.skipped:
         err.print(f"Skipped {len(report.skipped)} files (see `retriever info`):")
         for path_, reason in report.skipped[:10]:
-            err.print(f"  {path_}: {reason}")
+            err.print(Text(printable(f"  {path_}: {reason}")))
 
 
 def _parse_options(pairs: list[str]) -> dict:

@@ -11,7 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 import retriever
-from retriever.cli.common import out, progress_bar
+import retriever.api
+from retriever.cli.common import err, out, progress_bar
 from retriever.payload import search_payload, snippet
 from retriever.text_safety import json_text, printable
 
@@ -28,13 +29,25 @@ def search_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Search an index. With a PATH (or no --index), the tree's index is refreshed first."""
+    within = None
     if index is not None and path is None:
         opened = retriever.open(index)
     else:
+        target = (path or Path(".")).resolve()
+        root = target
+        if index is None and target.is_dir():
+            # From a subfolder of an indexed tree: that index, scoped to the subfolder.
+            root = retriever.api.find_root(target) or target
+            within = target.relative_to(root).as_posix() if root != target else None
         with progress_bar(not (quiet or as_json)) as progress:
-            opened = retriever.index(path or Path("."), index_dir=index, progress=progress)
-    payload = search_payload(opened, query, opened.search(query, k=k, mode=mode),
-                             mode=mode, k=k)
+            opened = retriever.index(root, index_dir=index, progress=progress, stale_ok=True)
+    if opened.stale:
+        err.print(Text(printable(
+            f"Note: another process is refreshing the index at {opened.directory}; these "
+            "results come from the live generation, which may be behind the tree."
+        )))
+    hits = opened.search(query, k=k, mode=mode, within=within)
+    payload = search_payload(opened, query, hits, mode=mode, k=k)
     if as_json:
         typer.echo(json_text(payload))
     else:
