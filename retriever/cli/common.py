@@ -40,6 +40,13 @@ class ErrorHandlingGroup(TyperGroup):
         except ClickException as exc:
             exc.message = printable(exc.message)
             raise
+        except KeyboardInterrupt:
+            typer.echo(
+                "Interrupted. The previous index, if any, is unchanged; vectors embedded so "
+                "far are kept in the vector cache, so running the same command again resumes.",
+                err=True,
+            )
+            raise typer.Exit(130) from None
 
 
 @contextlib.contextmanager

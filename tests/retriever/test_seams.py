@@ -140,3 +140,22 @@ def test_an_index_of_the_old_format_is_refused_with_the_fix(repo):
         retriever.open(repo)
     rebuilt = retriever.index(repo, force=True)
     assert rebuilt.manifest["version"] == 2
+
+
+def test_an_interrupted_build_keeps_its_vectors_and_the_next_run_resumes(tmp_path,
+                                                                          tiny_model_dir):
+    docs = [retriever.Document(id=f"d{i}", text=f"document number {i} about topic {i % 7}")
+            for i in range(600)]
+
+    def interrupt(stage, done, total):
+        if stage == "embed" and done >= 256:
+            raise KeyboardInterrupt
+
+    config = {"model": str(tiny_model_dir)}
+    with pytest.raises(KeyboardInterrupt):
+        retriever.index_documents(docs, index_dir=tmp_path / "i", encoder_config=config,
+                                  progress=interrupt)
+    assert not (tmp_path / "i" / "CURRENT").exists()
+    resumed = retriever.index_documents(docs, index_dir=tmp_path / "i", encoder_config=config)
+    assert resumed.last_build.cached == 256
+    assert resumed.last_build.embedded == 600 - 256
