@@ -2,7 +2,8 @@
 
 Loaders return a :class:`Benchmark` (corpus, queries, graded qrels); :func:`evaluate` scores runs
 through pytrec_eval; :func:`run_beir` and :func:`run_repo_benchmark` index with the engine,
-search, score and measure cost in one go; :mod:`eval.report` writes JSON, Markdown and plots.
+search, score and measure cost in one go; :func:`write_results` writes a run's results in the
+``--out`` layout, and :mod:`eval.report` also makes Markdown tables and plots.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from eval.metrics import (
     write_trec,
 )
 from eval.miner import mine
-from eval.report import markdown_table, plot_tradeoffs, write_json, write_markdown
+from eval.report import markdown_table, plot_tradeoffs, write_json, write_markdown, write_results
 from eval.repos import (
     RepoQuery,
     RepoScores,
@@ -76,5 +77,6 @@ __all__ = [
     "write_beir",
     "write_json",
     "write_markdown",
+    "write_results",
     "write_trec",
 ]

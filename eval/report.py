@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from eval.cost import Cost
-from retriever.errors import InputError
+from eval.metrics import write_trec
+from retriever.errors import InputError, MissingDependencyError
 
-__all__ = ["markdown_table", "plot_tradeoffs", "write_json", "write_markdown"]
+__all__ = ["markdown_table", "plot_tradeoffs", "write_json", "write_markdown", "write_results"]
+
+_EVAL_EXTRA = "pip install 'dense-retriever[eval]'"
 
 
 class Result(Protocol):
@@ -22,7 +25,7 @@ class Result(Protocol):
     @property
     def metrics(self) -> dict[str, float]: ...
 
-    def to_dict(self) -> dict: ...
+    def to_dict(self, *, with_run: bool = False) -> dict: ...
 
 
 def write_json(result: Result, path: str | Path, *, with_run: bool = False) -> Path:
@@ -35,7 +38,7 @@ def write_json(result: Result, path: str | Path, *, with_run: bool = False) -> P
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = result.to_dict(with_run=True) if with_run else result.to_dict()
+    data = result.to_dict(with_run=with_run)
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
 
@@ -96,6 +99,36 @@ def write_markdown(results: Sequence[Result], path: str | Path) -> Path:
     return path
 
 
+def write_results(results: Mapping[str, Result], out: str | Path) -> list[Path]:
+    """Write the results of one run, one entry per search mode, in the layout of ``--out``.
+
+    One mode: ``out/result.json`` (and ``out/run.trec`` for a benchmark with a run); several:
+    ``out/MODE/result.json`` (and ``out/MODE/run.trec``) each. Always ``out/report.md``, one
+    table row per mode. A result JSON of a corpus benchmark holds its run, so it can be
+    re-scored or compared later; a repository benchmark keeps no run.
+
+    Args:
+        results: ``{mode: RunResult or RepoRunResult}``, as the runners return with ``modes``.
+        out: the output folder; created when missing, files in it replaced.
+
+    Returns:
+        The paths written, report last.
+    """
+    if not results:
+        raise InputError("write_results needs at least one result")
+    out = Path(out)
+    written = []
+    for mode, result in results.items():
+        folder = out if len(results) == 1 else out / mode
+        run = getattr(result, "run", None)
+        written.append(write_json(result, folder / "result.json", with_run=bool(run)))
+        if run:
+            write_trec(run, folder / "run.trec", tag=mode)
+            written.append(folder / "run.trec")
+    written.append(write_markdown(list(results.values()), out / "report.md"))
+    return written
+
+
 def plot_tradeoffs(
     results: Sequence[Result], out_dir: str | Path, *, metric: str = "ndcg@10"
 ) -> list[Path]:
@@ -111,7 +144,12 @@ def plot_tradeoffs(
     Returns:
         The two PNG paths.
     """
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingDependencyError(
+            f"Plots need matplotlib, which is not installed; {_EVAL_EXTRA}"
+        ) from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

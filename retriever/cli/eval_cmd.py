@@ -14,6 +14,7 @@ from rich.table import Table
 
 from retriever.cli.common import ErrorHandlingGroup, progress_bar
 from retriever.cli.common import out as out_console
+from retriever.cli.index_cmd import _parse_options as parse_index_options
 
 app = typer.Typer(
     cls=ErrorHandlingGroup,
@@ -51,6 +52,20 @@ _MODE_HELP = "hybrid, dense, lexical, a comma list of them, or all (one index se
 _MODEL_HELP = "encoder model: a packaged model name or a local folder (default: the encoder's)."
 
 
+_SPEC_HELP = (
+    "vector index of every build: auto, Flat, HNSW32,Flat, IVF1024,Flat, SQ8, BFlat, BHNSW32... "
+    "(as for `retriever index`; needs mode dense or hybrid)."
+)
+_OPTION_HELP = (
+    "KEY=VALUE option of the vector index, repeatable: dims=128, rescore=int8, nprobe=32 "
+    "(as for `retriever index`)."
+)
+_OUT_HELP = (
+    "write the results here: result.json, report.md (and run.trec for BEIR) for one mode, "
+    "MODE/result.json (MODE/run.trec) and report.md for several."
+)
+
+
 def _encoder_config(model: str | None) -> dict | None:
     return {"model": model} if model else None
 
@@ -66,30 +81,26 @@ def beir(
         str, typer.Option(help="registered encoder name.")
     ] = "sentence-transformers",
     model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
+    index_spec: Annotated[str | None, typer.Option(help=_SPEC_HELP)] = None,
+    index_option: Annotated[list[str] | None, typer.Option(help=_OPTION_HELP)] = None,
     k: Annotated[int, typer.Option(help="hits per query.")] = 100,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="write result.json, run.trec and report.md here (one mode), or MODE/result.json,"
-            " MODE/run.trec and report.md (several)."
-        ),
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help=_OUT_HELP)] = None,
 ) -> None:
     """Index a BEIR corpus, search its queries, report metrics and cost."""
-    from eval.metrics import write_trec
-    from eval.report import write_json, write_markdown
-    from eval.runner import parse_modes, run_beir
+    from eval.runner import run_beir
 
-    modes = parse_modes(mode)
     with progress_bar() as update:
         results = run_beir(
             folder,
             split,
             encoder=encoder,
             encoder_config=_encoder_config(model),
-            modes=modes,
+            modes=mode,
+            index_spec=index_spec,
+            index_options=parse_index_options(index_option) if index_option else None,
             k=k,
             progress=update,
+            out=out,
         )
     for name, result in results.items():
         out_console.print(
@@ -97,11 +108,6 @@ def beir(
         )
         out_console.print(_cost_line(result.cost))
     if out is not None:
-        for name, result in results.items():
-            folder_out = out if len(results) == 1 else out / name
-            write_json(result, folder_out / "result.json", with_run=True)
-            write_trec(result.run, folder_out / "run.trec", tag=name)
-        write_markdown(list(results.values()), out / "report.md")
         out_console.print(f"written to {out}")
 
 
@@ -118,6 +124,8 @@ def repos(
         str, typer.Option(help="registered encoder name.")
     ] = "sentence-transformers",
     model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
+    index_spec: Annotated[str | None, typer.Option(help=_SPEC_HELP)] = None,
+    index_option: Annotated[list[str] | None, typer.Option(help=_OPTION_HELP)] = None,
     repo: Annotated[
         list[str] | None,
         typer.Option("--repo", help="only these repositories, in this order (repeatable)."),
@@ -133,23 +141,11 @@ def repos(
         int, typer.Option(help="search each query this many times, keep the median.")
     ] = 1,
     out: Annotated[
-        Path | None,
-        typer.Option(
-            help="write result.json and report.md here (one mode), or MODE/result.json and "
-            "report.md (several); rewritten after every repository."
-        ),
+        Path | None, typer.Option(help=_OUT_HELP + " Rewritten after every repository.")
     ] = None,
 ) -> None:
     """Run the semble repository benchmark (NDCG@10 per repository, language, category)."""
-    from eval.report import write_json, write_markdown
-    from eval.runner import parse_modes, run_repo_benchmark
-
-    modes = parse_modes(mode)
-
-    def write(results: dict) -> None:
-        for name, result in results.items():
-            write_json(result, (out if len(results) == 1 else out / name) / "result.json")
-        write_markdown(list(results.values()), out / "report.md")
+    from eval.runner import run_repo_benchmark
 
     with progress_bar() as update:
         results = run_repo_benchmark(
@@ -157,13 +153,15 @@ def repos(
             repos_dir,
             encoder=encoder,
             encoder_config=_encoder_config(model),
-            modes=modes,
+            modes=mode,
+            index_spec=index_spec,
+            index_options=parse_index_options(index_option) if index_option else None,
             repos=repo or None,
             languages=language or None,
             index_root=index_root,
             latency_runs=latency_runs,
             progress=update,
-            on_repo=(lambda _name, partial: write(partial)) if out is not None else None,
+            out=out,
         )
     for name, result in results.items():
         scores = result.scores
@@ -178,7 +176,6 @@ def repos(
     if first.missing:
         out_console.print(f"left out (no tree under {repos_dir}): {', '.join(first.missing)}")
     if out is not None:
-        write(results)
         out_console.print(f"written to {out}")
 
 

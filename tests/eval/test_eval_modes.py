@@ -28,6 +28,7 @@ try:
 except ImportError as error:  # the facade lands in parallel
     pytest.skip(f"retriever.index_documents is not importable: {error}", allow_module_level=True)
 
+import retriever  # noqa: E402
 from eval.data import Benchmark, Doc  # noqa: E402
 from eval.runner import run_benchmark, run_repo_benchmark  # noqa: E402
 from retriever.cli.app import app  # noqa: E402
@@ -70,10 +71,16 @@ def test_lexical_only_build_skips_embedding_and_matches_the_full_build(tmp_path)
     full = run_benchmark(bench, modes=["lexical"], embed=True, k=4, index_dir=tmp_path / "full")
     full = full["lexical"]
     assert cheap.run == full.run
-    assert cheap.cost.index_bytes < full.cost.index_bytes  # vectors are not counted
-    generation = next((tmp_path / "cheap").glob("gen-*"))
-    manifest = json.loads((generation / "manifest.json").read_text())
-    assert manifest["encoder"]["fingerprint"].startswith("no-vectors")
+    assert cheap.cost.index_bytes < full.cost.index_bytes  # no vectors were written
+    assert not retriever.open(tmp_path / "cheap").has_vectors
+    assert retriever.open(tmp_path / "full").has_vectors
+
+
+def test_settings_that_contradict_the_modes_are_refused(tmp_path):
+    with pytest.raises(InputError, match="embed=False builds no vectors"):
+        run_benchmark(_self_bench(), modes="lexical,dense", embed=False, index_dir=tmp_path)
+    with pytest.raises(InputError, match="only apply to vector indexes"):
+        run_benchmark(_self_bench(), modes="lexical", index_spec="HNSW32,Flat")
 
 
 def test_repo_benchmark_modes_and_partial_results(data, tmp_path):

@@ -126,6 +126,7 @@ def test_public_names():
         "write_beir",
         "write_json",
         "write_markdown",
+        "write_results",
         "write_trec",
     }
     assert all(hasattr(package, name) for name in package.__all__)
