@@ -11,8 +11,12 @@ wherever it sits in the file, so the same script reads ``run_beir.py``, ``run_se
 ``retriever eval ... --out`` results. Cost and machine facts are skipped (build time, bytes,
 memory, latency, wall time, thread counts, data folders): they differ between any two runs.
 
+Chunk counts are cost fields too, but a change in them means the indexes hold different text:
+they are listed as notes (never failing the comparison), so that an unchanged score over a
+changed corpus is seen.
+
 Exit status: 0 when every compared value is equal (within ``--tolerance``), 1 on any difference
-or on a value present in one file only, 2 when a file cannot be read.
+or on a value present in one file only, 2 when a file cannot be read or lacks ``--part``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 # Keys whose values are cost or facts of the machine and the moment, never quality.
 SKIPPED = frozenset({
@@ -87,14 +92,34 @@ def differences(
     return len(set(left) & set(right)), found
 
 
+def chunk_counts(value: object, path: tuple[str, ...] = ()) -> dict[str, object]:
+    """``{dotted path: count}`` of every ``chunks`` field, wherever it sits (cost included)."""
+    found: dict[str, object] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "chunks" and not isinstance(item, (dict, list)):
+                found[".".join((*path, key))] = item
+            else:
+                found.update(chunk_counts(item, (*path, str(key))))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.update(chunk_counts(item, (*path, str(i))))
+    return found
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"compare_runs: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def _load(path: Path, part: str | None) -> object:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
-        sys.exit(f"compare_runs: cannot read {path}: {error}")
+        _fail(f"cannot read {path}: {error}")
     for key in part.split(".") if part else ():
         if not isinstance(data, dict) or key not in data:
-            sys.exit(f"compare_runs: {path} has no {part!r} (missing {key!r})")
+            _fail(f"{path} has no {part!r} (missing {key!r})")
         data = data[key]
     return data
 
@@ -116,6 +141,13 @@ def main() -> None:
     args = parser.parse_args()
     baseline, new = _load(args.baseline, args.part), _load(args.new, args.part)
     compared, found = differences(baseline, new, tolerance=args.tolerance)
+    before, after = chunk_counts(baseline), chunk_counts(new)
+    notes = [f"{k}: {before.get(k)} -> {after.get(k)}" for k in sorted(set(before) | set(after))
+             if before.get(k) != after.get(k)]
+    if notes:
+        print(f"note: {len(notes)} chunk counts differ (not compared):")
+        for line in notes[: args.show]:
+            print(f"  {line}")
     if not found:
         print(f"identical: {compared} values compared (cost and timings skipped)")
         return
