@@ -86,17 +86,23 @@ def pick_keys(keys: bytes, rows: np.ndarray) -> bytes:
 
 def text_keys(hashes: Sequence[str]) -> bytes:
     """16 bytes per hash: a 32-hex-digit hash as it is, any other string through blake2b."""
+    if all(isinstance(value, str) and len(value) == 32 for value in hashes):
+        with contextlib.suppress(ValueError):  # the usual case: text_hash() values, one call
+            keys = bytes.fromhex("".join(hashes))
+            if len(keys) == KEY_BYTES * len(hashes):  # fromhex skips spaces: count the bytes
+                return keys
     parts = []
     for value in hashes:
         if not isinstance(value, str):
             raise InputError(f"Text hashes must be strings; got {type(value).__name__}.")
-        try:
-            parts.append(bytes.fromhex(value) if len(value) == 32 else None)
-        except ValueError:
-            parts.append(None)
-        if parts[-1] is None:
-            parts[-1] = hashlib.blake2b(value.encode("utf-8", "surrogatepass"),
-                                        digest_size=16).digest()
+        key = None
+        if len(value) == 32:
+            with contextlib.suppress(ValueError):
+                key = bytes.fromhex(value)
+        if key is None or len(key) != KEY_BYTES:
+            key = hashlib.blake2b(value.encode("utf-8", "surrogatepass"),
+                                  digest_size=KEY_BYTES).digest()
+        parts.append(key)
     return b"".join(parts)
 
 

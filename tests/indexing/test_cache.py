@@ -86,8 +86,8 @@ def test_store_skips_hashes_already_cached_and_repeats(cache):
 
 
 def test_any_string_works_as_a_hash(cache):
-    hashes = ["not hex at all", "x" * 32, "", "é" * 40]
-    vectors = np.stack([vector(i) for i in range(4)])
+    hashes = ["not hex at all", "x" * 32, "", "é" * 40, "ab cd" * 6 + "ab", "0" * 32]
+    vectors = np.stack([vector(i) for i in range(len(hashes))])
     cache.store(FP, hashes, vectors)
     got, found = VectorCache(cache.directory).lookup(FP, DIM, hashes)
     assert found.all() and np.array_equal(got, vectors)
