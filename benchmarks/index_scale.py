@@ -7,13 +7,14 @@ on disk, resident memory after opening (memory-mapped, as a reader opens it) and
 queries, query latency p50/p95 at batch 1 and batch 64, recall@10 against exact search. Each
 spec is built in one child process and queried in another, so memory is its own.
 
-``corpora``: SciFact (train split) and CoSQA (dev) from /work/shared/data, embedded once with the
-default encoder and cached outside the repository (keyed by corpus, split and the encoder's
-fingerprint); for each spec the nDCG@10 of dense search as a fraction of exact float search,
-and the bytes its searchable structure holds in memory.
+``corpora``: SciFact (train split) and CoSQA (dev) from the shared data folder (see
+benchmarks/README.md), embedded once with the default encoder and cached outside the
+repository (keyed by corpus, split and the encoder's fingerprint); for each spec the nDCG@10
+of dense search as a fraction of exact float search, and the bytes its searchable structure
+holds in memory.
 
     python benchmarks/index_scale.py synthetic --sizes 100000 1000000 [--specs S ...]
-    python benchmarks/index_scale.py corpora [--data /work/shared/data] [--cache DIR]
+    python benchmarks/index_scale.py corpora [--data DIR] [--cache DIR]
     python benchmarks/index_scale.py embed          # only fill the vector cache
 
 Queries run on BENCH_THREADS FAISS threads (default 1); builds use every core.
@@ -34,8 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DEFAULT_CACHE = Path(os.environ.get("RETRIEVER_BENCH_CACHE", "/work/bench/cache"))
-DEFAULT_DATA = Path("/work/shared/data")
+from locations import data_dir, scratch_dir  # noqa: E402
+
+DEFAULT_CACHE = Path(os.environ.get("RETRIEVER_BENCH_CACHE", scratch_dir("cache")))
+DEFAULT_DATA = data_dir()
 CORPORA = {"scifact": "train", "cosqa": "dev"}
 DIM = 384
 QUERIES = 200
@@ -104,7 +107,6 @@ def _threads() -> None:
 
 def child_build(name: str, docs: Path, out: Path) -> dict:
     import faiss
-
     from indexing.kinds import index_class, kind_for_spec
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
@@ -256,8 +258,9 @@ def _memory_bytes(index) -> int:
 
 
 def run_corpora(data: Path, cache: Path, names: list[str]) -> None:
-    from eval.metrics import evaluate
     from indexing.kinds import index_class, kind_for_spec
+
+    from eval.metrics import evaluate
 
     print("corpus, spec, options, nDCG@10, fraction of exact float, memory bytes, "
           "float/this memory", flush=True)

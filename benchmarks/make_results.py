@@ -10,8 +10,8 @@ p50 and against index bytes) go to benchmarks/results/plots/.
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,15 +19,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from locations import scratch_dir, semble_dir  # noqa: E402
+
 from eval.cost import Cost  # noqa: E402
 from eval.report import plot_tradeoffs  # noqa: E402
 
 RESULTS = HERE / "results"
-SEMBLE = Path(os.environ.get("SEMBLE_BENCH", "/work/shared/benchmarks/semble"))
+SEMBLE = semble_dir()
 MODES = ("lexical", "dense", "hybrid")
 LABEL = {"lexical": "BM25", "dense": "all-MiniLM-L6-v2", "hybrid": "hybrid (RRF)"}
 
-SHARED_REFERENCE = {  # /work/shared/data/README.md, nDCG@10 on the held-out test splits
+SHARED_REFERENCE = {  # shared/data/README.md, nDCG@10 on the held-out test splits
     "cosqa": {"split": "test (held out)", "BM25": 0.332, "all-MiniLM-L6-v2": 0.593},
     "scifact": {"split": "test (held out)", "BM25": 0.686, "all-MiniLM-L6-v2": 0.645},
     "cranfield": {"split": "test (same split)", "BM25": 0.528, "all-MiniLM-L6-v2": 0.506},
@@ -106,7 +108,7 @@ def beir_section(lines: list[str], points: dict[str, list[Point]]) -> None:
     ref = [n for n in files if n in SHARED_REFERENCE]
     if ref:
         lines += [
-            "Beside the reference numbers (nDCG@10) of `/work/shared/data/README.md` (bm25s with "
+            "Beside the reference numbers (nDCG@10) of `shared/data/README.md` (bm25s with "
             "an English stemmer and stopwords; all-MiniLM-L6-v2, exact inner product). **Our "
             "CoSQA numbers are on the 500 `dev` queries and our SciFact numbers on the 809 "
             "`train` claims; the references are on the held-out `test` splits, which are not "
@@ -226,7 +228,7 @@ def semble_section(lines: list[str], points: dict[str, list[Point]]) -> None:
     lines += [
         "## semble repository benchmark (file/line-level NDCG@10, mean over repositories)",
         "",
-        "Protocol of `/work/shared/benchmarks/semble/README.md`: index `benchmark_root`, top 10 "
+        "Protocol of `shared/benchmarks/semble/README.md`: index `benchmark_root`, top 10 "
         "chunks, relevant + secondary targets with gain 1, a chunk hits a target when its path "
         "matches and its lines overlap; mean per repository, then over repositories. Left out: "
         "jackson-databind and messagepack-csharp (mirrors predate the annotated layout), zig "
@@ -327,7 +329,7 @@ def semble_section(lines: list[str], points: dict[str, list[Point]]) -> None:
 
 
 def mined_note(lines: list[str]) -> None:
-    summary = Path("/work/bench/mined/mined.json")
+    summary = scratch_dir("mined", "mined.json")
     if summary.is_file():
         info = json.loads(summary.read_text())
         lines += [
@@ -340,6 +342,8 @@ def mined_note(lines: list[str]) -> None:
 
 
 def main() -> None:
+    # No options; parsing still answers --help instead of rewriting RESULTS.md.
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     commit = subprocess.run(
         ["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"],
         capture_output=True,

@@ -1,8 +1,8 @@
 """Mine query -> function benchmarks from installed packages (outside this project).
 
 usage:
-    python benchmarks/mine_packages.py bm25s sentence_transformers --out /work/bench/mined
-    python benchmarks/run_beir.py mined-bm25s --folder /work/bench/mined/bm25s --split test
+    python benchmarks/mine_packages.py bm25s sentence_transformers     # to ../bench/mined
+    python benchmarks/run_beir.py mined-bm25s --folder ../bench/mined/bm25s --split test
 
 Each package's source folder is found with importlib (site-packages) and mined with
 ``eval.miner.mine`` (documented functions: docstring -> query, body without docstring -> doc),
@@ -20,6 +20,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from locations import scratch_dir  # noqa: E402
 
 from eval.miner import mine  # noqa: E402
 
@@ -43,7 +45,7 @@ EXCLUDED = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("packages", nargs="+")
-    parser.add_argument("--out", type=Path, default=Path("/work/bench/mined"))
+    parser.add_argument("--out", type=Path, default=scratch_dir("mined"))
     args = parser.parse_args()
     summary = {}
     for name in args.packages:

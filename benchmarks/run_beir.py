@@ -1,22 +1,22 @@
 """Run a BEIR-layout benchmark in every search mode from one index build.
 
 usage:
-    python benchmarks/run_beir.py cosqa            # /work/shared/data/cosqa, split dev
+    python benchmarks/run_beir.py cosqa            # DATA/cosqa, split dev
     python benchmarks/run_beir.py scifact          # split train
     python benchmarks/run_beir.py cranfield        # split test, plus binary nDCG and grade check
     python benchmarks/run_beir.py NAME --folder DIR --split SPLIT   # any BEIR folder
 
 Writes benchmarks/results/beir/NAME.json: one entry per mode (metrics with 95% bootstrap
 intervals, cost: shared build time/bytes/RSS and per-mode latency) and per-query nDCG@10.
-Runs (TREC files) go to --runs (default /work/bench/runs), outside the project.
-The data is read where it lies (DATA env var or --data); nothing is copied into the project.
+Runs (TREC files) go to --runs (default ../bench/runs beside the repository), outside the
+project. The data is read where it lies: DATA is ``--data``, else ``$DENSE_RETRIEVER_DATA/data``,
+else ``../shared/data`` beside the repository (see benchmarks/README.md); nothing is copied.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,13 +24,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from locations import data_dir, scratch_dir  # noqa: E402
 from torch_threads import add_threads_option, apply_threads  # noqa: E402
 
 from eval.data import load_beir  # noqa: E402
 from eval.metrics import bootstrap_ci, evaluate, write_trec  # noqa: E402
 from eval.runner import parse_modes, run_benchmark  # noqa: E402
 
-DATA = Path(os.environ.get("DATA", "/work/shared/data"))
 SPLITS = {"cosqa": "dev", "scifact": "train", "cranfield": "test"}
 
 
@@ -57,18 +57,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="cosqa, scifact, cranfield, or a label with --folder")
     parser.add_argument("--folder", type=Path, default=None, help="BEIR folder (default DATA/NAME)")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--data", type=Path, default=None, help="folder of BEIR folders (default: see above)"
+    )
     parser.add_argument("--split", default=None)
     parser.add_argument("--modes", default="all")
     parser.add_argument("--model", default=None, help="encoder model (package name or folder)")
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "beir")
-    parser.add_argument("--runs", type=Path, default=Path("/work/bench/runs"))
+    parser.add_argument("--runs", type=Path, default=None, help="TREC run files (../bench/runs)")
     add_threads_option(parser)
     args = parser.parse_args()
     apply_threads(args)
 
-    folder = args.folder or args.data / args.name
+    folder = args.folder or (args.data or data_dir()) / args.name
+    runs = args.runs or scratch_dir("runs")
     split = args.split or SPLITS.get(args.name, "test")
     bench = load_beir(folder, split)
     bench.name = args.name
@@ -107,8 +110,8 @@ def main() -> None:
             }
             entry["rank_of_judged_docs_by_grade"] = ranks_by_grade(bench.qrels, result.run)
         report["modes"][mode] = entry
-        args.runs.mkdir(parents=True, exist_ok=True)
-        write_trec(result.run, args.runs / f"{args.name}.{mode}.trec", tag=mode)
+        runs.mkdir(parents=True, exist_ok=True)
+        write_trec(result.run, runs / f"{args.name}.{mode}.trec", tag=mode)
         line = ", ".join(f"{m} {v:.4f}" for m, v in result.metrics.items())
         if graded:
             line += f", binary ndcg@10 {entry['binary']['ndcg@10']:.4f}"

@@ -1,11 +1,13 @@
 """Run the semble repository benchmark with the engine and write results under benchmarks/results/.
 
 usage:
-    python benchmarks/run_semble.py --trees /work/bench/semble-trees --modes lexical
-    python benchmarks/run_semble.py --trees /work/bench/semble-trees --modes dense,hybrid \
-        --index-root /work/bench/semble-index
+    python benchmarks/run_semble.py --trees ../bench/semble-trees --modes lexical
+    python benchmarks/run_semble.py --trees ../bench/semble-trees --modes dense,hybrid \
+        --index-root ../bench/semble-index
 
-The trees come from the shared benchmark's export.py (never from this repository). Repositories
+The trees come from the shared benchmark's export.py (never from this repository). The
+annotations are read from ``--annotations``, else ``$DENSE_RETRIEVER_DATA/benchmarks/semble``,
+else ``../shared/benchmarks/semble`` beside the repository (see benchmarks/README.md). Repositories
 run smallest first (bytes under their benchmark_root), and the JSON results are rewritten after
 every repository, so an interrupted run still leaves numbers for the repositories it finished;
 each JSON lists them (``per_repo``) and the ones absent (``missing``, ``not_run``).
@@ -25,12 +27,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from locations import semble_dir  # noqa: E402
 from torch_threads import add_threads_option, apply_threads  # noqa: E402
 
 from eval.report import write_json  # noqa: E402
 from eval.runner import parse_modes, run_repo_benchmark  # noqa: E402
 
-SEMBLE = Path(os.environ.get("SEMBLE_BENCH", "/work/shared/benchmarks/semble"))
 LEFT_OUT = {
     "jackson-databind": "mirror predates the annotated layout",
     "messagepack-csharp": "mirror predates the annotated layout",
@@ -52,7 +54,9 @@ def tree_bytes(root: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trees", type=Path, required=True, help="export.py output folder")
-    parser.add_argument("--annotations", type=Path, default=SEMBLE / "annotations")
+    parser.add_argument(
+        "--annotations", type=Path, default=None, help="semble annotations (repos.json beside)"
+    )
     parser.add_argument("--modes", default="all", help="comma list of modes, or all")
     parser.add_argument("--model", default=None, help="encoder model (package name or folder)")
     parser.add_argument(
@@ -68,9 +72,10 @@ def main() -> None:
     add_threads_option(parser)
     args = parser.parse_args()
     apply_threads(args)
+    annotations = args.annotations or semble_dir() / "annotations"
 
     modes = parse_modes(args.modes)
-    specs = {r["name"]: r for r in json.loads((args.annotations.parent / "repos.json").read_text())}
+    specs = {r["name"]: r for r in json.loads((annotations.parent / "repos.json").read_text())}
     names = [n for n in (args.repo or specs) if n not in LEFT_OUT]
     present = [n for n in names if (args.trees / n).is_dir()]
     sizes = {}
@@ -109,7 +114,7 @@ def main() -> None:
         )
 
     run_repo_benchmark(
-        args.annotations,
+        annotations,
         args.trees,
         encoder_config={"model": args.model} if args.model else None,
         modes=modes,
