@@ -139,3 +139,22 @@ def test_cli_errors_print_a_message_and_exit_1(tmp_path):
         app, ["eval", "compare", str(tmp_path / "a.trec"), str(tmp_path / "b.trec")]
     )
     assert cli.exit_code == 1 and "Error: " in cli.output
+
+
+def test_plots_without_matplotlib_name_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    from retriever.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    with pytest.raises(MissingDependencyError, match=r"dense-retriever\[eval\]"):
+        plot_tradeoffs([_result("a", 0.5, 1.0, 100)], tmp_path)
+
+
+def test_peak_memory_without_psutil_falls_back_to_the_lifetime_peak(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psutil", None)
+    with peak_memory() as memory:
+        pass
+    assert memory.bytes > 0  # getrusage's peak: the process has used some memory
