@@ -6,11 +6,25 @@ level, ``.git/info/exclude`` and the global excludes file behave exactly as in g
 git, the tree is walked with :func:`os.scandir` and every ``.gitignore`` applies to its own
 folder and below, matched by :mod:`pathspec`'s ``GitIgnoreSpec``. Both ways also honour
 ``.retrieverignore`` files (gitignore syntax) and ``extra_ignore`` patterns, and skip
-dependency and build folders, binary, oversized, minified and generated files.
+dependency and build folders, binary, oversized, minified and generated files. Ignore files
+themselves are rules, not content, and are never listed.
+
+Names that are not UTF-8. A path is stored as valid UTF-8 (the chunk table holds Arrow
+strings), so each byte of a name that does not decode is written as ``\\xNN``, the way
+Python's ``backslashreplace`` writes it: the file ``bad_<0xff>.py`` is listed as
+``bad_\\xff.py`` (:func:`chunking.chunk.escape_path`; ``unescape_path`` turns it back into
+the name on disk). The file is still read through its real name, and a refresh compares the
+same escaped name. A name whose escaped form could not be told apart from another file's
+is skipped with the reason instead.
+
+Reading is hardened against a tree that changes between the walk and the read: files are
+opened below the root one folder at a time without following any symlink and without
+blocking, must still be regular files, and are read up to the size cap only.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -22,13 +36,16 @@ from pathlib import Path
 
 import pathspec
 
+from chunking.chunk import escape_path, unescape_path
 from retriever.errors import InputError
 
-__all__ = ["SourceFile", "Skipped", "WalkResult", "walk", "read_source", "DecodeError"]
+__all__ = ["SourceFile", "Skipped", "WalkResult", "walk", "read_source", "DecodeError",
+           "UnreadableFile", "IGNORE_FILES"]
 
 logger = logging.getLogger(__name__)
 
 ALWAYS_SKIPPED_DIRS = frozenset({".git", ".retriever", ".hg", ".svn"})
+IGNORE_FILES = frozenset({".gitignore", ".retrieverignore"})
 DEPENDENCY_DIRS = frozenset({
     "node_modules", "vendor", ".venv", "venv", "__pycache__", "build", "dist", "target",
     ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages",
@@ -58,6 +75,14 @@ _MINIFIED_NAME = re.compile(r"[.-]min\.(js|css|mjs)$|\.bundle\.js$")
 _SNIFF_BYTES = 8192
 _MINIFIED_LINE = 300
 _PROSE = frozenset({".md", ".markdown", ".mdx", ".rst", ".txt", ".text", ".adoc", ".org"})
+_IGNORE_FILE_CAP = 16 << 20
+# O_PATH (Linux) opens a folder to walk through it even without read permission on it.
+_DIR_FLAGS = (os.O_RDONLY | getattr(os, "O_PATH", 0) | getattr(os, "O_DIRECTORY", 0)
+              | getattr(os, "O_CLOEXEC", 0))
+# O_NONBLOCK: opening a FIFO that was swapped in after the walk returns at once instead of
+# waiting for a writer (while the build holds the index lock).
+_FILE_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +90,22 @@ class SourceFile:
     """A file to index.
 
     Attributes:
-        path: relative to the walked root, with ``/`` separators.
-        absolute: the file's absolute path.
+        path: relative to the walked root, with ``/`` separators, valid UTF-8 (see
+            :func:`~chunking.chunk.escape_path`): the name it is stored and searched under.
+        absolute: the file's absolute path with every symlink resolved, as found by the walk.
         size: bytes.
         mtime_ns: modification time in nanoseconds.
+        root: the walked root; :func:`read_source` opens ``absolute`` below it without
+            following symlinks. None reads ``absolute`` as a plain path.
+        max_bytes: the walk's size cap, which :func:`read_source` enforces again.
     """
 
     path: str
     absolute: Path
     size: int
     mtime_ns: int
+    root: Path | None = None
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,25 +124,142 @@ class WalkResult:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-class DecodeError(InputError, UnicodeError):
+class UnreadableFile(InputError):
+    """A listed file could not be read as it was found; callers report it and skip the file.
+
+    Attributes:
+        path: the file's stored path.
+        reason: a short reason for a list of skipped files, e.g. ``"vanished after the walk"``.
+    """
+
+    def __init__(self, path: str, reason: str, fix: str) -> None:
+        super().__init__(f"{path} was not read: {reason}; {fix}")
+        self.path = path
+        self.reason = reason
+
+
+class DecodeError(UnreadableFile, UnicodeError):
     """A file is not valid UTF-8 text; callers report it and skip the file."""
 
 
-def read_source(file: SourceFile | Path | str) -> str:
+def _os_reason(error: OSError | RuntimeError) -> str:
+    """A short reason for a failed stat or open, without the absolute path."""
+    code = getattr(error, "errno", None)
+    if isinstance(error, RuntimeError) or code == errno.ELOOP:  # RuntimeError: pathlib < 3.13
+        return "symlink loop"
+    if code == errno.ENAMETOOLONG:
+        return "path too long"
+    if code in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return f"unreadable: {error.strerror or error}"
+
+
+def _open_reason(error: OSError) -> str:
+    """Why a file listed by the walk could not be opened for reading."""
+    if error.errno == errno.ENOENT:
+        return "vanished after the walk"
+    if error.errno in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR):  # what O_NOFOLLOW gives
+        return "became a symlink, or a folder on its path did, after the walk"
+    if error.errno == errno.ENXIO:
+        return "not a regular file (a socket)"
+    return _os_reason(error)
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device",
+             stat.S_IFBLK: "block device", stat.S_IFDIR: "folder"}
+    return kinds.get(stat.S_IFMT(mode), "special file")
+
+
+def _open_below(root: Path | None, path: Path) -> int:
+    """A descriptor of ``path`` opened one folder at a time below ``root``, following no
+    symlink on the way, so a folder or file swapped for a symlink fails with ELOOP or
+    ENOTDIR instead of leading outside. With no root, ``path`` is opened as given."""
+    if root is None or not _NOFOLLOW or os.open not in os.supports_dir_fd:
+        return os.open(path, _FILE_FLAGS)
+    # Plain string slicing: this runs twice per file, and pathlib's relative_to is slow.
+    prefix = os.path.join(os.fspath(root), "")
+    text = os.fspath(path)
+    if not text.startswith(prefix):
+        raise ValueError(f"{path} is not below {root}")
+    parts = text[len(prefix):].split(os.sep)
+    folder = os.open(root, _DIR_FLAGS)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, _DIR_FLAGS | _NOFOLLOW, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        return os.open(parts[-1], _FILE_FLAGS | _NOFOLLOW, dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
+def _read_below(root: Path | None, path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path``.
+
+    Raises:
+        ValueError: a short reason (vanished, became a symlink, not a regular file...).
+    """
+    try:
+        fd = _open_below(root, path)
+    except OSError as error:
+        if root is None and error.errno == errno.ENOENT:
+            raise ValueError("does not exist") from None
+        raise ValueError(_open_reason(error)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"not a regular file (a {_kind(mode)})")
+        blocks = []
+        while limit > 0:
+            block = os.read(fd, min(limit, 1 << 20))
+            if not block:
+                break
+            blocks.append(block)
+            limit -= len(block)
+        return b"".join(blocks)
+    except OSError as error:
+        raise ValueError(_os_reason(error)) from None
+    finally:
+        os.close(fd)
+
+
+def read_source(file: SourceFile | Path | str, *, max_bytes: int | None = None) -> str:
     """Read a file as UTF-8 text, without a byte-order mark.
+
+    A :class:`SourceFile` is opened below its root without following symlinks and without
+    blocking, so a file swapped for a symlink, a FIFO or a device after the walk, or grown
+    past the cap, is refused rather than read. A plain path is read as given (symlinks
+    followed), but never blocks on a FIFO either.
+
+    Args:
+        file: a file from :func:`walk`, or a path.
+        max_bytes: refuse a larger file; default the walk's cap (no cap for a plain path).
 
     Raises:
         DecodeError: the bytes are not UTF-8 (the message names the file and offset).
-        OSError: the file cannot be read.
+        UnreadableFile: the file vanished, is no longer a regular file, became a symlink,
+            is too large, or cannot be read; ``reason`` says which in a few words.
     """
-    path = file.absolute if isinstance(file, SourceFile) else Path(file)
-    data = path.read_bytes()
+    if isinstance(file, SourceFile):
+        name, root, path = file.path, file.root, file.absolute
+        cap = file.max_bytes if max_bytes is None else max_bytes
+    else:
+        name, root, path, cap = str(file), None, Path(file), max_bytes
+    try:
+        data = _read_below(root, path, cap + 1 if cap is not None else 1 << 62)
+    except ValueError as error:
+        raise UnreadableFile(name, str(error), "index again once it is a plain file in the "
+                             "tree, or add it to .retrieverignore") from None
+    if cap is not None and len(data) > cap:
+        raise UnreadableFile(name, f"too large (grew past the {_human(cap)} cap)",
+                             "raise the size cap or add it to .retrieverignore")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise DecodeError(
-            f"{path} is not UTF-8 text (invalid byte 0x{data[error.start]:02x} at offset "
-            f"{error.start}); convert it to UTF-8 or add it to .retrieverignore"
+            name, f"not UTF-8 text (invalid byte 0x{data[error.start]:02x} at offset "
+            f"{error.start})", "convert it to UTF-8 or add it to .retrieverignore"
         ) from None
     return text[1:] if text.startswith("\ufeff") else text
 
@@ -124,7 +272,7 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
-def _content_reason(path: Path, name: str, size: int, max_bytes: int) -> str | None:
+def _content_reason(root: Path, real: Path, name: str, size: int, max_bytes: int) -> str | None:
     """Why a file's name or content rules it out, or None if it is worth indexing."""
     suffix = os.path.splitext(name)[1].lower()
     if suffix in BINARY_EXTENSIONS:
@@ -136,10 +284,9 @@ def _content_reason(path: Path, name: str, size: int, max_bytes: int) -> str | N
     if _MINIFIED_NAME.search(name):
         return "minified"
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(max(_SNIFF_BYTES, min(size, 1 << 16)))
-    except OSError as error:
-        return f"unreadable: {error.strerror or error}"
+        head = _read_below(root, real, max(_SNIFF_BYTES, min(size, 1 << 16)))
+    except ValueError as error:
+        return str(error)
     if b"\0" in head[:_SNIFF_BYTES]:
         return "binary"
     first_lines = b"\n".join(head.split(b"\n", 5)[:5])
@@ -156,7 +303,10 @@ def _is_dependency_dir(path: Path, name: str) -> bool:
     if name in DEPENDENCY_DIRS or name.endswith(".egg-info"):
         return True
     # A virtual environment under any name announces itself with pyvenv.cfg.
-    return (path / "pyvenv.cfg").is_file()
+    try:
+        return (path / "pyvenv.cfg").is_file()
+    except OSError:
+        return False  # a path too long to stat: the walk records it when it gets there
 
 
 class _IgnoreRules:
@@ -169,14 +319,14 @@ class _IgnoreRules:
         if extra:
             self.specs.append(("", pathspec.GitIgnoreSpec.from_lines(list(extra))))
 
-    def load(self, folder: str) -> None:
-        """Read the ignore files of a folder (relative path, "" for the root)."""
+    def load(self, folder: str, real: Path) -> None:
+        """Read the ignore files of a folder (relative path, "" for the root; real path)."""
         for name in self.names:
-            ignore_file = self.root / folder / name
             try:
-                lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
-                continue
+                data = _read_below(self.root, real / name, _IGNORE_FILE_CAP)
+            except ValueError:
+                continue  # none here, or not a file that could be read without risk
+            lines = data.decode("utf-8", "replace").splitlines()
             self.specs.append((folder, pathspec.GitIgnoreSpec.from_lines(lines)))
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
@@ -207,19 +357,38 @@ def _git_toplevel(root: Path) -> Path | None:
     return Path(done.stdout.strip())
 
 
-def _git_files(root: Path) -> list[str] | None:
+# git leaves out a folder it cannot open (too long a path, no permission) with a warning
+# such as "warning: could not open directory 'a/b/': Permission denied", cut short when long.
+_GIT_UNOPENED = re.compile(r"^warning: could not open directory '(.*?)/?(?:': (.*))?$", re.M)
+_GIT_REASONS = {"File name too long": "path too long", "Permission denied": "permission denied"}
+
+
+def _git_files(root: Path, toplevel: Path) -> tuple[list[str], list[Skipped]] | None:
+    """Files git lists under ``root``, and the folders it warned it could not open."""
     try:
         done = subprocess.run(
             ["git", "-c", "core.quotepath=off", "ls-files", "-z", "--cached", "--others",
              "--exclude-standard"], cwd=root, capture_output=True, timeout=300, check=False,
+            env={**os.environ, "LC_ALL": "C"},  # warnings in English, to be read below
         )
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
         logger.warning("git ls-files failed in %s; walking the folder instead", root)
         return None
+    skipped = []
+    # git names those folders from the top of the work tree, and the files from root.
+    try:
+        below = root.relative_to(toplevel.resolve()).as_posix() + "/"
+    except ValueError:
+        below = None
+    for match in _GIT_UNOPENED.finditer(done.stderr.decode("utf-8", "surrogateescape")):
+        message = match[2] or "File name too long"  # only a very long path is cut short
+        if below == "./" or (below and match[1].startswith(below)):
+            folder = match[1] if below == "./" else match[1][len(below):]
+            skipped.append(Skipped(folder, _GIT_REASONS.get(message, message)))
     names = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    return sorted({name for name in names if name})
+    return sorted({name for name in names if name}), skipped
 
 
 def walk(
@@ -238,8 +407,11 @@ def walk(
         extra_ignore: more gitignore-style patterns, relative to ``root``.
 
     Returns:
-        Files and skipped entries, each sorted by relative path. Unreadable files and folders
-        are recorded as skipped, never raised.
+        Files and skipped entries, each sorted by relative path; every path is valid UTF-8
+        (see :func:`~chunking.chunk.escape_path`). Unreadable files and folders, paths too
+        long for the system, symlink loops, special files and the like are recorded as
+        skipped with a short reason, never raised. Ignored paths, ignore files, ``.git``
+        and dependency folders are left out without an entry.
 
     Raises:
         InputError: ``root`` does not exist or is not a folder.
@@ -252,16 +424,38 @@ def walk(
     root = root.resolve()
     result = WalkResult()
     toplevel = _git_toplevel(root)
-    listed = _git_files(root) if toplevel is not None else None
+    listed = _git_files(root, toplevel) if toplevel is not None else None
     # git lists nothing under a folder its repository ignores (a virtualenv, a vendored
     # checkout); the user pointed at it on purpose, so walk it by hand instead.
-    if listed:
-        _from_git(root, listed, result, max_bytes, include_dependencies, extra_ignore)
+    if listed and listed[0]:
+        result.skipped.extend(listed[1])
+        candidates = _from_git(root, listed[0], result, include_dependencies, extra_ignore)
     else:
-        _from_scandir(root, result, max_bytes, include_dependencies, extra_ignore)
+        candidates = _from_scandir(root, result, include_dependencies, extra_ignore)
+    _accept_all(root, candidates, result, max_bytes)
+    _store_names(result)
     result.files.sort(key=lambda f: f.path)
     result.skipped.sort(key=lambda s: s.path)
     return result
+
+
+def _store_names(result: WalkResult) -> None:
+    """Give every file and skipped entry a valid UTF-8 path (see ``escape_path``)."""
+    taken = {file.path for file in result.files}
+    files = []
+    for file in result.files:
+        stored = escape_path(file.path)
+        if stored != file.path:
+            if stored in taken or unescape_path(stored) != file.path:
+                result.skipped.append(Skipped(stored, "name is not UTF-8 and its escaped "
+                                              "form is ambiguous; rename the file"))
+                continue
+            taken.add(stored)
+            file = SourceFile(stored, file.absolute, file.size, file.mtime_ns, file.root,
+                              file.max_bytes)
+        files.append(file)
+    result.files = files
+    result.skipped = [Skipped(escape_path(s.path), s.reason) for s in result.skipped]
 
 
 def _accept_all(root: Path, candidates: list[str], result: WalkResult, max_bytes: int) -> None:
@@ -270,9 +464,12 @@ def _accept_all(root: Path, candidates: list[str], result: WalkResult, max_bytes
     Regular files go first, so a symlink to a file already listed under its own path is
     dropped rather than the file itself; each file (by device and inode) is listed once.
     """
-    seen: set[tuple[int, int]] = set()
+    seen: dict[tuple[int, int], str] = {}
+    parents: dict[str, Path | str] = {}
     links: list[str] = []
     for rel in candidates:
+        if rel.rsplit("/", 1)[-1] in IGNORE_FILES:
+            continue  # rules, not content
         try:
             is_link = (root / rel).is_symlink()
         except OSError:
@@ -280,95 +477,122 @@ def _accept_all(root: Path, candidates: list[str], result: WalkResult, max_bytes
         if is_link:
             links.append(rel)
         else:
-            _accept(root, rel, result, max_bytes, seen)
+            _accept(root, rel, result, max_bytes, seen, parents)
     for rel in links:
-        _accept(root, rel, result, max_bytes, seen)
+        _accept(root, rel, result, max_bytes, seen, parents)
+
+
+def _real_parent(root: Path, parent: str, parents: dict[str, Path | str]) -> Path | str:
+    """The real path of folder ``parent`` under root, or the reason it is unusable."""
+    if parent not in parents:
+        try:
+            real = (root / parent).resolve(strict=True)
+            parents[parent] = real if real.is_relative_to(root) else "symlink outside root"
+        except (OSError, RuntimeError) as error:
+            parents[parent] = _os_reason(error)
+    return parents[parent]
 
 
 def _accept(
-    root: Path, rel: str, result: WalkResult, max_bytes: int, seen: set[tuple[int, int]]
+    root: Path, rel: str, result: WalkResult, max_bytes: int,
+    seen: dict[tuple[int, int], str], parents: dict[str, Path | str],
 ) -> None:
-    absolute = root / rel
+    parent, _, name = rel.rpartition("/")
+    real = _real_parent(root, parent, parents)
+    if isinstance(real, str):
+        result.skipped.append(Skipped(rel, real))
+        return
+    real = real / name
+    is_link = False
     try:
-        info = absolute.lstat()
-        if stat.S_ISLNK(info.st_mode):
-            real = absolute.resolve(strict=True)
+        info = os.lstat(real)
+        is_link = stat.S_ISLNK(info.st_mode)
+        if is_link:
+            real = real.resolve(strict=True)
             if not real.is_relative_to(root):
                 result.skipped.append(Skipped(rel, "symlink outside root"))
                 return
-            info = real.stat()
+            info = os.stat(real)
     except (OSError, RuntimeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-        result.skipped.append(Skipped(rel, f"unreadable: {reason}"))
+        broken = is_link and isinstance(error, FileNotFoundError)
+        result.skipped.append(Skipped(rel, "broken symlink" if broken else _os_reason(error)))
+        return
+    if stat.S_ISDIR(info.st_mode):
+        # git lists a symlink to a folder, and a submodule, as one entry.
+        reason = "symlink to a folder" if is_link else "submodule or nested repository"
+        result.skipped.append(Skipped(rel, f"{reason} (not walked)"))
         return
     if not stat.S_ISREG(info.st_mode):
-        return  # a symlink to a folder (git lists those as files), a socket, a fifo
+        result.skipped.append(Skipped(rel, f"not a regular file (a {_kind(info.st_mode)})"))
+        return
     identity = (info.st_dev, info.st_ino)
     if identity in seen:
+        result.skipped.append(Skipped(rel, f"same file as {escape_path(seen[identity])}"))
         return
-    seen.add(identity)
-    reason = _content_reason(absolute, rel.rsplit("/", 1)[-1], info.st_size, max_bytes)
+    seen[identity] = rel
+    reason = _content_reason(root, real, name, info.st_size, max_bytes)
     if reason is not None:
         result.skipped.append(Skipped(rel, reason))
         return
-    result.files.append(SourceFile(rel, absolute, info.st_size, info.st_mtime_ns))
+    result.files.append(
+        SourceFile(rel, real, info.st_size, info.st_mtime_ns, root, max_bytes))
 
 
 def _from_git(
-    root: Path, listed: Iterable[str], result: WalkResult, max_bytes: int,
-    include_dependencies: bool, extra_ignore: Sequence[str],
-) -> None:
+    root: Path, listed: Iterable[str], result: WalkResult, include_dependencies: bool,
+    extra_ignore: Sequence[str],
+) -> list[str]:
     rules = _IgnoreRules(root, [".retrieverignore"], extra_ignore)
     loaded: set[str] = set()
     skipped_dirs: dict[str, bool] = {}
     candidates: list[str] = []
+
+    def load(folder: str) -> None:
+        if folder not in loaded:
+            rules.load(folder, root / folder)
+            loaded.add(folder)
+
     for rel in listed:
         parts = rel.split("/")
         folder_ok = True
         for depth in range(len(parts) - 1):
             folder = "/".join(parts[: depth + 1])
             if folder not in skipped_dirs:
-                parent = "/".join(parts[:depth])
-                if parent not in loaded:
-                    rules.load(parent)
-                    loaded.add(parent)
+                load("/".join(parts[:depth]))
                 name = parts[depth]
-                skip = name in ALWAYS_SKIPPED_DIRS or rules.ignored(folder, True) or (
-                    not include_dependencies and _is_dependency_dir(root / folder, name))
-                skipped_dirs[folder] = skip
+                skipped_dirs[folder] = name in ALWAYS_SKIPPED_DIRS or rules.ignored(
+                    folder, True) or (not include_dependencies
+                                      and _is_dependency_dir(root / folder, name))
             if skipped_dirs[folder]:
                 folder_ok = False
                 break
         if not folder_ok:
             continue
-        parent = "/".join(parts[:-1])
-        if parent not in loaded:
-            rules.load(parent)
-            loaded.add(parent)
+        load("/".join(parts[:-1]))
         if rules.ignored(rel, False):
             continue
         if not os.path.lexists(root / rel):
             continue  # tracked by git but deleted in the work tree
         candidates.append(rel)
-    _accept_all(root, candidates, result, max_bytes)
+    return candidates
 
 
 def _from_scandir(
-    root: Path, result: WalkResult, max_bytes: int, include_dependencies: bool,
-    extra_ignore: Sequence[str],
-) -> None:
+    root: Path, result: WalkResult, include_dependencies: bool, extra_ignore: Sequence[str],
+) -> list[str]:
     rules = _IgnoreRules(root, [".gitignore", ".retrieverignore"], extra_ignore)
-    seen_dirs: set[Path] = {root}
+    seen_dirs: dict[Path, str] = {root: "."}
     candidates: list[str] = []
-    stack: list[str] = [""]
+    # (relative path as listed, real path): a symlinked folder is walked under its own name.
+    stack: list[tuple[str, Path]] = [("", root)]
     while stack:
-        folder = stack.pop()
-        rules.load(folder)
+        folder, real_folder = stack.pop()
+        rules.load(folder, real_folder)
         try:
-            with os.scandir(root / folder) as entries:
+            with os.scandir(real_folder) as entries:
                 listing = sorted(entries, key=lambda e: e.name)
         except OSError as error:
-            result.skipped.append(Skipped(folder or ".", f"unreadable: {error.strerror}"))
+            result.skipped.append(Skipped(folder or ".", _os_reason(error)))
             continue
         for entry in listing:
             rel = f"{folder}/{entry.name}" if folder else entry.name
@@ -376,7 +600,7 @@ def _from_scandir(
                 is_dir = entry.is_dir(follow_symlinks=True)
                 is_link = entry.is_symlink()
             except OSError as error:
-                result.skipped.append(Skipped(rel, f"unreadable: {error.strerror}"))
+                result.skipped.append(Skipped(rel, _os_reason(error)))
                 continue
             if rules.ignored(rel, is_dir):
                 continue
@@ -385,18 +609,21 @@ def _from_scandir(
                 continue
             if entry.name in ALWAYS_SKIPPED_DIRS:
                 continue
-            if not include_dependencies and _is_dependency_dir(Path(entry.path), entry.name):
+            real = real_folder / entry.name
+            if not include_dependencies and _is_dependency_dir(real, entry.name):
                 continue
-            try:
-                real = Path(entry.path).resolve(strict=True)
-            except (OSError, RuntimeError) as error:
-                result.skipped.append(Skipped(rel, f"unreadable: {error}"))
+            if is_link:
+                try:
+                    real = real.resolve(strict=True)
+                except (OSError, RuntimeError) as error:
+                    result.skipped.append(Skipped(rel, _os_reason(error)))
+                    continue
+                if not real.is_relative_to(root):
+                    result.skipped.append(Skipped(rel, "symlink outside root"))
+                    continue
+            if real in seen_dirs:  # a symlink back into the tree: walking it again would loop
+                result.skipped.append(Skipped(rel, f"same folder as {seen_dirs[real]}"))
                 continue
-            if is_link and not real.is_relative_to(root):
-                result.skipped.append(Skipped(rel, "symlink outside root"))
-                continue
-            if real in seen_dirs:
-                continue  # a symlink back into the tree: walking it again would loop
-            seen_dirs.add(real)
-            stack.append(rel)
-    _accept_all(root, sorted(candidates), result, max_bytes)
+            seen_dirs[real] = rel
+            stack.append((rel, real))
+    return sorted(candidates)

@@ -52,8 +52,8 @@ TREE: dict[str, str | bytes] = {
     "static/app.min.js": "var a=1;\n",
     "static/bundle.js": "var a=1;" * 400 + "\n",
 }
-EXPECTED = [".gitignore", ".retrieverignore", "src/app.py", "src/keep.log", "src/sub/.gitignore",
-            "src/sub/other.py"]
+# Ignore files are rules, not content: never listed.
+EXPECTED = ["src/app.py", "src/keep.log", "src/sub/other.py"]
 
 
 def test_plain_folder_uses_gitignore_via_pathspec(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_plain_folder_uses_gitignore_via_pathspec(tmp_path: Path) -> None:
     assert reasons["static/app.min.js"] == "minified"
     assert reasons["static/bundle.js"] == "minified"
     first = result.files[0]
-    assert first.absolute == tmp_path.resolve() / ".gitignore" and first.size > 0
+    assert first.absolute == tmp_path.resolve() / "src" / "app.py" and first.size > 0
     assert first.mtime_ns > 0
 
 
@@ -116,18 +116,26 @@ def test_symlinks_loop_and_outside(tmp_path: Path) -> None:
     reasons = {s.path: s.reason for s in result.skipped}
     assert reasons["escape"] == "symlink outside root"
     assert reasons["escape_file.py"] == "symlink outside root"
+    assert reasons["pkg/loop"] == "same folder as ."
+    assert reasons["alias.py"] == "same file as pkg/mod.py"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
-def test_unreadable_folder_is_skipped(tmp_path: Path) -> None:
-    write(tmp_path, {"a.py": "a = 1\n", "locked/b.py": "b = 1\n"})
+@pytest.mark.parametrize("in_git", [False, True], ids=["plain", "git"])
+def test_unreadable_folder_and_file_are_skipped(tmp_path: Path, in_git: bool) -> None:
+    write(tmp_path, {"a.py": "a = 1\n", "locked/b.py": "b = 1\n", "secret.py": "s = 1\n"})
+    if in_git:
+        git(tmp_path, "init", "-q")
     (tmp_path / "locked").chmod(0)
+    (tmp_path / "secret.py").chmod(0)
     try:
+        if os.access(tmp_path / "secret.py", os.R_OK):
+            pytest.skip("this user reads everything (root with CAP_DAC_OVERRIDE)")
         result = walk(tmp_path)
     finally:
         (tmp_path / "locked").chmod(0o755)
     assert [f.path for f in result.files] == ["a.py"]
-    assert result.skipped[0].reason.startswith("unreadable")
+    assert [(s.path, s.reason) for s in result.skipped] == [
+        ("locked", "permission denied"), ("secret.py", "permission denied")]
 
 
 def test_read_source(tmp_path: Path) -> None:
@@ -163,13 +171,12 @@ def test_git_subfolder_nested_retrieverignore_and_extra_ignore(tmp_path: Path) -
         "other/d.py": "d = 1\n",
     })
     git(tmp_path, "init", "-q")
-    assert paths(tmp_path / "pkg", extra_ignore=["b.py"]) == [
-        "a.py", "inner/.retrieverignore", "inner/c.py"]
+    assert paths(tmp_path / "pkg", extra_ignore=["b.py"]) == ["a.py", "inner/c.py"]
 
 
 def test_root_ignored_by_its_repository_is_walked_by_hand(tmp_path: Path) -> None:
     write(tmp_path, {".gitignore": "vendored/\n", "vendored/lib.py": "v = 1\n",
                      "vendored/.gitignore": "*.tmp\n", "vendored/x.tmp": "t\n"})
     git(tmp_path, "init", "-q")
-    assert paths(tmp_path) == [".gitignore"]
-    assert paths(tmp_path / "vendored") == [".gitignore", "lib.py"]
+    assert paths(tmp_path) == []
+    assert paths(tmp_path / "vendored") == ["lib.py"]
