@@ -1,6 +1,7 @@
 """Trees that fight back: odd names and files swapped between the walk and the read.
 
-Every build goes through ``retriever.index`` with the real walker, chunker, FAISS and BM25.
+Every build goes through ``retriever.index`` with the real walker, chunker and BM25;
+lexical-only, since what is read (not how it is embedded) is under test, and no model loads.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 import retriever
 
-# A build of a handful of files takes a second or two; a hang on a FIFO takes forever.
+# A lexical build of a handful of files takes well under a second; a hang on a FIFO takes forever.
 _BUILD_TIMEOUT = 60
 
 
@@ -25,13 +26,13 @@ def _git(root: Path, *args: str) -> None:
     )
 
 
-def _index_with_timeout(root: Path, encoder, **options) -> retriever.Index:
+def _index_with_timeout(root: Path, **options) -> retriever.Index:
     """``retriever.index`` in a thread, so that a build that hangs fails the test."""
     outcome: dict = {}
 
     def run() -> None:
         try:
-            outcome["index"] = retriever.index(root, encoder=encoder, **options)
+            outcome["index"] = retriever.index(root, lexical_only=True, **options)
         except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
             outcome["error"] = error
 
@@ -56,7 +57,7 @@ def _lexical_paths(index: retriever.Index, query: str) -> set[str]:
     return {hit.path for hit in index.search(query, k=20, mode="lexical")}
 
 
-def test_files_swapped_after_the_walk_are_skipped_not_followed(tmp_path, default_encoder):
+def test_files_swapped_after_the_walk_are_skipped_not_followed(tmp_path):
     root = tmp_path / "tree"
     outside = tmp_path / "outside"
     root.mkdir()
@@ -77,7 +78,7 @@ def test_files_swapped_after_the_walk_are_skipped_not_followed(tmp_path, default
             os.mkfifo(root / "c_fifo.py")
             swapped.append(done)
 
-    index = _index_with_timeout(root, default_encoder, progress=progress)
+    index = _index_with_timeout(root, progress=progress)
     assert swapped == [1]
     assert _lexical_paths(index, "zanzibarsecret") == set()
     assert _lexical_paths(index, "alphatoken") == {"a.py"}
@@ -87,7 +88,7 @@ def test_files_swapped_after_the_walk_are_skipped_not_followed(tmp_path, default
     assert "c_fifo.py" in reasons and "not a regular file" in reasons["c_fifo.py"]
 
 
-def test_file_that_vanishes_after_the_walk_is_skipped(tmp_path, default_encoder):
+def test_file_that_vanishes_after_the_walk_is_skipped(tmp_path):
     root = tmp_path / "tree"
     root.mkdir()
     (root / "a.py").write_text("def alpha():\n    return 'alphatoken'\n")
@@ -97,7 +98,7 @@ def test_file_that_vanishes_after_the_walk_is_skipped(tmp_path, default_encoder)
         if stage == "chunk" and done == 1:
             (root / "b.py").unlink()
 
-    index = _index_with_timeout(root, default_encoder, progress=progress)
+    index = _index_with_timeout(root, progress=progress)
     assert _lexical_paths(index, "betatoken") == set()
     assert "vanished" in dict(index.last_build.skipped)["b.py"]
 
@@ -113,7 +114,7 @@ def _bad_name_tree(root: Path) -> Path:
 
 @pytest.mark.parametrize("in_git", [False, True], ids=["plain", "git"])
 def test_file_name_that_is_not_utf8_is_indexed_under_an_escaped_name(
-    tmp_path, default_encoder, in_git
+    tmp_path, in_git
 ):
     root = tmp_path / "tree"
     bad = _bad_name_tree(root)
@@ -121,7 +122,7 @@ def test_file_name_that_is_not_utf8_is_indexed_under_an_escaped_name(
         _git(root, "init", "-q")
         _git(root, "add", ".")
         _git(root, "commit", "-q", "-m", "init")
-    index = _index_with_timeout(root, default_encoder)
+    index = _index_with_timeout(root)
     assert _lexical_paths(index, "badnametoken") == {"bad_\\xff.py"}
     assert _lexical_paths(index, "goodtoken") == {"good.py"}
     # Stored paths are plain UTF-8 strings.
@@ -129,13 +130,13 @@ def test_file_name_that_is_not_utf8_is_indexed_under_an_escaped_name(
         path.encode("utf-8")
 
     # A refresh of the unchanged tree compares the escaped name and rebuilds nothing.
-    again = _index_with_timeout(root, default_encoder)
+    again = _index_with_timeout(root)
     assert not again.last_build.rebuilt
 
     # An edit of the badly named file is found and read again through its real name.
     bad.write_bytes(b"def bad():\n    return 'editedtoken'\n")
     os.utime(bad, ns=(1, 10**18))
-    edited = _index_with_timeout(root, default_encoder)
+    edited = _index_with_timeout(root)
     assert edited.last_build.rebuilt
     assert _lexical_paths(edited, "editedtoken") == {"bad_\\xff.py"}
     assert _lexical_paths(edited, "badnametoken") == set()
