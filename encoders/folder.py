@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["content_digests", "embedding_dim"]
+__all__ = ["content_digests", "embedding_dim", "stat_digest"]
 
 # Files whose bytes define what a model computes; hashed into the fingerprint.
 _FINGERPRINT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
@@ -44,6 +44,19 @@ def _signature(path: Path, files: list[Path]) -> tuple:
             stat.st_ino,
         ))
     return (str(path), tuple(rows))
+
+
+def stat_digest(path: Path, prefix: bytes) -> str:
+    """A cheap identity of the folder's files as they are on this disk: blake2b of ``prefix``
+    and each model file's (name, size, mtime_ns, ctime_ns, inode), one stat per file.
+
+    Equal stat digests mean the files were not touched (ctime and inode change with any
+    rewrite or copy), so a fingerprint recorded beside one can be trusted without reading the
+    weights again; a different one says nothing and the content must be hashed.
+    """
+    files = _model_files(path)
+    return hashlib.blake2b(prefix + repr(_signature(path, files)).encode(),
+                           digest_size=16).hexdigest()
 
 
 def content_digests(

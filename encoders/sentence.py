@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from encoders.folder import content_digests, embedding_dim
+from encoders.folder import content_digests, embedding_dim, stat_digest
 from encoders.runtime import capped_threads, shared_model
 from retriever.errors import InputError, MissingDependencyError
 
@@ -137,6 +137,13 @@ class SentenceTransformerEncoder:
         """
         # The files-only digest is the model cache key; computing it in the same read is free.
         return content_digests(self._path, [self._settings_prefix()], while_reading=[b""])[0]
+
+    def stat_signature(self) -> str:
+        """A cheap stand-in for :meth:`fingerprint` on this machine: a hash of the settings and
+        each model file's stat (not its bytes). An index records it beside the fingerprint; an
+        unchanged signature later proves an unchanged fingerprint without reading 90 MB of
+        weights in every new process (a CLI call on an unchanged tree)."""
+        return stat_digest(self._path, self._settings_prefix())
 
     def _model(self):
         # Keyed by the files alone, so encoders that differ only in prompts share one model.

@@ -151,6 +151,8 @@ def _check(manifest: dict, path: Path) -> None:
         for key in ("name", "fingerprint", "tier"):
             need(encoder, key, (str,), where, "a string")
         need(encoder, "config", (dict,), where, "an object")
+        if not isinstance(encoder.get("signature", ""), str):
+            fail(f"{where}signature", "a string")
         if not isinstance(encoder.get("relative", []), list):
             fail(f"{where}relative", "a list of config keys")
         if need(encoder, "dim", (int,), where, "a dimension") < 1:

@@ -22,6 +22,7 @@ from retriever.build import (
     build_generation,
     git_commit,
     resolved_config,
+    same_encoder,
 )
 from retriever.errors import IndexLockedError, InputError, RetrieverError
 from retriever.generation import Generation
@@ -116,8 +117,8 @@ def is_stale(generation: Generation | Path | None, files: list, *, encoders: lis
     current = {(f.path, f.size, f.mtime_ns) for f in files}
     if current != {(r["path"], r["size"], r["mtime_ns"]) for r in stored}:
         return True
-    fingerprints = [e["fingerprint"] for e in manifest["encoders"]]
-    return fingerprints != [s.encoder.fingerprint() for s in encoders]
+    return not all(same_encoder(entry, slot.encoder)
+                   for entry, slot in zip(manifest["encoders"], encoders, strict=True))
 
 
 def _cache(cache: Any):

@@ -40,7 +40,8 @@ from retriever.errors import InputError
 from retriever.generation import Generation
 
 __all__ = ["BuildReport", "Progress", "build_generation", "git_commit", "document_text",
-           "DenseSpec", "EncoderSlot", "MAIN", "portable_config", "resolved_config"]
+           "DenseSpec", "EncoderSlot", "MAIN", "portable_config", "resolved_config",
+           "same_encoder"]
 
 # progress(stage, done, total): stage is "chunk", "embed" or "index".
 Progress = Callable[[str, int, int], None]
@@ -220,6 +221,7 @@ def build_generation(
                     **portable_config(slot.encoder.config(), Path(index_dir)),
                     "dim": slot.encoder.dim, "fingerprint": slot.encoder.fingerprint(),
                     "tier": slot.tier,
+                    **({"signature": sig} if (sig := stat_signature(slot.encoder)) else {}),
                 } for slot in encoders],
                 components=components,
                 counts={"files": report.files, "chunks": report.chunks, "skipped": len(listed)},
@@ -234,6 +236,26 @@ def build_generation(
     report.skipped = list(skipped or ())
     report.seconds = time.perf_counter() - started
     return report
+
+
+def stat_signature(encoder) -> str | None:
+    """The encoder's cheap stand-in for its fingerprint on this machine, if it has one."""
+    method = getattr(encoder, "stat_signature", None)
+    return method() if callable(method) else None
+
+
+def same_encoder(entry: dict, encoder) -> bool:
+    """True when ``encoder`` is the one that made the vectors of a manifest encoder entry.
+
+    An unchanged stat signature proves it without hashing the weights; otherwise the
+    fingerprints decide.
+    """
+    if entry["dim"] != encoder.dim:
+        return False
+    signature = stat_signature(encoder)
+    if signature is not None and entry.get("signature") == signature:
+        return True
+    return entry["fingerprint"] == encoder.fingerprint()
 
 
 def portable_config(config: dict, index_dir: Path) -> dict:

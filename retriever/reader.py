@@ -13,7 +13,7 @@ from indexing.quantize import RowMap
 from indexing.store import current_generation
 from indexing.table import rows_to_chunks
 from retriever import registry
-from retriever.build import resolved_config
+from retriever.build import resolved_config, same_encoder
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
 from retriever.generation import Generation
 from retriever.hits import Hit
@@ -152,7 +152,7 @@ class Index:
     def _check_encoder(self, encoder) -> None:
         self._need_vectors()
         spec = self._encoder_entry
-        if encoder.fingerprint() != spec["fingerprint"] or encoder.dim != spec["dim"]:
+        if not same_encoder(spec, encoder):
             raise EncoderMismatchError(
                 f"The index at {self.directory} was built with the {spec['name']} encoder "
                 f"{spec['config'].get('model', '')!s} (fingerprint {spec['fingerprint']}, "
