@@ -123,13 +123,15 @@ def is_stale(generation: Generation | Path | None, files: list, *, encoders: lis
 
 def _cache(cache: Any):
     """The vector cache a build uses: None or True for the user's (unless the environment
-    turns it off), False for none, or a cache object."""
+    turns it off), False for none, a folder, or a cache object."""
     from indexing.cache import open_cache
 
     if cache is None or cache is True:
         return open_cache()
     if cache is False:
         return open_cache(enabled=False)
+    if isinstance(cache, (str, Path)):
+        return open_cache(Path(cache))
     return cache
 
 
@@ -178,8 +180,8 @@ def index(
             (Matryoshka prefix), ``{"rescore": "int8", "rescore_multiplier": 8}``.
         lexical_only: build BM25 and the chunk table only, no vectors (no model is loaded;
             dense and hybrid search are then refused).
-        cache: the shared vector cache: None (the user's, see README), False (none), or a
-            :class:`indexing.cache.VectorCache`.
+        cache: the shared vector cache: None (the user's, see README), False (none), a
+            folder, or a :class:`indexing.cache.VectorCache`.
         stale_ok: when another process is writing the index (and ``wait`` runs out), open the
             live generation instead of raising IndexLockedError; ``Index.stale`` is then True.
 

@@ -41,6 +41,10 @@ def index_command(
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Neither read nor fill the shared vector cache."
     ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir",
+        help="Vector cache folder [$DENSE_RETRIEVER_CACHE, else the user's cache folder].",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     index_spec: str | None = typer.Option(
         None, "--index-spec",
@@ -66,7 +70,7 @@ def index_command(
             path, index_dir=index, encoder=encoder, encoder_config=config, force=force,
             include_dependencies=include_deps, max_file_bytes=max_file_bytes, progress=progress,
             index_spec=index_spec, index_options=options, wait=wait,
-            lexical_only=lexical_only, cache=False if no_cache else None,
+            lexical_only=lexical_only, cache=False if no_cache else cache_dir,
         )
     report = opened.last_build
     # Text(printable(...)): file names are untrusted, neither markup nor terminal escapes.
