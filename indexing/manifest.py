@@ -162,8 +162,9 @@ def _check(manifest: dict, path: Path) -> None:
         where = f"components[{i}]."
         if not isinstance(component, dict):
             fail(f"components[{i}]", "an object")
-        for key in ("name", "role"):
-            need(component, key, (str,), where, "a string")
+        need(component, "name", (str,), where, "a string")
+        if component.get("role") not in ("vectors", "lexical"):
+            fail(f"{where}role", '"vectors" or "lexical"')
         need(component, "config", (dict,), where, "an object")
         folder = _segment(need(component, "path", (str,), where, "a folder"), where + "path", fail)
         if folder in paths:
@@ -171,6 +172,9 @@ def _check(manifest: dict, path: Path) -> None:
         paths.add(folder)
         if component["role"] == "vectors" and component.get("encoder") not in ids:
             fail(f"{where}encoder", "the id of one of the encoders")
+    used = {c.get("encoder") for c in manifest["components"] if c["role"] == "vectors"}
+    if used != ids:
+        fail("components", "one vector component for each encoder, and no other")
     skipped = manifest.get("skipped", [])
     if not isinstance(skipped, list):
         fail("skipped", "a list")

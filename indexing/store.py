@@ -215,7 +215,11 @@ def _clean(index_dir: Path) -> None:
         try:
             if entry.is_symlink():
                 os.unlink(entry.path)
-            elif entry.name.startswith(TMP_PREFIX):
+            elif entry.name.startswith(TMP_PREFIX) or (
+                entry.name == CURRENT and not entry.is_file(follow_symlinks=False)
+            ):
+                # A CURRENT that is a folder or special file can only be damage; the pointer
+                # about to be written must be able to replace it.
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:

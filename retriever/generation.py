@@ -94,6 +94,11 @@ class Generation:
     def load(self, entry: dict, **arguments):
         """Load the component a manifest entry describes, through the registry."""
         cls = component_class(entry["name"])
+        if getattr(cls, "role", None) != entry["role"]:
+            raise IndexFormatError(
+                f"The index at {self.path} lists {entry['name']} as a {entry['role']} "
+                f"component, which it is not. {_REBUILD}"
+            )
         folder = inside(self.path, entry["path"], kind="dir")
         try:
             return cls.load(folder, **arguments)
