@@ -124,8 +124,11 @@ class WalkResult:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-class UnreadableFile(InputError):
+class UnreadableFile(InputError, OSError):
     """A listed file could not be read as it was found; callers report it and skip the file.
+
+    Also an OSError, as ``read_source`` raised before it existed, so callers that skip
+    files on OSError keep working.
 
     Attributes:
         path: the file's stored path.

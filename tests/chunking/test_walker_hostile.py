@@ -223,6 +223,7 @@ def test_read_source_refuses_a_file_swapped_for_a_symlink(tmp_path):
     with pytest.raises(UnreadableFile, match="a.py was not read: became a symlink") as caught:
         read_source(files["a.py"])
     assert "symlink" in caught.value.reason and isinstance(caught.value, InputError)
+    assert isinstance(caught.value, OSError)  # what callers caught before it existed
 
 
 def test_read_source_refuses_a_folder_swapped_for_a_symlink(tmp_path):
