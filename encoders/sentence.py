@@ -92,8 +92,15 @@ class SentenceTransformerEncoder:
         device: str | None = None,
         query_threads: int | None = 1,
     ) -> None:
-        if max_length < 1 or batch_size < 1:
-            raise InputError("max_length and batch_size must be positive integers.")
+        for label, value in (("max_length", max_length), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{label} must be a positive integer, not {value!r}.")
+        for label, value in (("model", model), ("query_prompt", query_prompt),
+                             ("document_prompt", document_prompt)):
+            if not isinstance(value, str):
+                raise InputError(f"{label} must be a string, not {value!r}.")
+        if device is not None and (not isinstance(device, str) or not device.strip()):
+            raise InputError(f"device must be a name such as 'cpu' or 'cuda:0', not {device!r}.")
         if query_threads is not None and (
             isinstance(query_threads, bool) or not isinstance(query_threads, int)
             or query_threads < 1

@@ -47,6 +47,7 @@ from indexing.quantize import (
     rescore_labels,
     to_int8,
 )
+from indexing.table import NPY_ERRORS
 from retriever.errors import IndexFormatError, InputError
 
 __all__ = ["BinaryIndex"]
@@ -362,7 +363,7 @@ class BinaryIndex(FaissComponent):
                 index._int8 = np.load(directory / INT8_FILE, mmap_mode="r" if mmap else None,
                                       allow_pickle=False)
                 index._scale = np.load(directory / SCALE_FILE, allow_pickle=False)
-            except (OSError, ValueError) as exc:
+            except NPY_ERRORS as exc:
                 raise _format_error(directory / INT8_FILE, exc) from exc
             if index._int8.shape != (ntotal, index.dim) or index._scale.shape != (index.dim,):
                 raise _format_error(directory / INT8_FILE, f"shape {index._int8.shape}")

@@ -28,6 +28,7 @@ import bm25s
 import numpy as np
 
 from indexing.layout import read_bytes
+from indexing.table import NPY_ERRORS
 from indexing.tokenize import CodeTokenizer, stemmer_available
 from retriever.errors import IndexFormatError, InputError
 
@@ -221,8 +222,8 @@ class BM25Index:
                 bm25 = bm25s.BM25.load(directory, mmap=mmap, show_progress=False)
                 _check_consistent(bm25, index, num_docs, check_rows=not mmap)
                 index._bm25 = bm25
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
-                IndexError, ImportError, RuntimeError, RecursionError) as exc:
+        except (*NPY_ERRORS, KeyError, TypeError, AttributeError, IndexError, ImportError,
+                RuntimeError, RecursionError) as exc:
             # Every way bm25s can fail on damaged or foreign files (a params file naming
             # another backend raises ImportError or RuntimeError inside bm25s).
             raise IndexFormatError(

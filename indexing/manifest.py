@@ -135,7 +135,7 @@ def _check(manifest: dict, path: Path) -> None:
         fail("text_style", '"code" or "document"')
     source = need(manifest, "source", (dict,), "", "an object")
     for key in ("root", "commit"):
-        if not isinstance(source.get(key), (str, type(None))):
+        if key not in source or not isinstance(source[key], (str, type(None))):
             fail(f"source.{key}", "a string or null")
     if not isinstance(manifest.get("walk"), (dict, type(None))):
         fail("walk", "an object or null")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import tokenize
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -24,7 +25,7 @@ __all__ = [
     "CHUNKS", "FILES", "CHUNK_SCHEMA", "FILE_SCHEMA",
     "ChunkTableWriter", "read_table", "iter_chunk_batches", "rows_to_chunks",
     "text_hash", "write_files", "open_vectors", "create_vectors", "LABELS", "chunk_labels",
-    "check_chunk_schema",
+    "check_chunk_schema", "load_npy", "NPY_ERRORS",
     "open_labels",
 ]
 
@@ -156,18 +157,28 @@ def check_chunk_schema(table: pa.Table, path: Path) -> None:
             )
 
 
+# What numpy raises on a damaged .npy: a bad header is parsed as a Python literal, so
+# truncated or random bytes can surface as SyntaxError or tokenize.TokenError.
+NPY_ERRORS = (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError)
+
+
+def load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
+    """``np.load`` without pickles; IndexFormatError when missing or damaged."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise IndexFormatError(f"{path} is missing. {_REBUILD}") from None
+    except NPY_ERRORS as exc:
+        raise IndexFormatError(f"{path} is corrupt or truncated ({exc}). {_REBUILD}") from exc
+
+
 def open_vectors(path: Path, *, rows: int, dim: int) -> np.ndarray:
     """Memory-map ``vectors.npy`` read-only and check it against the chunk table.
 
     Raises:
         IndexFormatError: missing, unreadable, or a shape that does not match ``rows`` x ``dim``.
     """
-    try:
-        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise IndexFormatError(f"{path} is missing. {_REBUILD}") from None
-    except (ValueError, OSError) as exc:
-        raise IndexFormatError(f"{path} is corrupt or truncated ({exc}). {_REBUILD}") from exc
+    vectors = load_npy(path, mmap=True)
     if vectors.ndim != 2 or vectors.shape != (rows, dim) or vectors.dtype != np.float32:
         raise IndexFormatError(
             f"{path} holds {vectors.dtype} vectors of shape {vectors.shape}, but the chunk table "
@@ -204,12 +215,7 @@ def chunk_labels(chunks: Path, out: Path) -> np.ndarray:
 
 def open_labels(path: Path) -> np.ndarray:
     """Read ``labels.npy``; IndexFormatError when missing or damaged."""
-    try:
-        labels = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise IndexFormatError(f"{path} is missing. {_REBUILD}") from None
-    except (ValueError, OSError) as exc:
-        raise IndexFormatError(f"{path} is corrupt or truncated ({exc}). {_REBUILD}") from exc
+    labels = load_npy(path)
     if labels.ndim != 1 or labels.dtype != np.int64:
         raise IndexFormatError(
             f"{path} holds {labels.dtype} {labels.shape}, not labels. {_REBUILD}"

@@ -248,7 +248,7 @@ def index(
                 source = read_source(file)
             except (RetrieverError, OSError, UnicodeError) as exc:
                 # Kept in the file table with no chunks so the tree does not look stale.
-                skipped.append((file.path, str(exc)))
+                skipped.append((file.path, getattr(exc, "reason", None) or str(exc)))
                 yield record, ()
                 continue
             yield record, chunker_obj.chunk(file.path, source)

@@ -129,8 +129,15 @@ class Index:
         self._need_vectors()
         if self._encoder is None:
             spec = self._encoder_entry
-            encoder = registry.create("encoder", spec["name"],
-                                      resolved_config(spec, self.directory))
+            try:
+                encoder = registry.create("encoder", spec["name"],
+                                          resolved_config(spec, self.directory))
+            except InputError as exc:
+                raise IndexFormatError(
+                    f"The index at {self.directory} names an encoder this machine cannot "
+                    f"build ({exc}) Install or restore its model, or {_REBUILD[0].lower()}"
+                    f"{_REBUILD[1:]}"
+                ) from exc
             self._check_encoder(encoder)
             self._encoder = encoder
         return self._encoder
