@@ -32,23 +32,18 @@ from indexing._faiss import (
     check_int,
     innermost,
     ivf_of,
-    load_structure,
-    save_structure,
-    search_params,
     sequential_labels,
     training_sample,
 )
-from indexing.dense import spec_file_stem
 from indexing.quantize import (
     RowMap,
     binarize,
     check_rescore,
     int8_scale,
-    rescore_labels,
     to_int8,
 )
 from indexing.table import NPY_ERRORS
-from retriever.errors import IndexFormatError, InputError
+from retriever.errors import InputError
 
 __all__ = ["BinaryIndex"]
 
@@ -60,7 +55,8 @@ SCALE_FILE = "int8_scale.npy"
 _SPEC_EXAMPLES = '"BFlat", "BHNSW32", "BIVF1024"'
 
 
-class BinaryIndex(FaissComponent):
+class BinaryIndex(FaissComponent, label="binary", binary=True,
+                 meta=(META_FILE, FORMAT_NAME, FORMAT_VERSION)):
     """Hamming search over sign-binarised vectors, rescored with float or int8 vectors.
 
     Args:
@@ -136,24 +132,6 @@ class BinaryIndex(FaissComponent):
         """The FAISS binary factory string."""
         return self.spec
 
-    @classmethod
-    def build(cls, vectors: np.ndarray, *, ids: np.ndarray | None = None, **config: Any
-              ) -> BinaryIndex:
-        """A new index over ``vectors`` (``dim`` taken from them), with them attached.
-
-        Args:
-            vectors: ``(n, dim)`` float32 (a memory-mapped array is fine).
-            ids: optional ``(n,)`` int64 stable labels; default the row numbers.
-            **config: Constructor arguments other than ``dim``.
-        """
-        if not isinstance(vectors, np.ndarray) or vectors.ndim != 2:
-            raise InputError("BinaryIndex.build takes a 2-D (n, dim) float32 array.")
-        config.pop("dim", None)
-        index = cls(dim=vectors.shape[1], **config)
-        index.add(vectors, ids=ids)
-        index.attach(vectors, ids)
-        return index
-
     def config(self) -> dict[str, Any]:
         """The constructor arguments: ``BinaryIndex(**index.config())`` is an empty twin."""
         return {
@@ -204,7 +182,7 @@ class BinaryIndex(FaissComponent):
         Raises:
             InputError: bad vectors, or a read-only (memory-mapped) index.
         """
-        vectors = self._check(vectors, "vectors")
+        vectors = self._check_matrix(vectors, "vectors")
         if self._read_only:
             raise InputError("This binary index was loaded with mmap=True and is read-only.")
         labels = (sequential_labels(len(self), len(vectors)) if ids is None
@@ -224,73 +202,13 @@ class BinaryIndex(FaissComponent):
                 ) from exc
         self._index.add_with_ids(codes, labels)
 
-    def remove_ids(self, ids: np.ndarray) -> int:
-        """Remove the vectors labelled ``ids``; returns how many were removed.
-
-        Raises:
-            InputError: the structure cannot remove (BHNSW), or the index is read-only.
-        """
-        if self._read_only:
-            raise InputError("This binary index was loaded with mmap=True and is read-only.")
-        labels = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).ravel())
-        try:
-            return int(self._index.remove_ids(labels))
-        except RuntimeError as exc:
-            raise InputError(
-                f"A {self.spec!r} index cannot remove vectors ({exc}); rebuild it instead."
-            ) from exc
-
-    def search(
-        self,
-        queries: np.ndarray,
-        k: int,
-        *,
-        nprobe: int | None = None,
-        ef_search: int | None = None,
-        rescore_multiplier: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best vectors for each query.
-
-        With rescoring and vectors attached, scores are inner products of the float query
-        with the float (or int8-dequantised) document vectors; otherwise
-        ``1 - 2 * hamming / bits`` (in [-1, 1], higher is closer).
-
-        Args:
-            queries: ``(nq, dim)`` float32.
-            k: results per query, >= 1.
-            nprobe, ef_search, rescore_multiplier: per-call overrides, passed as FAISS
-                SearchParameters.
-
-        Returns:
-            ``(scores, ids)``: ``(nq, k)`` float32 best first (``-inf`` padding) and int64
-            labels (``-1`` padding).
-        """
-        queries = self._check(queries, "queries")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InputError(f"k must be a positive integer, got {k!r}.")
-        k = int(k)
-        for label, value in (("nprobe", nprobe), ("ef_search", ef_search),
-                             ("rescore_multiplier", rescore_multiplier)):
-            if value is not None:
-                check_int("search", label, value, 1)
-        nq = len(queries)
-        if len(self) == 0 or nq == 0:
-            return (np.full((nq, k), -np.inf, np.float32), np.full((nq, k), -1, np.int64))
-        fetch = self._fetcher()
-        depth = k * (rescore_multiplier or self.rescore_multiplier) if fetch else k
-        params, _keep = search_params(
-            self._index, k=depth, ef_search=ef_search or self.ef_search,
-            nprobe=nprobe or self.nprobe,
-        )
+    def _raw_search(self, queries: np.ndarray, depth: int, params):
+        """Hamming search; without rescoring, scores are ``1 - 2 * hamming / bits`` (in
+        [-1, 1], higher is closer)."""
         distances, labels = self._index.search(
             binarize(queries[:, : self.bits]), depth, params=params
         )
-        labels = labels.astype(np.int64, copy=False)
-        if fetch is not None:
-            return rescore_labels(queries, labels, self._rows, fetch, k)
-        scores = (1.0 - 2.0 * distances.astype(np.float32) / self.bits).astype(np.float32)
-        scores[labels < 0] = -np.inf
-        return scores, labels
+        return (1.0 - 2.0 * distances.astype(np.float32) / self.bits).astype(np.float32), labels
 
     def _fetcher(self):
         if self.rescore == "int8" and self._int8 is not None:
@@ -301,73 +219,38 @@ class BinaryIndex(FaissComponent):
             return lambda rows: np.asarray(vectors[rows], dtype=np.float32)
         return None
 
-    def save(self, directory: Path) -> None:
-        """Write the binary index (and int8 codes) and ``binary.json`` into ``directory``.
-
-        Raises:
-            InputError: ``rescore="int8"`` and no vectors attached to quantise.
-        """
-        directory = Path(directory)
-        if self.rescore == "int8" and self._int8 is None:
-            raise InputError("rescore='int8' needs the vectors attached before save().")
-        directory.mkdir(parents=True, exist_ok=True)
+    def _before_save(self, directory: Path) -> dict:
         if self.rescore == "int8":
+            if self._int8 is None:
+                raise InputError("rescore='int8' needs the vectors attached before save().")
             np.save(directory / INT8_FILE, self._int8)
             np.save(directory / SCALE_FILE, self._scale)
-        save_structure(
-            directory, META_FILE, self._index, write=faiss.write_index_binary,
-            file_name=spec_file_stem(self.spec) + ".faissb", config=self.config(),
-            header={"format": FORMAT_NAME, "version": FORMAT_VERSION},
-        )
+        return {}
 
-    @classmethod
-    def load(
-        cls,
-        directory: Path,
-        *,
-        mmap: bool = False,
-        vectors: np.ndarray | None = None,
-        labels: np.ndarray | None = None,
-        **config: Any,
-    ) -> BinaryIndex:
-        """Read an index written by :meth:`save`.
-
-        Args:
-            directory: the directory given to :meth:`save`.
-            mmap: memory-map the codes (read-only index, pages shared between processes).
-            vectors, labels: float vectors to rescore with, as for :meth:`attach`.
-            **config: constructor arguments from the index manifest, checked against the
-                saved ones (spec, dim, dims); search knobs are taken from them.
-
-        Raises:
-            IndexFormatError: a file is missing, truncated, corrupt or inconsistent.
-        """
-        directory = Path(directory)
-        meta, saved, index, loaded = load_structure(
-            cls, directory, META_FILE, {"format": FORMAT_NAME, "version": FORMAT_VERSION},
-            read=faiss.read_index_binary, mmap=mmap, error=_format_error, config=config,
-        )
-        path, ntotal = directory / meta["file"], meta["ntotal"]
-        if (index.spec, index.dim, index.bits) != (saved.spec, saved.dim, saved.bits):
-            raise _format_error(
+    def _adopt(self, meta: dict, saved: BinaryIndex, loaded, path: Path) -> None:
+        """Check what :meth:`load` read against this configuration."""
+        if (self.spec, self.dim, self.bits) != (saved.spec, saved.dim, saved.bits):
+            raise self.format_error(
                 path, f"it holds a {saved.spec!r} index of {saved.bits} bits over {saved.dim}-d "
-                f"vectors; the configuration asks for {index.spec!r}, {index.bits}, {index.dim}",
+                f"vectors; the configuration asks for {self.spec!r}, {self.bits}, {self.dim}",
             )
-        if loaded.d != index.bits:
-            raise _format_error(path, f"its codes have {loaded.d} bits, expected {index.bits}")
-        index._index, index._read_only = loaded, mmap
-        index._vectors = vectors
-        index._rows = None if labels is None or vectors is None else RowMap(labels)
-        if index.rescore == "int8":
-            try:
-                index._int8 = np.load(directory / INT8_FILE, mmap_mode="r" if mmap else None,
-                                      allow_pickle=False)
-                index._scale = np.load(directory / SCALE_FILE, allow_pickle=False)
-            except NPY_ERRORS as exc:
-                raise _format_error(directory / INT8_FILE, exc) from exc
-            if index._int8.shape != (ntotal, index.dim) or index._scale.shape != (index.dim,):
-                raise _format_error(directory / INT8_FILE, f"shape {index._int8.shape}")
-        return index
+        if loaded.d != self.bits:
+            raise self.format_error(path, f"its codes have {loaded.d} bits, expected {self.bits}")
+
+    def _attach_loaded(self, vectors, labels, directory: Path, mmap: bool, ntotal: int) -> None:
+        # Not attach(): that would quantise the vectors again; the int8 codes are saved.
+        self._vectors = vectors
+        self._rows = None if labels is None or vectors is None else RowMap(labels)
+        if self.rescore != "int8":
+            return
+        try:
+            self._int8 = np.load(directory / INT8_FILE, mmap_mode="r" if mmap else None,
+                                 allow_pickle=False)
+            self._scale = np.load(directory / SCALE_FILE, allow_pickle=False)
+        except NPY_ERRORS as exc:
+            raise self.format_error(directory / INT8_FILE, exc) from exc
+        if self._int8.shape != (ntotal, self.dim) or self._scale.shape != (self.dim,):
+            raise self.format_error(directory / INT8_FILE, f"shape {self._int8.shape}")
 
     def _new_index(self):
         try:
@@ -384,7 +267,7 @@ class BinaryIndex(FaissComponent):
             index = faiss.IndexBinaryIDMap(index)
         return index
 
-    def _check(self, array: np.ndarray, label: str) -> np.ndarray:
+    def _check_matrix(self, array: np.ndarray, label: str) -> np.ndarray:
         if not isinstance(array, np.ndarray) or array.ndim != 2:
             raise InputError(f"{label} must be a 2-D (n, {self.dim}) float32 array.")
         if array.dtype != np.float32:
@@ -396,10 +279,3 @@ class BinaryIndex(FaissComponent):
         if label == "vectors" and not np.isfinite(array).all():
             raise InputError("vectors contain NaN or infinite values; cannot index them.")
         return array
-
-
-def _format_error(path: Path, reason: object) -> IndexFormatError:
-    return IndexFormatError(
-        f"The binary index file {path} is unusable: {reason}. Rebuild the index: run "
-        "`retriever index --force`; it is derived from vectors.npy."
-    )

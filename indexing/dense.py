@@ -22,7 +22,6 @@ Files written inside the index directory::
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +32,15 @@ from indexing._faiss import (
     FaissComponent,
     as_labels,
     check_int,
+    describe,
     innermost,
     ivf_of,
-    load_structure,
-    save_structure,
-    search_params,
     sequential_labels,
+    spec_file_stem,
     training_sample,
 )
-from indexing.quantize import RowMap, check_rescore, rescore_labels, truncate
-from retriever.errors import IndexFormatError, InputError
+from indexing.quantize import RowMap, check_rescore, truncate
+from retriever.errors import InputError
 
 __all__ = ["FaissIndex", "spec_file_stem"]
 
@@ -58,18 +56,8 @@ _SPEC_EXAMPLES = (
 )
 
 
-def spec_file_stem(factory: str) -> str:
-    """The file name stem for a factory string: ``"HNSW32,Flat"`` -> ``"hnsw32"``.
-
-    A trailing ``,Flat`` (full-precision storage, the default) is left out of the name.
-    """
-    name = factory.strip().lower()
-    if name.endswith(",flat") and name != ",flat":
-        name = name[: -len(",flat")]
-    return re.sub(r"[^a-z0-9]+", "_", name).strip("_") or "index"
-
-
-class FaissIndex(FaissComponent):
+class FaissIndex(FaissComponent, label="dense", binary=False,
+                 meta=(META_FILE, FORMAT_NAME, FORMAT_VERSION)):
     """Inner-product search over L2-normalised float32 vectors, with FAISS conventions.
 
     With ``spec="auto"`` the structure follows the number of vectors: an exact ``IndexFlatIP``
@@ -156,31 +144,6 @@ class FaissIndex(FaissComponent):
         """The dimension the FAISS structure holds (``dims`` when truncating)."""
         return self.dims or self.dim
 
-    @classmethod
-    def build(cls, vectors: np.ndarray, *, ids: np.ndarray | None = None, **config: Any
-              ) -> FaissIndex:
-        """A new index holding ``vectors``; ``dim`` is taken from them.
-
-        The vectors are attached for rescoring (``rescore="float"``).
-
-        Args:
-            vectors: ``(n, dim)`` float32, L2-normalised (a memory-mapped array is fine).
-            ids: optional ``(n,)`` int64 stable labels; default the row numbers.
-            **config: Constructor arguments other than ``dim``.
-
-        Returns:
-            The index, with row ``i`` = ``vectors[i]``.
-        """
-        if not isinstance(vectors, np.ndarray) or vectors.ndim != 2:
-            raise InputError(
-                f"FaissIndex.build takes a 2-D (n, dim) float32 array, got {_describe(vectors)}."
-            )
-        config.pop("dim", None)
-        index = cls(dim=vectors.shape[1], **config)
-        index.add(vectors, ids=ids)
-        index.attach(vectors, ids)
-        return index
-
     def config(self) -> dict[str, Any]:
         """The constructor arguments: ``FaissIndex(**index.config())`` is an empty twin."""
         return {
@@ -257,151 +220,41 @@ class FaissIndex(FaissComponent):
                 self._add_to_index(held, held_labels)
         self._add_to_index(truncate(vectors, self.dims), labels)
 
-    def remove_ids(self, ids: np.ndarray) -> int:
-        """Remove the vectors labelled ``ids``; returns how many were removed.
+    def _fetcher(self):
+        """Rows -> full float vectors, for the Matryoshka funnel; None without one."""
+        if self.rescore == "float" and self._vectors is not None:
+            vectors = self._vectors
+            return lambda rows: np.asarray(vectors[rows], np.float32)
+        return None
 
-        Raises:
-            InputError: the structure cannot remove (HNSW: rebuild from the vectors instead),
-                or the index is read-only.
-        """
-        if self._read_only:
-            raise InputError("This FAISS index was loaded with mmap=True and is read-only.")
-        if self._index is None or len(self) == 0:
-            return 0
-        labels = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).ravel())
-        try:
-            return int(self._index.remove_ids(labels))
-        except RuntimeError as exc:
-            raise InputError(
-                f"A {self._factory!r} index cannot remove vectors ({exc}); rebuild it from "
-                "the vectors file instead."
-            ) from exc
+    def _raw_search(self, queries: np.ndarray, depth: int, params):
+        return self._index.search(truncate(queries, self.dims), depth, params=params)
 
-    def search(
-        self,
-        queries: np.ndarray,
-        k: int,
-        *,
-        nprobe: int | None = None,
-        ef_search: int | None = None,
-        rescore_multiplier: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` nearest vectors by inner product for each query.
-
-        Args:
-            queries: ``(nq, dim)`` float32, L2-normalised.
-            k: Results per query, >= 1.
-            nprobe, ef_search, rescore_multiplier: Per-call overrides of the configured
-                values; passed to FAISS as SearchParameters, never set on the shared index.
-
-        Returns:
-            ``(scores, ids)``: ``(nq, k)`` float32 inner products, best first, and ``(nq, k)``
-            int64 labels (row ids unless other labels were given). When fewer than ``k``
-            vectors are found, ids are padded with ``-1`` and scores with ``-inf``.
-
-        Raises:
-            InputError: Bad ``queries`` (as for :meth:`add`), ``k`` or knob.
-        """
-        queries = self._check_matrix(queries, "queries")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InputError(f"k must be a positive integer, got {k!r}.")
-        k = int(k)
-        for label, value in (("nprobe", nprobe), ("ef_search", ef_search),
-                             ("rescore_multiplier", rescore_multiplier)):
-            if value is not None:
-                check_int("search", label, value, 1)
-        index = self._index
-        if index is None or index.ntotal == 0 or len(queries) == 0:
-            return (
-                np.full((len(queries), k), -np.inf, dtype=np.float32),
-                np.full((len(queries), k), -1, dtype=np.int64),
-            )
-        funnel = self.rescore == "float" and self._vectors is not None
-        depth = k * (rescore_multiplier or self.rescore_multiplier) if funnel else k
-        params, _keep = search_params(
-            index, k=depth, ef_search=ef_search or self.ef_search, nprobe=nprobe or self.nprobe
-        )
-        scores, ids = index.search(truncate(queries, self.dims), depth, params=params)
-        ids = ids.astype(np.int64, copy=False)
-        if funnel:
-            return self._rescore(queries, ids, k)
-        # FAISS pads with -FLT_MAX; -inf says "no result" unambiguously (same as BM25Index).
-        scores[ids < 0] = -np.inf
-        return scores, ids
-
-    def _rescore(self, queries: np.ndarray, labels: np.ndarray, k: int):
-        vectors = self._vectors
-        return rescore_labels(
-            queries, labels, self._rows, lambda r: np.asarray(vectors[r], np.float32), k
-        )
-
-    def save(self, directory: Path) -> None:
-        """Write ``<name>.faiss`` and ``dense.json`` into ``directory`` (created if needed).
-
-        Args:
-            directory: Where to write. Files of the same names there are overwritten.
-        """
+    def _before_save(self, directory: Path) -> dict:
         if self._index is None:
             # An empty "auto" index: store the structure it would start with.
             self._index, self._factory = self._new_index(_EXACT), _EXACT
-        save_structure(
-            Path(directory), META_FILE, self._index, write=faiss.write_index,
-            file_name=spec_file_stem(self._factory) + ".faiss", config=self.config(),
-            header={"format": FORMAT_NAME, "version": FORMAT_VERSION, "factory": self._factory},
-        )
+        return {"factory": self._factory}
 
-    @classmethod
-    def load(
-        cls,
-        directory: Path,
-        *,
-        mmap: bool = False,
-        vectors: np.ndarray | None = None,
-        labels: np.ndarray | None = None,
-        **config: Any,
-    ) -> FaissIndex:
-        """Read an index written by :meth:`save`.
-
-        Args:
-            directory: The directory given to :meth:`save`.
-            mmap: Memory-map the FAISS file (``IO_FLAG_MMAP | IO_FLAG_MMAP_IFC``) instead of
-                reading it: opening is fast and pages are shared between processes. The index
-                is then read-only.
-            vectors, labels: Full vectors to rescore with, as for :meth:`attach`.
-            **config: Constructor arguments, as stored in the index manifest. When given they
-                are checked against the saved index (``dim``, ``dims``; ``spec`` unless
-                ``"auto"``) and used for later calls (``ef_search``, ...); when absent the
-                saved ones are used.
-
-        Returns:
-            The index, ready to search.
-
-        Raises:
-            IndexFormatError: A file is missing, truncated or corrupt, or the saved index
-                does not match ``config`` (dimension, structure, metric, count).
-            InputError: ``config`` itself is invalid.
-        """
-        directory = Path(directory)
-        meta, saved, index, loaded = load_structure(
-            cls, directory, META_FILE, {"format": FORMAT_NAME, "version": FORMAT_VERSION},
-            read=faiss.read_index, mmap=mmap, error=_format_error, config=config,
-        )
-        path, factory = directory / meta["file"], meta.get("factory")
-        if not isinstance(factory, str) or index.spec not in (AUTO, factory):
-            raise _format_error(
-                path, f"it holds a {factory!r} index but the configuration asks for {index.spec!r}",
+    def _adopt(self, meta: dict, saved: FaissIndex, loaded, path: Path) -> None:
+        """Check what :meth:`load` read against this configuration and take it."""
+        factory = meta.get("factory")
+        if not isinstance(factory, str) or self.spec not in (AUTO, factory):
+            raise self.format_error(
+                path, f"it holds a {factory!r} index but the configuration asks for {self.spec!r}",
             )
         for held in (saved.index_dim, loaded.d):
-            if held != index.index_dim:
-                raise _format_error(
+            if held != self.index_dim:
+                raise self.format_error(
                     path, f"its vectors have dimension {held}, the configuration says "
-                    f"{index.index_dim}",
+                    f"{self.index_dim}",
                 )
         if loaded.metric_type != faiss.METRIC_INNER_PRODUCT:
-            raise _format_error(path, "it is not an inner-product index")
-        index._index, index._factory, index._read_only = loaded, factory, mmap
-        index.attach(vectors, labels)
-        return index
+            raise self.format_error(path, "it is not an inner-product index")
+        self._factory = factory
+
+    def _attach_loaded(self, vectors, labels, directory: Path, mmap: bool, ntotal: int) -> None:
+        self.attach(vectors, labels)
 
     def _new_index(self, factory: str) -> faiss.Index:
         try:
@@ -440,7 +293,7 @@ class FaissIndex(FaissComponent):
     def _check_matrix(self, array: np.ndarray, label: str) -> np.ndarray:
         if not isinstance(array, np.ndarray) or array.ndim != 2:
             raise InputError(
-                f"{label} must be a 2-D (n, {self.dim}) float32 array, got {_describe(array)}."
+                f"{label} must be a 2-D (n, {self.dim}) float32 array, got {describe(array)}."
             )
         if array.dtype != np.float32:
             raise InputError(
@@ -451,16 +304,3 @@ class FaissIndex(FaissComponent):
                 f"{label} have dimension {array.shape[1]}, this index holds {self.dim}-d vectors."
             )
         return np.ascontiguousarray(array)
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape} and dtype {value.dtype}"
-    return f"a {type(value).__name__}"
-
-
-def _format_error(path: Path, reason: object) -> IndexFormatError:
-    return IndexFormatError(
-        f"The dense index file {path} is unusable: {reason}. Rebuild the index: run "
-        "`retriever index --force` (or re-run indexing); it is derived from vectors.npy."
-    )
