@@ -111,7 +111,9 @@ def _manifest():
         source={"root": "..", "commit": None}, walk=None,
         encoders=[{"id": "main", "name": "e", "config": {}, "dim": 4, "fingerprint": "f",
                    "tier": "full"}],
-        components=[{"name": "bm25", "role": "lexical", "config": {}, "path": "lexical"}],
+        components=[{"name": "bm25", "role": "lexical", "config": {}, "path": "lexical"},
+                    {"name": "faiss", "role": "vectors", "config": {}, "path": "dense",
+                     "encoder": "main"}],
         counts={"files": 0, "chunks": 0, "skipped": 0},
     )
 
