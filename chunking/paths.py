@@ -28,13 +28,20 @@ from __future__ import annotations
 
 import functools
 import re
-from enum import StrEnum
+from enum import Enum
 
 __all__ = ["PATH_CLASSES", "PathClass", "is_test_path", "path_class"]
 
 
-class PathClass(StrEnum):
+class PathClass(str, Enum):
     """The classes :func:`path_class` returns; each member equals its string value."""
+
+    # As StrEnum (Python 3.11+) does; this package supports 3.10.
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
     TEST = "test"
     EXAMPLE = "example"

@@ -4,6 +4,7 @@ that describes a saved index."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -350,7 +351,15 @@ def save_structure(directory: Path, meta_file: str, structure, *, write: Callabl
     A directory whose save was interrupted therefore has no (new) metadata file.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    write(structure, str(directory / file_name))
+    try:
+        write(structure, str(directory / file_name))
+    except RuntimeError as exc:
+        # FAISS reports a failed write (a full disk, say) as RuntimeError; the writer of the
+        # generation turns OSErrors into a StorageError that names the fix.
+        reason = str(exc).strip().splitlines()[-1][:200]
+        code = errno.ENOSPC if "No space left" in str(exc) else errno.EIO
+        raise OSError(code, f"FAISS could not write it ({reason})",
+                      str(directory / file_name)) from exc
     write_meta(directory / meta_file, {
         **header, "config": config, "file": file_name, "ntotal": int(structure.ntotal),
         "mmap_flags": mmap_flags(structure),

@@ -15,6 +15,7 @@ from indexing.table import rows_to_chunks
 from retriever import registry
 from retriever.build import resolved_config, same_encoder
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
+from retriever.filters import Filter
 from retriever.generation import Generation
 from retriever.hits import Hit
 from retriever.pipeline import Results, Retrieve, Stage, fuse
@@ -88,6 +89,7 @@ class Index:
                 f"{rows} chunks. {_REBUILD}"
             )
         self._encoder = None
+        self._columns = None
         if encoder is not None:
             self.use_encoder(encoder)
         self.last_build = None
@@ -171,13 +173,13 @@ class Index:
 
     def stage(
         self, mode: str | SearchMode = "hybrid", *, depth: int = _FUSION_DEPTH,
-        within: str | None = None, **knobs
+        filter: Filter | None = None, **knobs  # noqa: A002 - the natural name
     ) -> Stage:
         """The pipeline stage behind a search mode, for composing with ``%``, ``>>``, fuse.
 
         Args:
-            within: only chunks of files under this folder (relative to the indexed root,
-                ``"/"`` separators), filtered inside each first stage, before its top k.
+            filter: which chunks may be returned (:class:`retriever.filters.Filter`), applied
+                inside each first stage, before its top k.
             knobs: per-query vector index parameters (``nprobe``, ``ef_search``,
                 ``rescore_multiplier``), as for :meth:`search`.
         """
@@ -194,7 +196,7 @@ class Index:
                 encoded[key] = self.encoder.encode_queries(list(queries))
             return self.search_vectors(encoded[key], k, **knobs)
 
-        allowed = self._rows_within(within)
+        allowed = None if filter is None else filter.mask(*self._paths_and_languages())
         dense = Retrieve(_restricted(dense_search, allowed), k=depth, name="dense")
         lexical = Retrieve(_restricted(self._lexical.search, allowed), k=depth, name="lexical")
         if mode is SearchMode.DENSE:
@@ -231,7 +233,7 @@ class Index:
         return scores, self._rows.rows(ids)
 
     def search(
-        self, query: str, k: int = 10, mode: str | SearchMode = "hybrid", **knobs
+        self, query: str, k: int = 10, mode: str | SearchMode = "hybrid", **options
     ) -> list[Hit]:
         """The top ``k`` chunks for ``query``, best first.
 
@@ -241,11 +243,13 @@ class Index:
                 10,000: a larger k is capped).
             mode: ``"hybrid"`` (dense + BM25, reciprocal-rank fusion), ``"dense"`` or
                 ``"lexical"``.
-            knobs: ``nprobe=``, ``ef_search=``, ``rescore_multiplier=``: per-query vector
-                index parameters (passed to FAISS as SearchParameters, never set on the
-                shared index).
+            options: filters (``within=`` a folder, ``paths=`` globs, ``languages=``,
+                ``exclude=`` path classes such as ``["test", "generated"]``; applied before
+                the top k is taken) and ``nprobe=``, ``ef_search=``, ``rescore_multiplier=``:
+                per-query vector index parameters (passed to FAISS as SearchParameters,
+                never set on the shared index).
         """
-        return self.search_many([query], k=k, mode=mode, **knobs)[0]
+        return self.search_many([query], k=k, mode=mode, **options)[0]
 
     def search_many(
         self,
@@ -257,11 +261,15 @@ class Index:
         ef_search: int | None = None,
         rescore_multiplier: int | None = None,
         within: str | None = None,
+        paths: Sequence[str] | str | None = None,
+        languages: Sequence[str] | str | None = None,
+        exclude: Sequence[str] | str | None = None,
     ) -> list[list[Hit]]:
         """Answer a batch of queries in one call; one list of hits per query.
 
-        ``within`` keeps only files under that folder of the indexed root (see :meth:`stage`).
+        The filters are those of :meth:`search` (see :class:`retriever.filters.Filter`).
         """
+        chosen = Filter.make(within=within, paths=paths, languages=languages, exclude=exclude)
         if isinstance(queries, str):
             raise InputError("search_many() takes a list of queries; use search() for one.")
         for query in queries:
@@ -279,17 +287,15 @@ class Index:
         depth = min(max(_FUSION_DEPTH, 3 * k), len(self))
         results = self.stage(
             mode, depth=depth, nprobe=nprobe, ef_search=ef_search,
-            rescore_multiplier=rescore_multiplier, within=within,
+            rescore_multiplier=rescore_multiplier, filter=chosen,
         )(list(queries))
         return [self._hits(results, q, k) for q in range(len(queries))]
 
-    def _rows_within(self, folder: str | None) -> np.ndarray | None:
-        """Boolean mask of the rows whose file is under ``folder``; None for no filter."""
-        if folder is None or folder.strip("/") in ("", "."):
-            return None
-        prefix = folder.strip("/") + "/"
-        paths = self._chunks.column("path").to_pylist()
-        return np.fromiter((p.startswith(prefix) for p in paths), dtype=bool, count=len(paths))
+    def _paths_and_languages(self) -> tuple[list[str], list[str]]:
+        if self._columns is None:
+            self._columns = (self._chunks.column("path").to_pylist(),
+                             self._chunks.column("language").to_pylist())
+        return self._columns
 
     def _hits(self, results: Results, q: int, k: int) -> list[Hit]:
         keep = results.ids[q] >= 0

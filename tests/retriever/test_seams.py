@@ -159,3 +159,24 @@ def test_an_interrupted_build_keeps_its_vectors_and_the_next_run_resumes(tmp_pat
     resumed = retriever.index_documents(docs, index_dir=tmp_path / "i", encoder_config=config)
     assert resumed.last_build.cached == 256
     assert resumed.last_build.embedded == 600 - 256
+
+
+def test_filters_by_glob_language_and_path_class(repo):
+    (repo / "tests").mkdir()
+    (repo / "tests" / "test_retry.py").write_text("def test_retry_backoff():\n    retry()\n")
+    built = retriever.index(repo, lexical_only=True)
+    query = "retry backoff"
+    assert {h.path for h in built.search(query, k=20, mode="lexical")} >= {
+        "python/netkit/retry.py", "tests/test_retry.py"}
+    no_tests = built.search(query, k=20, mode="lexical", exclude=["test"])
+    assert no_tests and "tests/test_retry.py" not in {h.path for h in no_tests}
+    only_tests = built.search(query, k=1, mode="lexical", paths=["tests/**"])
+    assert [h.path for h in only_tests] == ["tests/test_retry.py"]
+    go = built.search("match a route handler", k=5, mode="lexical", languages=["go"])
+    assert go and {h.language for h in go} == {"go"}
+    with pytest.raises(retriever.InputError, match="Unknown language 'klingon'"):
+        built.search(query, languages=["klingon"])
+    with pytest.raises(retriever.InputError, match="Cannot exclude 'source'"):
+        built.search(query, exclude="source")
+    with pytest.raises(retriever.InputError, match="leaves the indexed root"):
+        built.search(query, within="../elsewhere")
