@@ -78,7 +78,7 @@ class Filter:
             prefix = self.within + "/"
             allowed &= np.fromiter((p.startswith(prefix) for p in paths), bool, len(paths))
         if self.paths:
-            spec = pathspec.PathSpec.from_lines("gitwildmatch", self.paths)
+            spec = pathspec.GitIgnoreSpec.from_lines(list(self.paths))
             allowed &= np.fromiter((spec.match_file(p) for p in paths), bool, len(paths))
         if self.languages:
             wanted = set(self.languages)
