@@ -163,8 +163,8 @@ def _check(manifest: dict, path: Path) -> None:
         if not isinstance(component, dict):
             fail(f"components[{i}]", "an object")
         need(component, "name", (str,), where, "a string")
-        if component.get("role") not in ("vectors", "lexical"):
-            fail(f"{where}role", '"vectors" or "lexical"')
+        if component.get("role") not in ("vectors", "lexical", "symbols"):
+            fail(f"{where}role", '"vectors", "lexical" or "symbols"')
         need(component, "config", (dict,), where, "an object")
         folder = _segment(need(component, "path", (str,), where, "a folder"), where + "path", fail)
         if folder in paths:

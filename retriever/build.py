@@ -35,7 +35,7 @@ from indexing.table import (
     text_hash,
     write_files,
 )
-from retriever.components import component_class, new_vector_index
+from retriever.components import component_class, derived_kinds, new_vector_index
 from retriever.errors import InputError
 from retriever.generation import Generation
 
@@ -211,6 +211,7 @@ def build_generation(
             for slot, config in zip(encoders, dense_configs, strict=True):
                 components.append(_vector_component(slot, config, out, previous, labels, report))
             components.append(_lexical_component(lexical_cls, lexical_config, out, to_text))
+            components.extend(_derived_components(out))
             if progress:
                 progress("index", 1, 1)
             listed = list(skipped or ())
@@ -364,6 +365,18 @@ def _lexical_component(cls, config, out, to_text) -> dict:
     lexical.save(out / lexical.folder)
     return {"name": lexical.name, "role": lexical.role, "config": lexical.config(),
             "path": lexical.folder}
+
+
+def _derived_components(out: Path) -> list[dict]:
+    """Components built from the chunk table alone (the symbol table, ...): every registered
+    kind whose role is ``"symbols"``, built with ``cls.from_chunks(chunks_path)``."""
+    entries = []
+    for cls in derived_kinds():
+        component = cls.from_chunks(out / CHUNKS)
+        component.save(out / cls.folder)
+        entries.append({"name": cls.name, "role": cls.role, "config": component.config(),
+                        "path": cls.folder})
+    return entries
 
 
 def _vector_index(slot, config, previous, vectors, labels, report):

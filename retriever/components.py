@@ -5,7 +5,8 @@ register under ``retriever.indexes``) is a registered class that says what it is
 can do:
 
 - ``name``: its registry name, stored in the manifest entry ``{name, role, config, path}``;
-- ``role``: ``"vectors"`` (built from one encoder's vectors) or ``"lexical"`` (from texts);
+- ``role``: ``"vectors"`` (built from one encoder's vectors), ``"lexical"`` (from texts) or
+  ``"symbols"`` (from the chunk table alone: ``cls.from_chunks(path)``, built by every build);
 - ``folder``: the generation sub-folder it is written to by default;
 - ``can_remove`` and ``needs_training``: whether an update can take vectors out by label,
   and whether rebuilding it costs a training run;
@@ -20,9 +21,10 @@ from typing import Any
 from retriever import registry
 from retriever.errors import IndexFormatError, InputError
 
-__all__ = ["component_class", "vector_kinds", "vector_kind", "new_vector_index", "ROLES"]
+__all__ = ["component_class", "vector_kinds", "derived_kinds", "vector_kind",
+           "new_vector_index", "ROLES"]
 
-ROLES = ("vectors", "lexical")
+ROLES = ("vectors", "lexical", "symbols")
 
 
 def component_class(name: str) -> type:
@@ -37,10 +39,20 @@ def component_class(name: str) -> type:
         ) from None
 
 
+def _kinds(role: str) -> list[type]:
+    kinds = (registry.load("index", name) for name in registry.available("index"))
+    return [cls for cls in kinds if getattr(cls, "role", None) == role]
+
+
 def vector_kinds() -> list[type]:
     """The registered component classes whose role is ``"vectors"``, by name."""
-    kinds = (registry.load("index", name) for name in registry.available("index"))
-    return [cls for cls in kinds if getattr(cls, "role", None) == "vectors"]
+    return _kinds("vectors")
+
+
+def derived_kinds() -> list[type]:
+    """The registered component classes built from the chunk table alone (role
+    ``"symbols"``): every build makes each of them (``cls.from_chunks(path)``)."""
+    return _kinds("symbols")
 
 
 def vector_kind(spec: str, dim: int) -> type:

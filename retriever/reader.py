@@ -90,6 +90,8 @@ class Index:
             )
         self._encoder = None
         self._columns = None
+        self._opened = opened
+        self._loaded: dict[str, object] = {}
         if encoder is not None:
             self.use_encoder(encoder)
         self.last_build = None
@@ -143,6 +145,14 @@ class Index:
             self._check_encoder(encoder)
             self._encoder = encoder
         return self._encoder
+
+    def component(self, role: str):
+        """The generation's component of ``role`` (``"symbols"``, ...), loaded on first use
+        and kept; None when the index has none (an index built before it was registered)."""
+        if role not in self._loaded:
+            entries = self._opened.components(role)
+            self._loaded[role] = self._opened.load(entries[0]) if entries else None
+        return self._loaded[role]
 
     def use_encoder(self, encoder) -> None:
         """Query with ``encoder`` (an instance, e.g. one already loaded); it must have the
@@ -264,10 +274,13 @@ class Index:
         paths: Sequence[str] | str | None = None,
         languages: Sequence[str] | str | None = None,
         exclude: Sequence[str] | str | None = None,
+        pipeline: Stage | str | None = None,
     ) -> list[list[Hit]]:
         """Answer a batch of queries in one call; one list of hits per query.
 
         The filters are those of :meth:`search` (see :class:`retriever.filters.Filter`).
+        ``pipeline``: a named preset of :mod:`retriever.ranking` (None: its default) or a
+        :class:`~retriever.pipeline.Stage` to answer with instead of the mode's first stages.
         """
         chosen = Filter.make(within=within, paths=paths, languages=languages, exclude=exclude)
         if isinstance(queries, str):
@@ -285,10 +298,15 @@ class Index:
         # Never more than the index holds, nor than MAX_K: arrays below are sized by k.
         k = min(k, len(self), MAX_K)
         depth = min(max(_FUSION_DEPTH, 3 * k), len(self))
-        results = self.stage(
-            mode, depth=depth, nprobe=nprobe, ef_search=ef_search,
-            rescore_multiplier=rescore_multiplier, filter=chosen,
-        )(list(queries))
+        if isinstance(pipeline, Stage):
+            stage = pipeline
+        else:
+            from retriever.ranking import preset
+
+            stage = preset(pipeline, self, mode=mode, depth=depth, filter=chosen,
+                           nprobe=nprobe, ef_search=ef_search,
+                           rescore_multiplier=rescore_multiplier)
+        results = stage(list(queries))
         return [self._hits(results, q, k) for q in range(len(queries))]
 
     def _paths_and_languages(self) -> tuple[list[str], list[str]]:
