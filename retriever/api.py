@@ -356,6 +356,7 @@ def index_documents(
 
     def items() -> Iterator[tuple[dict, Iterable[Chunk]]]:
         for doc in documents:
+            doc = _as_document(doc)
             if doc.id in seen:
                 raise InputError(f"Duplicate document id {doc.id!r}: ids must be unique.")
             seen.add(doc.id)
@@ -374,6 +375,25 @@ def index_documents(
         cache=_cache(cache) if slots else None,
     )
     return _opened(Path(index_dir), slots[0].encoder if slots else None, report)
+
+
+def _as_document(doc: Any) -> Document:
+    """``doc`` as a Document; a plain mapping with ``id`` and ``text`` (and ``title``) is
+    accepted, anything else is an InputError saying what is wanted."""
+    if isinstance(doc, Document):
+        return doc
+    if isinstance(doc, dict) and isinstance(doc.get("id"), str) and isinstance(
+        doc.get("text"), str
+    ):
+        title = doc.get("title") or ""
+        if not isinstance(title, str):
+            raise InputError(f"Document {doc['id']!r} has a title that is not a string.")
+        return Document(id=doc["id"], text=doc["text"], title=title)
+    raise InputError(
+        "index_documents() takes retriever.Document(id=..., text=..., title=...) values or "
+        f"dicts with string 'id' and 'text' (and 'title'); got {type(doc).__name__} "
+        f"{str(doc)[:80]!r}."
+    )
 
 
 def find_root(path: str | Path = ".") -> Path | None:

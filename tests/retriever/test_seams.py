@@ -180,3 +180,13 @@ def test_filters_by_glob_language_and_path_class(repo):
         built.search(query, exclude="source")
     with pytest.raises(retriever.InputError, match="leaves the indexed root"):
         built.search(query, within="../elsewhere")
+
+
+def test_index_documents_takes_dicts_and_says_what_it_wants(tmp_path):
+    docs = [{"id": "a", "text": "retry with backoff", "title": "Retry"},
+            {"id": "b", "text": "parse a config file"}]
+    built = retriever.index_documents(docs, index_dir=tmp_path / "i", lexical_only=True)
+    assert built.search("backoff", k=1, mode="lexical")[0].path == "a"
+    for bad in (["just a string"], [{"id": 1, "text": "x"}], [("a", "text")]):
+        with pytest.raises(retriever.InputError, match="retriever.Document"):
+            retriever.index_documents(bad, index_dir=tmp_path / "j", lexical_only=True)
