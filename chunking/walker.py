@@ -17,14 +17,12 @@ the name on disk). The file is still read through its real name, and a refresh c
 same escaped name. A name whose escaped form could not be told apart from another file's
 is skipped with the reason instead.
 
-Reading is hardened against a tree that changes between the walk and the read: files are
-opened below the root one folder at a time without following any symlink and without
-blocking, must still be regular files, and are read up to the size cap only.
+Reading is hardened against a tree that changes between the walk and the read: see
+:mod:`chunking.reading` (``read_source`` and ``SourceFile`` are re-exported here).
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
@@ -37,6 +35,16 @@ from pathlib import Path
 import pathspec
 
 from chunking.chunk import escape_path, unescape_path
+from chunking.reading import (
+    DecodeError,
+    SourceFile,
+    UnreadableFile,
+    file_kind,
+    human_size,
+    os_reason,
+    read_below,
+    read_source,
+)
 from retriever.errors import InputError
 
 __all__ = ["SourceFile", "Skipped", "WalkResult", "walk", "read_source", "DecodeError",
@@ -76,36 +84,6 @@ _SNIFF_BYTES = 8192
 _MINIFIED_LINE = 300
 _PROSE = frozenset({".md", ".markdown", ".mdx", ".rst", ".txt", ".text", ".adoc", ".org"})
 _IGNORE_FILE_CAP = 16 << 20
-# O_PATH (Linux) opens a folder to walk through it even without read permission on it.
-_DIR_FLAGS = (os.O_RDONLY | getattr(os, "O_PATH", 0) | getattr(os, "O_DIRECTORY", 0)
-              | getattr(os, "O_CLOEXEC", 0))
-# O_NONBLOCK: opening a FIFO that was swapped in after the walk returns at once instead of
-# waiting for a writer (while the build holds the index lock).
-_FILE_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFile:
-    """A file to index.
-
-    Attributes:
-        path: relative to the walked root, with ``/`` separators, valid UTF-8 (see
-            :func:`~chunking.chunk.escape_path`): the name it is stored and searched under.
-        absolute: the file's absolute path with every symlink resolved, as found by the walk.
-        size: bytes.
-        mtime_ns: modification time in nanoseconds.
-        root: the walked root; :func:`read_source` opens ``absolute`` below it without
-            following symlinks. None reads ``absolute`` as a plain path.
-        max_bytes: the walk's size cap, which :func:`read_source` enforces again.
-    """
-
-    path: str
-    absolute: Path
-    size: int
-    mtime_ns: int
-    root: Path | None = None
-    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,170 +102,19 @@ class WalkResult:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-class UnreadableFile(InputError, OSError):
-    """A listed file could not be read as it was found; callers report it and skip the file.
-
-    Also an OSError, as ``read_source`` raised before it existed, so callers that skip
-    files on OSError keep working.
-
-    Attributes:
-        path: the file's stored path.
-        reason: a short reason for a list of skipped files, e.g. ``"vanished after the walk"``.
-    """
-
-    def __init__(self, path: str, reason: str, fix: str) -> None:
-        super().__init__(f"{path} was not read: {reason}; {fix}")
-        self.path = path
-        self.reason = reason
-
-
-class DecodeError(UnreadableFile, UnicodeError):
-    """A file is not valid UTF-8 text; callers report it and skip the file."""
-
-
-def _os_reason(error: OSError | RuntimeError) -> str:
-    """A short reason for a failed stat or open, without the absolute path."""
-    code = getattr(error, "errno", None)
-    if isinstance(error, RuntimeError) or code == errno.ELOOP:  # RuntimeError: pathlib < 3.13
-        return "symlink loop"
-    if code == errno.ENAMETOOLONG:
-        return "path too long"
-    if code in (errno.EACCES, errno.EPERM):
-        return "permission denied"
-    return f"unreadable: {error.strerror or error}"
-
-
-def _open_reason(error: OSError) -> str:
-    """Why a file listed by the walk could not be opened for reading."""
-    if error.errno == errno.ENOENT:
-        return "vanished after the walk"
-    if error.errno in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR):  # what O_NOFOLLOW gives
-        return "became a symlink, or a folder on its path did, after the walk"
-    if error.errno == errno.ENXIO:
-        return "not a regular file (a socket)"
-    return _os_reason(error)
-
-
-def _kind(mode: int) -> str:
-    kinds = {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device",
-             stat.S_IFBLK: "block device", stat.S_IFDIR: "folder"}
-    return kinds.get(stat.S_IFMT(mode), "special file")
-
-
-def _open_below(root: Path | None, path: Path) -> int:
-    """A descriptor of ``path`` opened one folder at a time below ``root``, following no
-    symlink on the way, so a folder or file swapped for a symlink fails with ELOOP or
-    ENOTDIR instead of leading outside. With no root, ``path`` is opened as given."""
-    if root is None or not _NOFOLLOW or os.open not in os.supports_dir_fd:
-        return os.open(path, _FILE_FLAGS)
-    # Plain string slicing: this runs twice per file, and pathlib's relative_to is slow.
-    prefix = os.path.join(os.fspath(root), "")
-    text = os.fspath(path)
-    if not text.startswith(prefix):
-        raise ValueError(f"{path} is not below {root}")
-    parts = text[len(prefix):].split(os.sep)
-    folder = os.open(root, _DIR_FLAGS)
-    try:
-        for part in parts[:-1]:
-            inner = os.open(part, _DIR_FLAGS | _NOFOLLOW, dir_fd=folder)
-            os.close(folder)
-            folder = inner
-        return os.open(parts[-1], _FILE_FLAGS | _NOFOLLOW, dir_fd=folder)
-    finally:
-        os.close(folder)
-
-
-def _read_below(root: Path | None, path: Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of the regular file ``path``.
-
-    Raises:
-        ValueError: a short reason (vanished, became a symlink, not a regular file...).
-    """
-    try:
-        fd = _open_below(root, path)
-    except OSError as error:
-        if root is None and error.errno == errno.ENOENT:
-            raise ValueError("does not exist") from None
-        raise ValueError(_open_reason(error)) from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ValueError(f"not a regular file (a {_kind(mode)})")
-        blocks = []
-        while limit > 0:
-            block = os.read(fd, min(limit, 1 << 20))
-            if not block:
-                break
-            blocks.append(block)
-            limit -= len(block)
-        return b"".join(blocks)
-    except OSError as error:
-        raise ValueError(_os_reason(error)) from None
-    finally:
-        os.close(fd)
-
-
-def read_source(file: SourceFile | Path | str, *, max_bytes: int | None = None) -> str:
-    """Read a file as UTF-8 text, without a byte-order mark.
-
-    A :class:`SourceFile` is opened below its root without following symlinks and without
-    blocking, so a file swapped for a symlink, a FIFO or a device after the walk, or grown
-    past the cap, is refused rather than read. A plain path is read as given (symlinks
-    followed), but never blocks on a FIFO either.
-
-    Args:
-        file: a file from :func:`walk`, or a path.
-        max_bytes: refuse a larger file; default the walk's cap (no cap for a plain path).
-
-    Raises:
-        DecodeError: the bytes are not UTF-8 (the message names the file and offset).
-        UnreadableFile: the file vanished, is no longer a regular file, became a symlink,
-            is too large, or cannot be read; ``reason`` says which in a few words.
-    """
-    if isinstance(file, SourceFile):
-        name, root, path = file.path, file.root, file.absolute
-        cap = file.max_bytes if max_bytes is None else max_bytes
-    else:
-        name, root, path, cap = str(file), None, Path(file), max_bytes
-    try:
-        data = _read_below(root, path, cap + 1 if cap is not None else 1 << 62)
-    except ValueError as error:
-        raise UnreadableFile(name, str(error), "index again once it is a plain file in the "
-                             "tree, or add it to .retrieverignore") from None
-    if cap is not None and len(data) > cap:
-        raise UnreadableFile(name, f"too large (grew past the {_human(cap)} cap)",
-                             "raise the size cap or add it to .retrieverignore")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise DecodeError(
-            name, f"not UTF-8 text (invalid byte 0x{data[error.start]:02x} at offset "
-            f"{error.start})", "convert it to UTF-8 or add it to .retrieverignore"
-        ) from None
-    return text[1:] if text.startswith("\ufeff") else text
-
-
-def _human(size: int) -> str:
-    if size >= 1 << 20:
-        return f"{size / (1 << 20):.1f} MiB"
-    if size >= 1 << 10:
-        return f"{size / (1 << 10):.1f} KiB"
-    return f"{size} B"
-
-
 def _content_reason(root: Path, real: Path, name: str, size: int, max_bytes: int) -> str | None:
     """Why a file's name or content rules it out, or None if it is worth indexing."""
     suffix = os.path.splitext(name)[1].lower()
     if suffix in BINARY_EXTENSIONS:
         return "binary"
     if size > max_bytes:
-        return f"too large ({_human(size)} > {_human(max_bytes)} cap)"
+        return f"too large ({human_size(size)} > {human_size(max_bytes)} cap)"
     if name in LOCKFILES or _GENERATED_NAME.search(name):
         return "generated"
     if _MINIFIED_NAME.search(name):
         return "minified"
     try:
-        head = _read_below(root, real, max(_SNIFF_BYTES, min(size, 1 << 16)))
+        head = read_below(root, real, max(_SNIFF_BYTES, min(size, 1 << 16)))
     except ValueError as error:
         return str(error)
     if b"\0" in head[:_SNIFF_BYTES]:
@@ -326,7 +153,7 @@ class _IgnoreRules:
         """Read the ignore files of a folder (relative path, "" for the root; real path)."""
         for name in self.names:
             try:
-                data = _read_below(self.root, real / name, _IGNORE_FILE_CAP)
+                data = read_below(self.root, real / name, _IGNORE_FILE_CAP)
             except ValueError:
                 continue  # none here, or not a file that could be read without risk
             lines = data.decode("utf-8", "replace").splitlines()
@@ -492,7 +319,7 @@ def _real_parent(root: Path, parent: str, parents: dict[str, Path | str]) -> Pat
             real = (root / parent).resolve(strict=True)
             parents[parent] = real if real.is_relative_to(root) else "symlink outside root"
         except (OSError, RuntimeError) as error:
-            parents[parent] = _os_reason(error)
+            parents[parent] = os_reason(error)
     return parents[parent]
 
 
@@ -518,7 +345,7 @@ def _accept(
             info = os.stat(real)
     except (OSError, RuntimeError) as error:
         broken = is_link and isinstance(error, FileNotFoundError)
-        result.skipped.append(Skipped(rel, "broken symlink" if broken else _os_reason(error)))
+        result.skipped.append(Skipped(rel, "broken symlink" if broken else os_reason(error)))
         return
     if stat.S_ISDIR(info.st_mode):
         # git lists a symlink to a folder, and a submodule, as one entry.
@@ -526,7 +353,7 @@ def _accept(
         result.skipped.append(Skipped(rel, f"{reason} (not walked)"))
         return
     if not stat.S_ISREG(info.st_mode):
-        result.skipped.append(Skipped(rel, f"not a regular file (a {_kind(info.st_mode)})"))
+        result.skipped.append(Skipped(rel, f"not a regular file (a {file_kind(info.st_mode)})"))
         return
     identity = (info.st_dev, info.st_ino)
     if identity in seen:
@@ -595,7 +422,7 @@ def _from_scandir(
             with os.scandir(real_folder) as entries:
                 listing = sorted(entries, key=lambda e: e.name)
         except OSError as error:
-            result.skipped.append(Skipped(folder or ".", _os_reason(error)))
+            result.skipped.append(Skipped(folder or ".", os_reason(error)))
             continue
         for entry in listing:
             rel = f"{folder}/{entry.name}" if folder else entry.name
@@ -603,7 +430,7 @@ def _from_scandir(
                 is_dir = entry.is_dir(follow_symlinks=True)
                 is_link = entry.is_symlink()
             except OSError as error:
-                result.skipped.append(Skipped(rel, _os_reason(error)))
+                result.skipped.append(Skipped(rel, os_reason(error)))
                 continue
             if rules.ignored(rel, is_dir):
                 continue
@@ -619,7 +446,7 @@ def _from_scandir(
                 try:
                     real = real.resolve(strict=True)
                 except (OSError, RuntimeError) as error:
-                    result.skipped.append(Skipped(rel, _os_reason(error)))
+                    result.skipped.append(Skipped(rel, os_reason(error)))
                     continue
                 if not real.is_relative_to(root):
                     result.skipped.append(Skipped(rel, "symlink outside root"))
