@@ -1,7 +1,15 @@
 """Named ranking pipelines: what :meth:`retriever.Index.search` answers with.
 
-A preset is a function ``(index, *, mode, depth, filter, **knobs) -> Stage``. ``"plain"`` is
-the mode's first stages alone (dense, BM25, or their reciprocal-rank fusion).
+A preset is a function ``(index, *, mode, depth, filter, **knobs) -> Stage``:
+
+- ``"plain"``: the mode's first stages alone (dense, BM25, or their reciprocal-rank fusion);
+- ``"code"``: the first stages, then the code priors of :mod:`retriever.ranking.priors` with
+  the weights fitted for that mode (:mod:`retriever.ranking.fitted`). On a corpus of
+  documents (no code) it is ``"plain"``; on an index built before the symbol table existed
+  the definition prior does nothing and the others still apply.
+
+:func:`code_pipeline` builds the ``code`` stage with any weights (what tuning and ablations
+use).
 """
 
 from __future__ import annotations
@@ -10,15 +18,63 @@ from collections.abc import Callable
 
 from retriever.errors import InputError
 from retriever.pipeline import Stage
+from retriever.ranking.context import context_of
+from retriever.ranking.fitted import weights_for
+from retriever.ranking.priors import (
+    Definitions,
+    FileCoherence,
+    FileSaturation,
+    Normalize,
+    PathPrior,
+    PathTerms,
+    Priors,
+)
 
-__all__ = ["PRESETS", "DEFAULT", "preset"]
+__all__ = ["PRESETS", "DEFAULT", "preset", "code_pipeline", "code_priors"]
 
 
 def _plain(index, *, mode, depth, filter, **knobs) -> Stage:  # noqa: A002
     return index.stage(mode, depth=depth, filter=filter, **knobs)
 
 
-PRESETS: dict[str, Callable[..., Stage]] = {"plain": _plain}
+def code_priors(index, weights: dict, *, filter=None) -> Priors:  # noqa: A002
+    """The prior chain for ``index`` with ``weights`` (a dict shaped like
+    :data:`retriever.ranking.fitted.FITTED` entries; a stage left out is not applied)."""
+    context = context_of(index)
+    allowed = None
+    if filter is not None:
+        allowed = filter.mask(context.paths_of_rows(), context.languages_of_rows())
+    stages = [Normalize(context)]
+    if "definitions" in weights:
+        stages.append(Definitions(context, allowed=allowed, **weights["definitions"]))
+    if "path_terms" in weights:
+        stages.append(PathTerms(context, **weights["path_terms"]))
+    if "coherence" in weights:
+        stages.append(FileCoherence(context, **weights["coherence"]))
+    if "path_prior" in weights:
+        stages.append(PathPrior(context, **weights["path_prior"]))
+    if "saturation" in weights:
+        stages.append(FileSaturation(context, **weights["saturation"]))
+    return Priors(stages, fitted=weights.get("fitted", ""))
+
+
+def code_pipeline(index, *, mode, depth, filter=None, weights: dict | None = None,  # noqa: A002
+                  **knobs) -> Stage:
+    """First stages of ``mode`` (at least ``weights["depth"]`` deep) then the code priors."""
+    mode = getattr(mode, "value", mode)
+    weights = weights_for(mode) if weights is None else weights
+    first = index.stage(mode, depth=max(depth, int(weights.get("depth", depth))),
+                        filter=filter, **knobs)
+    if not context_of(index).code:
+        return first
+    return first >> code_priors(index, weights, filter=filter)
+
+
+def _code(index, *, mode, depth, filter, **knobs) -> Stage:  # noqa: A002
+    return code_pipeline(index, mode=mode, depth=depth, filter=filter, **knobs)
+
+
+PRESETS: dict[str, Callable[..., Stage]] = {"plain": _plain, "code": _code}
 DEFAULT = "plain"
 
 
