@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import retriever.errors
 from indexing.tokenize import code_tokens
+from retriever.errors import InputError
 from retriever.hits import Hit
 from retriever.reader import SearchMode
 
-__all__ = ["SCHEMA", "SNIPPET_LINES", "SKIPPED_SHOWN", "search_payload", "snippet",
-           "describe", "skipped_files"]
+__all__ = ["SCHEMA", "ERROR_SCHEMA", "SNIPPET_LINES", "SKIPPED_SHOWN", "search_payload",
+           "hit_records", "error_payload", "snippet", "highlights", "describe",
+           "skipped_files"]
 
 SCHEMA = "dense-retriever.search/1"
+ERROR_SCHEMA = "dense-retriever.error/1"
 SNIPPET_LINES = 8
 SKIPPED_SHOWN = 20
 
@@ -53,6 +58,41 @@ def search_payload(index: Any, query: str, hits: Sequence[Hit], *, mode: str | S
     }
 
 
+def hit_records(payload: Mapping) -> list[dict]:
+    """A payload's hits as JSON Lines records: each hit's fields, plus the query it answers.
+
+    Args:
+        payload: what :func:`search_payload` returned.
+
+    Returns:
+        ``[{"query", "path", "start_line", ...}, ...]``, best first; empty when nothing matched.
+    """
+    return [{"query": payload["query"], **hit} for hit in payload["hits"]]
+
+
+# The documented error classes (retriever.errors), most specific first in any MRO walk.
+_ERROR_NAMES = frozenset(retriever.errors.__all__)
+
+
+def error_payload(error: BaseException, *, kind: str | None = None) -> dict:
+    """The JSON-ready form of a failure (schema :data:`ERROR_SCHEMA`).
+
+    Args:
+        error: what was raised.
+        kind: the ``type`` to report instead of the exception's class (``"UsageError"`` for a
+            malformed command line).
+
+    Returns:
+        ``{"schema", "error": {"type", "message"}}``. ``type`` is always one of the classes of
+        :mod:`retriever.errors` (the nearest documented base of a private subclass), so tools
+        can switch on it; ``message`` says what went wrong and what to do.
+    """
+    if kind is None:
+        kind = next((cls.__name__ for cls in type(error).__mro__ if cls.__name__ in _ERROR_NAMES
+                     and cls.__module__ == "retriever.errors"), type(error).__name__)
+    return {"schema": ERROR_SCHEMA, "error": {"type": kind, "message": str(error)}}
+
+
 def snippet(hit: Hit | Mapping, query: str, lines: int = SNIPPET_LINES) -> tuple[int, list[str]]:
     """The window of a hit's lines that shares most words with the query.
 
@@ -67,7 +107,12 @@ def snippet(hit: Hit | Mapping, query: str, lines: int = SNIPPET_LINES) -> tuple
     Returns:
         ``(first_line, window)``: the 1-based file line number of the window's first line and
         at most ``lines`` raw lines (no line endings). The earliest best window wins ties.
+
+    Raises:
+        InputError: ``lines`` is not a positive integer.
     """
+    if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:
+        raise InputError(f"A snippet needs at least one line; got lines={lines!r}.")
     if isinstance(hit, Mapping):
         text, start = hit["text"], hit["start_line"]
     else:
@@ -82,6 +127,51 @@ def snippet(hit: Hit | Mapping, query: str, lines: int = SNIPPET_LINES) -> tuple
     best = max(range(len(rows) - lines + 1),
                key=lambda i: (sum(marks[i : i + lines]), -i))
     return start + best, rows[best : best + lines]
+
+
+# The identifiers indexing.tokenize cuts text into: word runs, joined by "-" for kebab-case.
+# Repeated here because highlighting needs where each one is, not only its tokens.
+_IDENTIFIER = re.compile(r"\w+(?:-(?=[^\W\d_])\w+)*")
+
+
+def highlights(line: str, query: str) -> list[tuple[int, int]]:
+    """Where a line holds the query's words, as the lexical index and :func:`snippet` see them.
+
+    Matching goes through the same code tokenizer, so the query ``"user id"`` marks ``user``
+    and ``Id`` inside ``getUserById``, and ``get_user_by_id`` marks the whole identifier.
+
+    Args:
+        line: one line, exactly as it will be shown (escape it first: the offsets are its own).
+        query: the query.
+
+    Returns:
+        ``[(start, end), ...]`` character offsets into ``line``, in order, not overlapping.
+    """
+    wanted = set(code_tokens(query))
+    spans: list[tuple[int, int]] = []
+    if not wanted:
+        return spans
+    for match in _IDENTIFIER.finditer(line):
+        raw = match.group()
+        tokens = code_tokens(raw)
+        if not wanted.intersection(tokens):
+            continue
+        whole = raw.strip("_").lower()
+        lowered = raw.lower()
+        if whole in wanted or len(lowered) != len(raw):
+            # The whole identifier matched, or lowercasing moved the offsets (e.g. "İ"):
+            # marking all of it is right, or at least never marks the wrong letters.
+            spans.append(match.span())
+            continue
+        cursor = 0
+        for part in tokens[1:] if tokens[0] == whole else tokens:
+            at = lowered.find(part, cursor)
+            if at < 0:
+                continue
+            cursor = at + len(part)
+            if part in wanted:
+                spans.append((match.start() + at, match.start() + cursor))
+    return spans
 
 
 def describe(info: Mapping) -> list[tuple[str, str]]:

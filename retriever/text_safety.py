@@ -18,8 +18,9 @@ __all__ = ["printable", "json_text"]
 # 8-bit terminals), and surrogates (what argv or a file name holds for undecodable bytes).
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 # In json.dumps(..., ensure_ascii=False) output, C0 is already escaped; DEL and C1 are not,
-# and a surrogate cannot be encoded as UTF-8 at all.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\ud800-\udfff]")
+# and a surrogate cannot be encoded as UTF-8 at all. U+2028 and U+2029 are escaped too:
+# str.splitlines() and some JSON Lines readers split on them, which would cut a record in two.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def _visible(match: re.Match) -> str:
@@ -49,20 +50,24 @@ def _json_escape(match: re.Match) -> str:
     code = ord(match.group())
     # U+FFFD for a surrogate: a lone "\\udcff" escape is legal JSON text, but strict decoders
     # (serde_json, Go's, jq) reject it or replace it anyway.
-    return "\ufffd" if code >= 0xD800 else f"\\u{code:04x}"
+    return "\ufffd" if 0xD800 <= code <= 0xDFFF else f"\\u{code:04x}"
 
 
-def json_text(value: Any, *, sort_keys: bool = False) -> str:
-    """``value`` as indented JSON that is always valid UTF-8 and inert on a terminal.
+def json_text(value: Any, *, sort_keys: bool = False, indent: int | None = 2) -> str:
+    """``value`` as JSON that is always valid UTF-8 and inert on a terminal.
 
-    Strings keep their exact value, with two exceptions forced by the output: DEL and C1
-    controls are written as ``\\u00XX`` escapes (same value once decoded), and surrogates,
-    which UTF-8 cannot encode, become U+FFFD.
+    Strings keep their exact value, with two exceptions forced by the output: DEL, C1
+    controls and the line and paragraph separators (U+2028, U+2029) are written as
+    ``\\uXXXX`` escapes (same value once decoded), and surrogates, which UTF-8 cannot encode,
+    become U+FFFD.
 
     Args:
         value: anything ``json.dumps`` accepts.
         sort_keys: sort object keys (stable output for manifests).
+        indent: spaces per level; None writes one line with no newline in it at all (a
+            JSON Lines record).
     """
-    return _JSON_UNSAFE.sub(
-        _json_escape, json.dumps(value, indent=2, ensure_ascii=False, sort_keys=sort_keys)
-    )
+    separators = (",", ":") if indent is None else None
+    return _JSON_UNSAFE.sub(_json_escape, json.dumps(
+        value, indent=indent, ensure_ascii=False, sort_keys=sort_keys, separators=separators,
+    ))

@@ -12,7 +12,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import retriever
-from retriever.payload import SCHEMA, describe, search_payload, skipped_files, snippet
+from indexing.tokenize import code_tokens
+from retriever.payload import (
+    ERROR_SCHEMA,
+    SCHEMA,
+    describe,
+    error_payload,
+    highlights,
+    hit_records,
+    search_payload,
+    skipped_files,
+    snippet,
+)
 from retriever.text_safety import json_text, printable
 
 README = Path(__file__).parents[2] / "README.md"
@@ -44,9 +55,13 @@ def built(tree, default_encoder):
     return retriever.index(tree, encoder=default_encoder)
 
 
+def _readme_examples() -> list[dict]:
+    section = README.read_text().split("### `--json` output", 1)[1].split("\n### ", 1)[0]
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
+
+
 def _readme_example() -> dict:
-    section = README.read_text().split("### `--json` output", 1)[1]
-    return json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+    return _readme_examples()[0]
 
 
 def test_payload_has_exactly_the_fields_the_readme_documents(built):
@@ -60,6 +75,30 @@ def test_payload_has_exactly_the_fields_the_readme_documents(built):
     assert payload["hits"] == [hit.to_dict() for hit in hits]
     assert payload["hits"][0]["path"] == "jobs.py"
     assert json.loads(json_text(payload)) == payload
+
+
+def test_hit_records_are_the_hits_with_their_query(built):
+    hits = built.search("zebra giraffe", k=2, mode="lexical")
+    payload = search_payload(built, "zebra giraffe", hits, mode="lexical", k=2)
+    records = hit_records(payload)
+    assert records == [{"query": "zebra giraffe", **hit.to_dict()} for hit in hits]
+    assert hit_records(search_payload(built, "zebra", [], mode="lexical", k=2)) == []
+
+
+def test_error_payload_names_a_documented_class_and_matches_the_readme(built):
+    with pytest.raises(retriever.RetrieverError) as caught:
+        built.search("otters", mode="fuzzy")
+    payload = error_payload(caught.value)
+    assert payload == {"schema": ERROR_SCHEMA, "error": {"type": "InputError",
+                                                         "message": str(caught.value)}}
+    example = next(e for e in _readme_examples() if e["schema"] == ERROR_SCHEMA)
+    assert set(example) == set(payload) and set(example["error"]) == set(payload["error"])
+
+    class Private(retriever.IndexFormatError):  # a subclass reports its documented base
+        pass
+
+    assert error_payload(Private("x"))["error"]["type"] == "IndexFormatError"
+    assert error_payload(ValueError("x"), kind="UsageError")["error"]["type"] == "UsageError"
 
 
 def test_payload_index_is_absolute_and_mode_is_normalised(built, monkeypatch):
@@ -100,6 +139,40 @@ def test_short_hit_snippet_is_the_whole_hit(built):
     at = next(i for i, row in enumerate(rows) if "otters" in row)
     assert at > 0  # the heading comes first, so a one-line window has to move
     assert snippet(hit, "otters", lines=1) == (hit.start_line + at, [rows[at]])
+
+
+@pytest.mark.parametrize("lines", [0, -1, 2.5, True, "3"])
+def test_snippet_refuses_a_window_that_is_not_a_positive_integer(built, lines):
+    hit = built.search("otters", k=1, mode="lexical")[0]
+    with pytest.raises(retriever.InputError, match="at least one line"):
+        snippet(hit, "otters", lines=lines)
+
+
+@pytest.mark.parametrize("line, query, marked", [
+    ("def getUserById(user_id):", "user id", ["User", "Id", "user", "id"]),
+    ("x = get_user_by_id(1)", "get_user_by_id", ["get_user_by_id"]),
+    ("raise HTTPServerError()", "server error", ["Server", "Error"]),
+    ("content-type: text", "type", ["type"]),
+    ("retry_with_backoff(call)", "retries backoff", ["backoff"]),  # no stemming, as snippet
+    ("İstanbul user", "user", ["user"]),  # lowercasing "İ" changes the length before it
+    ("İDİ_user", "user", ["İDİ_user"]),  # ...and inside it: the whole identifier is marked
+    ("# the of and", "the and", []),  # stopwords are no query words
+    ("\\x1b[2J quoll", "quoll", ["quoll"]),  # escaped text is ordinary text
+])
+def test_highlights_mark_the_query_words_the_tokenizer_finds(line, query, marked):
+    spans = highlights(line, query)
+    assert [line[a:b] for a, b in spans] == marked
+    assert all(a < b for a, b in spans) and spans == sorted(spans)
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:], strict=False))
+
+
+@given(st.text(), st.text())
+def test_highlights_are_query_tokens_inside_the_line(line, query):
+    wanted = set(code_tokens(query))
+    for start, end in highlights(line, query):
+        assert 0 <= start < end <= len(line)
+        assert wanted & set(code_tokens(line[start:end])) or \
+            wanted & {line[start:end].lower()}
 
 
 def test_describe_an_index(built, tree):
@@ -216,6 +289,14 @@ def test_json_text_is_valid_utf8_and_round_trips(value):
     text.encode("utf-8")  # strict: a surrogate would raise
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", text)  # only indent newlines
     assert json.loads(text) == _replace_surrogates(value)
+
+
+def test_json_lines_are_single_lines_whatever_the_strings_hold():
+    value = {"text": "a\nb\rc\u2028d\u2029e\x85f", "n": [1, {"k": None}]}
+    line = json_text(value, indent=None)
+    assert len(line.splitlines()) == 1 and "\n" not in line
+    assert json.loads(line) == value
+    assert json.loads(json_text(value)) == value  # the indented form keeps the same values
 
 
 def test_json_text_keeps_controls_exact_and_replaces_surrogates():
