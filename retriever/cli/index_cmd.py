@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 import retriever
-from retriever.cli.common import err, out, progress_bar
+from retriever.cli.common import err, out, progress_bar, silenced
 from retriever.text_safety import printable
 
 
@@ -45,7 +45,10 @@ def index_command(
         None, "--cache-dir",
         help="Vector cache folder [$DENSE_RETRIEVER_CACHE, else the user's cache folder].",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q",
+        help="Only the result line: no progress bars, warnings or skipped-file lists.",
+    ),
     index_spec: str | None = typer.Option(
         None, "--index-spec",
         help="Vector index: auto, Flat, HNSW32,Flat, IVF1024,Flat, IVF4096,PQ48, SQ8, or binary "
@@ -65,7 +68,7 @@ def index_command(
     options = _parse_options(index_option) if index_option else None
     if config and encoder is None:
         encoder = "sentence-transformers"
-    with progress_bar(not quiet) as progress:
+    with silenced(quiet), progress_bar(not quiet) as progress:
         opened = retriever.index(
             path, index_dir=index, encoder=encoder, encoder_config=config, force=force,
             include_dependencies=include_deps, max_file_bytes=max_file_bytes, progress=progress,
@@ -84,6 +87,8 @@ def index_command(
         f"in {report.seconds:.1f}s (embedded {report.embedded}, reused {report.reused}, "
         f"from the vector cache {report.cached})."
     )))
+    if quiet:
+        return
     for warning in report.warnings:
         err.print(Text(printable(f"Warning: {warning}")))
     if report.skipped:
