@@ -57,14 +57,15 @@ def test_search_builds_a_missing_index(repo, tiny_model_dir, monkeypatch):
     assert (repo / ".retriever" / "CURRENT").is_file()
 
 
-def test_search_table_lists_the_json_hits_in_order(tiny_index):
+def test_search_table_lists_the_json_hits_in_order(tiny_index, monkeypatch):
+    monkeypatch.chdir(tiny_index)  # paths are shown relative to the working folder
     args = ["search", "cache matrix retry", "--index", str(tiny_index / ".retriever"),
             "--mode", "lexical", "-k", "4"]
     hits = json.loads(runner.invoke(app, [*args, "--json"]).stdout)["hits"]
     table = runner.invoke(app, args, env={"COLUMNS": "200"}).stdout
-    titles = [f"{h['path']}:{h['start_line']}-{h['end_line']}" for h in hits]
+    titles = [f"\n{h['path']}:{h['start_line']}  " for h in hits]
     assert len(titles) >= 2
-    positions = [table.index(title) for title in titles]
+    positions = [f"\n{table}".index(title) for title in titles]
     assert positions == sorted(positions)
 
 

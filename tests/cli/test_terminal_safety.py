@@ -62,7 +62,8 @@ def test_search_table_neutralises_escapes_in_names_and_snippets(hostile):
     assert result.exit_code == 0, result.output
     _no_controls(result.stdout_bytes)
     shown = result.stdout
-    assert "wombat\\x1b]0;pwned\\x07[bold].py:1-6" in shown      # the path, visibly escaped
+    assert "wombat\\x1b]0;pwned\\x07[bold].py:1  " in shown      # the path, visibly escaped
+    assert "lines 1-6" in shown
     for line in ("# Wombat \\x1b]0;pwned\\x07 report", "# numbat \\x1b[2J quoll",
                  "# bilby \\x1b]52;c;aGVsbG8=\\x07", "# quokka \\x9b31m end",
                  "return path\\x7f"):
