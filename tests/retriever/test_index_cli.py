@@ -31,7 +31,7 @@ def test_index_spec_and_options_reach_the_manifest(repo, tiny_model_dir):
     other = runner.invoke(app, ["index", str(repo), "-q", "--index-spec", "Flat"])
     assert other.exit_code == 0 and "Indexed" in other.output
     info = json.loads(runner.invoke(app, ["info", str(repo), "--json"]).stdout)
-    assert [c["name"] for c in info["components"]] == ["faiss", "bm25"]
+    assert [c["name"] for c in info["components"]] == ["faiss", "bm25", "symbols"]
 
 
 def test_bad_specs_and_options_fail_cleanly(repo, tiny_model_dir):

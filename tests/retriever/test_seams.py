@@ -22,7 +22,7 @@ def test_lexical_only_index_has_no_vectors_and_loads_no_model(repo):
     before = encoders.model_loads()
     built = retriever.index(repo, lexical_only=True)
     assert built.manifest["encoders"] == []
-    assert [c["name"] for c in built.manifest["components"]] == ["bm25"]
+    assert [c["role"] for c in built.manifest["components"]] == ["lexical", "symbols"]
     assert not built.has_vectors and built.last_build.embedded == 0
     hit = built.search("exponential backoff retry", k=1, mode="lexical")[0]
     assert hit.path == "python/netkit/retry.py"
