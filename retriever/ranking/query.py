@@ -157,9 +157,10 @@ def analyze(query: str) -> QueryInfo:
         if extension in EXTENSION_LANGUAGES:
             paths.append(match.group(1))
             extensions.append(extension)
-    for match in re.finditer(r"(?<![\w])\.([A-Za-z]{1,5})\b", text):  # a bare ".ts"
-        if match.group(1).lower() in EXTENSION_LANGUAGES:
-            extensions.append(match.group(1).lower())
+    for match in re.finditer(r"(?<![\w/.])((?:\.[A-Za-z]\w{0,4})+)(?!\w)", text):  # ".d.ts"
+        extension = match.group(1).rsplit(".", 1)[-1].lower()
+        if extension in EXTENSION_LANGUAGES:
+            extensions.append(extension)
     identifiers: list[Identifier] = []
     words: list[str] = []
     tokens = _TOKEN.findall(text)

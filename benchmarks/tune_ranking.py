@@ -1,0 +1,204 @@
+"""Fit the code priors' weights on the tune half of the semble benchmark; report and ablate.
+
+usage:
+    python benchmarks/tune_ranking.py fit --trees ../bench/semble-trees \
+        --index-root ../bench/rank-index --mode lexical --rounds 2 --seed 0
+    python benchmarks/tune_ranking.py report --trees ../bench/semble-trees \
+        --index-root ../bench/rank-index --mode lexical
+
+The split is fixed (benchmarks/ranking_eval.py ``split``): the scorable repositories sorted by
+name, alternating, the first to the tune half. ``fit`` runs a seeded coordinate search over a
+grid per weight (each round visits the weights in a seeded order and keeps a value only when it
+raises the tune half's mean NDCG@10), starting from the preset's current weights, and writes
+the weights, the command and the search trace to ``--out``/fit-MODE.json. ``report`` scores
+``plain``, the fitted preset, and the preset with each prior removed in turn (the ablation), on
+the tune half, the check half and all repositories, per category and per language, and writes
+``--out``/report-MODE.json. Indexes are built once under ``--index-root`` (lexical-only unless
+the mode needs vectors) and reused; first-stage results are computed once per repository, so
+each evaluation runs only the priors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from locations import scratch_dir, semble_dir  # noqa: E402
+from ranking_eval import (  # noqa: E402
+    answer,
+    first_stage,
+    open_repos,
+    scorable,
+    score,
+    split,
+    summary,
+    write_json,
+)
+
+from retriever.ranking import code_priors  # noqa: E402
+from retriever.ranking.fitted import weights_for  # noqa: E402
+
+# The grid of each weight: (stage, setting) -> values tried.
+GRID: dict[tuple[str, str], list] = {
+    ("", "depth"): [50, 100, 200, 400],
+    ("definitions", "symbol"): [0.0, 1.0, 2.0, 3.0, 4.0, 6.0],
+    ("definitions", "embedded"): [0.0, 0.5, 1.0, 1.5, 2.0, 3.0],
+    ("definitions", "word"): [0.0, 0.5, 1.0, 2.0, 3.0],
+    ("definitions", "style"): [0.0, 0.4, 0.8, 1.0],
+    ("definitions", "parts"): [0.0, 0.1, 0.2, 0.3, 0.5],
+    ("definitions", "qualifier"): [0.0, 0.3, 0.6, 1.0],
+    ("definitions", "stem"): [0.0, 0.25, 0.5, 1.0, 2.0],
+    ("definitions", "limit"): [5, 10, 20, 50],
+    ("path_terms", "stem"): [0.0, 0.25, 0.5, 1.0, 1.5, 2.0],
+    ("path_terms", "folder"): [0.0, 0.25, 0.5, 1.0, 1.5],
+    ("path_terms", "mention"): [0.0, 1.0, 2.0],
+    ("path_terms", "symbol"): [0.0, 0.25, 0.5, 1.0],
+    ("coherence", "weight"): [0.0, 0.1, 0.2, 0.3, 0.5],
+    ("path_prior", "intents"): [False, True],
+    **{("path_prior", trait): [0.1, 0.2, 0.3, 0.5, 0.7, 1.0]
+       for trait in ("test", "example", "benchmark", "docs", "generated", "vendored",
+                     "compat", "reexport", "declaration", "amalgamated")},
+    ("saturation", "after"): [1, 2, 3],
+    ("saturation", "decay"): [0.3, 0.5, 0.7, 0.85, 1.0],
+    ("saturation", "split"): [0.3, 0.5, 0.7, 1.0],
+}
+STAGES = ("definitions", "path_terms", "coherence", "path_prior", "saturation")
+
+
+def get(weights: dict, key: tuple[str, str]):
+    stage, name = key
+    return weights[name] if not stage else weights[stage][name]
+
+
+def put(weights: dict, key: tuple[str, str], value) -> dict:
+    out = copy.deepcopy(weights)
+    stage, name = key
+    if stage:
+        out[stage][name] = value
+    else:
+        out[name] = value
+    return out
+
+
+def pipeline(weights: dict | None, mode: str):
+    """``make(repo)`` for ranking_eval.answer: cached first stage, then the priors."""
+    def make(repo):
+        depth = 100 if weights is None else int(weights.get("depth", 100))
+        first = first_stage(repo, mode, depth)
+        return first if weights is None else first >> code_priors(repo.index, weights)
+    return make
+
+
+def objective(repos, weights: dict, mode: str) -> float:
+    return score(repos, answer(repos, pipeline(weights, mode), mode=mode)).mean
+
+
+def fit(args, repos_tune) -> dict:
+    rng = random.Random(args.seed)
+    weights = copy.deepcopy(weights_for(args.mode))
+    best = objective(repos_tune, weights, args.mode)
+    trace = [{"step": "start", "tune": round(best, 4)}]
+    print(f"start: tune {best:.4f}", flush=True)
+    for round_number in range(args.rounds):
+        keys = list(GRID)
+        rng.shuffle(keys)
+        changed = False
+        for key in keys:
+            current = get(weights, key)
+            for value in GRID[key]:
+                if value == current:
+                    continue
+                trial = put(weights, key, value)
+                value_score = objective(repos_tune, trial, args.mode)
+                # Strictly better by more than rounding: ties keep the current value.
+                if value_score > best + 1e-4:
+                    best, weights, changed = value_score, trial, True
+                    trace.append({"round": round_number, "set": ".".join(filter(None, key)),
+                                  "value": value, "tune": round(best, 4)})
+                    print(f"round {round_number}: {'.'.join(filter(None, key))} = {value}"
+                          f" -> tune {best:.4f}", flush=True)
+        if not changed:
+            break
+    weights["fitted"] = (f"{' '.join(['python', 'benchmarks/tune_ranking.py', *args.argv])}"
+                         f" (tune half, {len(repos_tune)} semble repositories; tune NDCG@10 "
+                         f"{best:.4f})")
+    return {"weights": weights, "tune_ndcg@10": round(best, 4), "trace": trace}
+
+
+def ablations(weights: dict) -> dict[str, dict | None]:
+    """The fitted weights, and each prior (and each path trait) removed in turn."""
+    found: dict[str, dict | None] = {"plain": None, "code": weights}
+    for stage in STAGES:
+        if stage in weights:
+            found[f"- {stage}"] = {k: v for k, v in weights.items() if k != stage}
+    for trait, factor in weights.get("path_prior", {}).items():
+        if trait != "intents" and factor != 1.0:
+            found[f"- path_prior.{trait}"] = put(weights, ("path_prior", trait), 1.0)
+    prior = weights.get("path_prior", {})
+    found["path_prior.intents flipped"] = put(weights, ("path_prior", "intents"),
+                                              not prior.get("intents", True))
+    return found
+
+
+def report(args, repos, tune, check, weights: dict) -> dict:
+    rows = {}
+    halves = {"tune": tune, "check": check, "all": [r.name for r in repos]}
+    for label, chosen in ablations(weights).items():
+        started = time.perf_counter()
+        results = answer(repos, pipeline(chosen, args.mode), mode=args.mode)
+        rows[label] = {half: summary(score([r for r in repos if r.name in names], results))
+                       for half, names in halves.items()}
+        rows[label]["seconds"] = round(time.perf_counter() - started, 2)
+        line = "  ".join(f"{h} {rows[label][h]['ndcg@10']:.4f}" for h in halves)
+        print(f"{label:32s} {line}", flush=True)
+    return {"mode": args.mode, "weights": weights, "split": {"tune": tune, "check": check},
+            "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["fit", "report"])
+    parser.add_argument("--trees", type=Path, required=True, help="export.py output folder")
+    parser.add_argument("--annotations", type=Path, default=None)
+    parser.add_argument("--index-root", type=Path, default=scratch_dir("rank-index"))
+    parser.add_argument("--mode", default="lexical", choices=["lexical", "dense", "hybrid"])
+    parser.add_argument("--repo", action="append", default=None, help="only these")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="report these weights (a fit JSON) instead of the preset's")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "ranking")
+    args = parser.parse_args()
+    args.argv = [shlex.quote(a) for a in sys.argv[1:]]
+    annotations = args.annotations or semble_dir() / "annotations"
+    names = scorable(annotations, args.trees)
+    if args.repo:
+        names = [n for n in names if n in args.repo]
+    tune, check = split(names)
+    repos = open_repos(annotations, args.trees, args.index_root, names,
+                       vectors=args.mode != "lexical",
+                       progress=lambda message: print(message, flush=True))
+    if args.action == "fit":
+        fitted = fit(args, [r for r in repos if r.name in tune])
+        fitted["split"] = {"tune": tune, "check": check}
+        write_json(args.out / f"fit-{args.mode}.json", fitted)
+        print(json.dumps(fitted["weights"], indent=1))
+        return
+    weights = weights_for(args.mode)
+    if args.weights is not None:
+        weights = json.loads(args.weights.read_text())["weights"]
+    write_json(args.out / f"report-{args.mode}.json", report(args, repos, tune, check, weights))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Each prior as a stage on a tiny lexical index, with hand-computed scores: one case where it
+must change the order and one where it must not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import retriever
+from retriever.pipeline import Results
+from retriever.ranking import code_pipeline, preset
+from retriever.ranking.context import context_of
+from retriever.ranking.priors import (
+    Definitions,
+    FileCoherence,
+    FileSaturation,
+    Normalize,
+    PathPrior,
+    PathTerms,
+)
+
+FILES = {
+    "src/retry_policy.py": "class RetryPolicy:\n    def backoff(self, attempt):\n"
+                           "        return 2 ** attempt\n",
+    "tests/test_retry_policy.py": "def test_backoff():\n"
+                                  "    assert RetryPolicy().backoff(1) == 2\n",
+    "src/session.py": "class Session:\n    def send(self, request):\n        return request\n",
+    "src/pool.py": "def acquire(pool):\n    return pool.pop()\n\n\n"
+                   + "x = 1\n" * 30 + "\n\ndef release(pool, item):\n    pool.append(item)\n",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    for path, text in FILES.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    index = retriever.index(root, lexical_only=True, chunker_config={"max_chars": 60})
+    rows: dict[str, list[int]] = {}
+    for row, chunk in enumerate(index.chunks()):
+        rows.setdefault(chunk.path, []).append(row)
+    return index, rows
+
+
+def _run(stage, query, pairs):
+    """Run one stage on hand-made candidates ``[(row, score), ...]``; ``[(row, score)]`` out."""
+    ids = np.array([[r for r, _ in pairs]], dtype=np.int64)
+    scores = np.array([[s for _, s in pairs]], dtype=np.float32)
+    out = stage([query], Results(scores, ids))
+    keep = out.ids[0] >= 0
+    return [(int(r), round(float(s), 4)) for r, s in zip(out.ids[0][keep], out.scores[0][keep],
+                                                           strict=True)]
+
+
+def test_normalize_divides_by_the_best_score(tiny):
+    index, rows = tiny
+    a, b = rows["src/session.py"][0], rows["src/retry_policy.py"][0]
+    assert _run(Normalize(context_of(index)), "x", [(a, 4.0), (b, 2.0)]) == [(a, 1.0), (b, 0.5)]
+
+
+def test_definitions_adds_the_defining_chunk_the_first_stage_missed(tiny):
+    index, rows = tiny
+    context = context_of(index)
+    test_row = rows["tests/test_retry_policy.py"][0]
+    (definition,) = [r for r in rows["src/retry_policy.py"]
+                     if "class RetryPolicy" in index.chunks()[r].text]
+    stage = Definitions(context, symbol=3.0, exact=1.0, stem=0.5, parts=0.0)
+    # exact name 1.0, plus 0.5 because retry_policy.py is named after it: 3 x 1.5 = 4.5.
+    assert _run(stage, "RetryPolicy", [(test_row, 1.0)]) == [(definition, 4.5), (test_row, 1.0)]
+    # Natural language without identifiers: nothing to look up, nothing changes.
+    assert _run(stage, "how are retries backed off", [(test_row, 1.0)]) == [(test_row, 1.0)]
+
+
+def test_definitions_is_a_no_op_without_a_symbol_table(tiny, tmp_path):
+    index, rows = tiny
+    context = context_of(index)
+    saved, context.symbols = context.symbols, None
+    try:
+        row = rows["tests/test_retry_policy.py"][0]
+        assert _run(Definitions(context), "RetryPolicy", [(row, 1.0)]) == [(row, 1.0)]
+    finally:
+        context.symbols = saved
+
+
+def test_path_terms_lifts_the_file_named_by_the_query(tiny):
+    index, rows = tiny
+    stage = PathTerms(context_of(index), stem=1.0, folder=0.0, mention=0.0)
+    retry, session = rows["src/retry_policy.py"][0], rows["src/session.py"][0]
+    # "session" is one of the two content words: +1.0 x 1/2.
+    assert _run(stage, "session handling", [(retry, 1.0), (session, 0.8)]) == [
+        (session, 1.3), (retry, 1.0)]
+    assert _run(stage, "exponential backoff", [(retry, 1.0), (session, 0.8)]) == [
+        (retry, 1.0), (session, 0.8)]
+
+
+def test_path_prior_demotes_tests_unless_the_query_asks_for_them(tiny):
+    index, rows = tiny
+    stage = PathPrior(context_of(index), test=0.5)
+    source, test = rows["src/retry_policy.py"][0], rows["tests/test_retry_policy.py"][0]
+    assert _run(stage, "retry backoff", [(test, 1.0), (source, 0.9)]) == [
+        (source, 0.9), (test, 0.5)]
+    assert _run(stage, "retry backoff", [(source, 1.0), (test, 0.4)]) == [
+        (source, 1.0), (test, 0.2)]
+    # The intent word "tests" switches the demotion off.
+    assert _run(stage, "tests of retry backoff", [(test, 1.0), (source, 0.9)]) == [
+        (test, 1.0), (source, 0.9)]
+
+
+def test_coherence_lifts_the_best_chunk_of_a_file_with_several(tiny):
+    index, rows = tiny
+    first, second = rows["src/pool.py"][0], rows["src/pool.py"][-1]
+    other = rows["src/session.py"][0]
+    stage = FileCoherence(context_of(index), weight=0.2)
+    # File sums: pool 0.95 + 0.9 = 1.85 (the largest), session 1.0; unit 0.2 x best 1.0.
+    # pool's best: 0.95 + 0.2 = 1.15; session's: 1.0 + 0.2 x 1.0 / 1.85 = 1.1081.
+    assert _run(stage, "q", [(other, 1.0), (first, 0.95), (second, 0.9)]) == [
+        (first, 1.15), (other, 1.1081), (second, 0.9)]
+    # A lone strong chunk stays ahead when the other file's chunks are weak: sums session
+    # 1.0 (now the largest), pool 0.9; session 1.0 + 0.2 = 1.2, pool 0.5 + 0.2 x 0.9 = 0.68.
+    assert _run(stage, "q", [(other, 1.0), (first, 0.5), (second, 0.4)]) == [
+        (other, 1.2), (first, 0.68), (second, 0.4)]
+
+
+def test_saturation_decays_the_second_chunk_of_a_file(tiny):
+    index, rows = tiny
+    first, second = rows["src/pool.py"][0], rows["src/pool.py"][-1]
+    other = rows["src/session.py"][0]
+    stage = FileSaturation(context_of(index), after=1, decay=0.5)
+    assert _run(stage, "q", [(first, 1.0), (second, 0.9), (other, 0.8)]) == [
+        (first, 1.0), (other, 0.8), (second, 0.45)]
+    assert _run(stage, "q", [(first, 1.0), (other, 0.9), (second, 0.8)]) == [
+        (first, 1.0), (other, 0.9), (second, 0.4)]
+
+
+def test_the_code_preset_prints_its_stages_and_where_its_weights_came_from(tiny):
+    index, _ = tiny
+    stage = preset("code", index, mode="lexical", depth=100, filter=None)
+    text = repr(stage)
+    assert text.startswith("lexical % ")
+    for part in ("normalize()", "definitions(symbol=", "path_terms(", "coherence(",
+                 "path_prior(", "saturation(", "fitted="):
+        assert part in text
+    # Leaving a prior out is a config change: its stage is gone from the chain.
+    weights = {"depth": 10, "coherence": {"weight": 0.5}}
+    assert repr(code_pipeline(index, mode="lexical", depth=10, weights=weights)) == (
+        "lexical % 10 >> normalize() >> coherence(weight=0.5)")
+
+
+def test_the_code_preset_answers_through_search(tiny):
+    index, _ = tiny
+    hits = index.search("RetryPolicy", k=3, mode="lexical", pipeline="code")
+    assert hits[0].path == "src/retry_policy.py"
+    with pytest.raises(retriever.InputError, match="known: code, plain"):
+        index.search("RetryPolicy", mode="lexical", pipeline="fancy")
+    with pytest.raises(retriever.InputError, match="Unknown path traits"):
+        PathPrior(context_of(index), tests=0.5)
