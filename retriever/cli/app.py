@@ -9,7 +9,9 @@ from retriever.cli.common import ErrorHandlingGroup
 from retriever.cli.eval_cmd import app as eval_app
 from retriever.cli.index_cmd import index_command
 from retriever.cli.info_cmd import info_command
+from retriever.cli.mcp_cmd import mcp_command
 from retriever.cli.search_cmd import search_command
+from retriever.cli.watch_cmd import watch_command
 
 __all__ = ["app", "main"]
 
@@ -23,6 +25,8 @@ app = typer.Typer(
 app.command("index")(index_command)
 app.command("search")(search_command)
 app.command("info")(info_command)
+app.command("watch")(watch_command)
+app.command("mcp")(mcp_command)
 app.add_typer(eval_app, name="eval")
 app.add_typer(cache_app, name="cache")
 
