@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from line_level import line_repos  # noqa: E402
 from locations import scratch_dir, semble_dir  # noqa: E402
 from ranking_eval import (  # noqa: E402
     answer,
@@ -59,8 +60,8 @@ GRID: dict[tuple[str, str], list] = {
     ("definitions", "qualifier"): [0.0, 0.3, 0.6, 1.0],
     ("definitions", "stem"): [0.0, 0.25, 0.5, 1.0, 2.0],
     ("definitions", "limit"): [5, 10, 20, 50],
-    ("path_terms", "stem"): [0.0, 0.25, 0.5, 1.0, 1.5, 2.0],
-    ("path_terms", "folder"): [0.0, 0.25, 0.5, 1.0, 1.5],
+    ("path_terms", "stem"): [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
+    ("path_terms", "folder"): [0.0, 0.25, 0.5, 1.0, 1.5, 2.0],
     ("path_terms", "mention"): [0.0, 1.0, 2.0],
     ("path_terms", "symbol"): [0.0, 0.25, 0.5, 1.0],
     ("coherence", "weight"): [0.0, 0.1, 0.2, 0.3, 0.5],
@@ -71,7 +72,11 @@ GRID: dict[tuple[str, str], list] = {
     ("saturation", "after"): [1, 2, 3],
     ("saturation", "decay"): [0.3, 0.5, 0.7, 0.85, 1.0],
     ("saturation", "split"): [0.3, 0.5, 0.7, 1.0],
+    ("saturation", "keep"): [0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
 }
+# How much the objective loses per point of line-level NDCG@10 below the allowed drop.
+GUARD_PENALTY = 5.0
+ALLOWED_DROP = 0.01
 STAGES = ("definitions", "path_terms", "coherence", "path_prior", "saturation")
 
 
@@ -99,16 +104,32 @@ def pipeline(weights: dict | None, mode: str):
     return make
 
 
-def objective(repos, weights: dict, mode: str) -> float:
-    return score(repos, answer(repos, pipeline(weights, mode), mode=mode)).mean
+class Objective:
+    """Mean NDCG@10 of the tune half, minus a penalty wherever a line-level set (``--line``)
+    falls more than ALLOWED_DROP below its plain first stage."""
+
+    def __init__(self, repos, lines, mode: str) -> None:
+        self.repos, self.lines, self.mode = repos, lines, mode
+        self.floors = {r.name: score([r], answer([r], pipeline(None, mode), mode=mode)).mean
+                       - ALLOWED_DROP for r in lines}
+
+    def __call__(self, weights: dict) -> float:
+        value = score(self.repos, answer(self.repos, pipeline(weights, self.mode),
+                                         mode=self.mode)).mean
+        for repo in self.lines:
+            line = score([repo], answer([repo], pipeline(weights, self.mode),
+                                        mode=self.mode)).mean
+            value -= GUARD_PENALTY * max(0.0, self.floors[repo.name] - line)
+        return value
 
 
-def fit(args, repos_tune) -> dict:
+def fit(args, repos_tune, lines) -> dict:
     rng = random.Random(args.seed)
     weights = copy.deepcopy(weights_for(args.mode))
-    best = objective(repos_tune, weights, args.mode)
-    trace = [{"step": "start", "tune": round(best, 4)}]
-    print(f"start: tune {best:.4f}", flush=True)
+    objective = Objective(repos_tune, lines, args.mode)
+    best = objective(weights)
+    trace = [{"step": "start", "objective": round(best, 4)}]
+    print(f"start: objective {best:.4f}", flush=True)
     for round_number in range(args.rounds):
         keys = list(GRID)
         rng.shuffle(keys)
@@ -119,20 +140,21 @@ def fit(args, repos_tune) -> dict:
                 if value == current:
                     continue
                 trial = put(weights, key, value)
-                value_score = objective(repos_tune, trial, args.mode)
+                value_score = objective(trial)
                 # Strictly better by more than rounding: ties keep the current value.
                 if value_score > best + 1e-4:
                     best, weights, changed = value_score, trial, True
                     trace.append({"round": round_number, "set": ".".join(filter(None, key)),
-                                  "value": value, "tune": round(best, 4)})
+                                  "value": value, "objective": round(best, 4)})
                     print(f"round {round_number}: {'.'.join(filter(None, key))} = {value}"
-                          f" -> tune {best:.4f}", flush=True)
+                          f" -> objective {best:.4f}", flush=True)
         if not changed:
             break
+    guard = f", line-level guard {', '.join(r.name for r in lines)}" if lines else ""
     weights["fitted"] = (f"{' '.join(['python', 'benchmarks/tune_ranking.py', *args.argv])}"
-                         f" (tune half, {len(repos_tune)} semble repositories; tune NDCG@10 "
-                         f"{best:.4f})")
-    return {"weights": weights, "tune_ndcg@10": round(best, 4), "trace": trace}
+                         f" (tune half, {len(repos_tune)} semble repositories{guard}; "
+                         f"objective {best:.4f})")
+    return {"weights": weights, "objective": round(best, 4), "trace": trace}
 
 
 def ablations(weights: dict) -> dict[str, dict | None]:
@@ -150,7 +172,7 @@ def ablations(weights: dict) -> dict[str, dict | None]:
     return found
 
 
-def report(args, repos, tune, check, weights: dict) -> dict:
+def report(args, repos, tune, check, weights: dict, lines) -> dict:
     rows = {}
     halves = {"tune": tune, "check": check, "all": [r.name for r in repos]}
     for label, chosen in ablations(weights).items():
@@ -159,10 +181,14 @@ def report(args, repos, tune, check, weights: dict) -> dict:
         rows[label] = {half: summary(score([r for r in repos if r.name in names], results))
                        for half, names in halves.items()}
         rows[label]["seconds"] = round(time.perf_counter() - started, 2)
+        rows[label]["line_level"] = {
+            r.name: round(score([r], answer([r], pipeline(chosen, args.mode),
+                                           mode=args.mode)).mean, 4) for r in lines}
         line = "  ".join(f"{h} {rows[label][h]['ndcg@10']:.4f}" for h in halves)
-        print(f"{label:32s} {line}", flush=True)
+        print(f"{label:32s} {line}  line {rows[label]['line_level']}", flush=True)
     return {"mode": args.mode, "weights": weights, "split": {"tune": tune, "check": check},
-            "rows": rows}
+            "rows": rows, "command": " ".join(["python", "benchmarks/tune_ranking.py",
+                                               *args.argv])}
 
 
 def main() -> None:
@@ -177,6 +203,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", type=Path, default=None,
                         help="report these weights (a fit JSON) instead of the preset's")
+    parser.add_argument("--line", action="append", default=[],
+                        help="a mined package whose line-level NDCG@10 guards the fit "
+                             "(repeatable; see line_level.py)")
+    parser.add_argument("--mined", type=Path, default=scratch_dir("mined"))
+    parser.add_argument("--line-work", type=Path, default=scratch_dir("line-level"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "ranking")
     args = parser.parse_args()
     args.argv = [shlex.quote(a) for a in sys.argv[1:]]
@@ -188,8 +219,9 @@ def main() -> None:
     repos = open_repos(annotations, args.trees, args.index_root, names,
                        vectors=args.mode != "lexical",
                        progress=lambda message: print(message, flush=True))
+    lines = line_repos(args.line, args.mined, args.line_work, args.mode) if args.line else []
     if args.action == "fit":
-        fitted = fit(args, [r for r in repos if r.name in tune])
+        fitted = fit(args, [r for r in repos if r.name in tune], lines)
         fitted["split"] = {"tune": tune, "check": check}
         write_json(args.out / f"fit-{args.mode}.json", fitted)
         print(json.dumps(fitted["weights"], indent=1))
@@ -197,7 +229,8 @@ def main() -> None:
     weights = weights_for(args.mode)
     if args.weights is not None:
         weights = json.loads(args.weights.read_text())["weights"]
-    write_json(args.out / f"report-{args.mode}.json", report(args, repos, tune, check, weights))
+    write_json(args.out / f"report-{args.mode}.json", report(args, repos, tune, check, weights,
+                                                                 lines))
 
 
 if __name__ == "__main__":

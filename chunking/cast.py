@@ -18,8 +18,13 @@ Labels:
   ``impl Router`` (trait impls use the implementing type too), ``Server.Serve`` for a Go
   method on ``*Server`` (the pointer is dropped), ``ns.Widget.draw`` for C++ (``::`` becomes
   ``.``), ``Account.deposit`` for Lua's ``Account:deposit``. A chunk inside a definition gets
-  that definition's path; a top-level chunk holding several definitions gets the first one's;
-  top-level code without definitions gets None.
+  that definition's path; a top-level chunk holding several definitions gets the path of the
+  largest of them (what it mostly holds, not the first name inside); top-level code without
+  definitions gets None. (The symbol table of an index also finds the others.)
+
+Fragments (a lone ``}`` or ``end``, ``namespace absl {``, a decorator or a bare signature:
+under 40 non-whitespace characters) are merged into the piece before them (closers) or after
+them (everything else) whenever the merged piece stays within the budget.
 
 :class:`CastChunker` is the single registered chunker, so it dispatches on the file: a grammar
 from ``tree-sitter-language-pack`` when there is one, Markdown and reST section chunkers, and
@@ -31,6 +36,7 @@ from __future__ import annotations
 import bisect
 import functools
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,9 +159,51 @@ def _chunk_tree(
     spans = lines.cover(
         splitter.split(tree.root_node, 0, len(lines) - 1, 0), budget, max_lines
     )
+    spans = _absorb_small(spans, lines, budget)
     definitions = _definitions(spec, tree.root_node)
     labeller = _Labeller(lines, definitions)
     return make_chunks(path, spec.name, lines, spans, labeller.label)
+
+
+# A piece smaller than this (non-whitespace characters) is a fragment nobody searches for on
+# its own: a closing "}" or "end", "namespace absl {", a decorator, a bare signature.
+_SMALL = 40
+# First lines of fragments that close what the piece before them opened.
+_CLOSER = re.compile(r"^\s*(?:[)\]}]|end\b|#\s*endif\b|fi\b|done\b|esac\b|\w+_END\b)")
+
+
+def _absorb_small(spans: list[Span], lines: SourceLines, budget: int) -> list[Span]:
+    """Merge fragments (pieces under ``_SMALL``) into a neighbour while the budget allows:
+    a closer into the piece before it, anything else (a header, a decorator, a signature)
+    into the piece after it; a fragment that fits on neither side stays as it is."""
+    size = lines.size
+
+    def closer(span: Span) -> bool:
+        return _CLOSER.match(lines.lines[span[0]]) is not None
+
+    result: list[Span] = []
+    waiting: Span | None = None  # a fragment that joins the next piece if it fits
+    for span in spans:
+        if waiting is not None:
+            if size(waiting[0], span[1]) <= budget:
+                span = (waiting[0], span[1])
+            elif result and size(result[-1][0], waiting[1]) <= budget:
+                result[-1] = (result[-1][0], waiting[1])
+            else:
+                result.append(waiting)
+            waiting = None
+        if size(*span) >= _SMALL:
+            result.append(span)
+        elif closer(span) and result and size(result[-1][0], span[1]) <= budget:
+            result[-1] = (result[-1][0], span[1])
+        else:
+            waiting = span
+    if waiting is not None:
+        if result and size(result[-1][0], waiting[1]) <= budget:
+            result[-1] = (result[-1][0], waiting[1])
+        else:
+            result.append(waiting)
+    return result
 
 
 def _rows(node: Node) -> Span:
@@ -304,7 +352,11 @@ class _Labeller:
         if enclosing is not None:
             return "block", enclosing.path
         if outermost:
-            return "module", definitions[outermost[0]].path
+            # Named by what it mostly holds, not by the first name in it: a module of a small
+            # helper and a large class is the class's (InvalidWheelFilename, not __dir__).
+            largest = max(outermost, key=lambda i: (self.lines.size(
+                max(definitions[i].start, start), min(definitions[i].end, end)), -i))
+            return "module", definitions[largest].path
         return "module", None
 
     def _enclosing(self, start: int, end: int, inside: set[int]) -> _Definition | None:

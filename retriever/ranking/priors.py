@@ -287,14 +287,15 @@ class PathPrior(Prior):
 
 class FileSaturation(Prior):
     """Greedy top k: the n-th chunk of a file beyond ``after`` is multiplied by
-    ``decay ** (n - after)``, and a chunk of the same definition as one just taken (adjacent
-    lines, one symbol) by ``split`` as well."""
+    ``decay ** (n - after)`` unless it scores at least ``keep`` times the file's best, and a
+    chunk of the same definition as one just taken (adjacent lines, one symbol) by ``split``
+    as well."""
 
     name = "saturation"
 
     def __init__(self, context: CodeContext, *, after: int = 1, decay: float = 0.5,
-                 split: float = 1.0) -> None:
-        super().__init__(context, after=after, decay=decay, split=split)
+                 split: float = 1.0, keep: float = 1.0) -> None:
+        super().__init__(context, after=after, decay=decay, split=split, keep=keep)
 
     def rescore(self, query, ids, scores):
         s = self.settings
@@ -303,6 +304,7 @@ class FileSaturation(Prior):
         context = self.context
         order = np.argsort(-scores, kind="stable")
         taken: dict[int, int] = {}
+        best: dict[int, float] = {}
         spans: dict[int, list[int]] = {}
         out = np.empty_like(scores)
         for i in order.tolist():
@@ -310,8 +312,11 @@ class FileSaturation(Prior):
             number = int(context.file_of[row])
             count = taken.get(number, 0)
             value = scores[i]
-            if count >= s["after"]:
+            # A chunk nearly as strong as its file's best is an answer of its own (a line-level
+            # target beside its file's top chunk): ``keep`` spares it the decay.
+            if count >= s["after"] and value < s["keep"] * best[number]:
                 value *= s["decay"] ** (count - s["after"] + 1)
+            best.setdefault(number, scores[i])
             if s["split"] != 1.0 and any(_same_definition(context, row, other)
                                          for other in spans.get(number, ())):
                 value *= s["split"]
