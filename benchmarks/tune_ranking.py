@@ -48,12 +48,13 @@ from ranking_eval import (  # noqa: E402
 
 from retriever.ranking import code_priors  # noqa: E402
 from retriever.ranking.fitted import weights_for  # noqa: E402
+from retriever.ranking.fusion import Blend  # noqa: E402
 
 # The grid of each weight: (stage, setting) -> values tried.
 GRID: dict[tuple[str, str], list] = {
     ("", "depth"): [50, 100, 200, 400],
     ("definitions", "symbol"): [0.0, 1.0, 2.0, 3.0, 4.0, 6.0],
-    ("definitions", "embedded"): [0.0, 0.5, 1.0, 1.5, 2.0, 3.0],
+    ("definitions", "embedded"): [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
     ("definitions", "word"): [0.0, 0.5, 1.0, 2.0, 3.0],
     ("definitions", "style"): [0.0, 0.4, 0.8, 1.0],
     ("definitions", "parts"): [0.0, 0.1, 0.2, 0.3, 0.5],
@@ -73,6 +74,9 @@ GRID: dict[tuple[str, str], list] = {
     ("saturation", "decay"): [0.3, 0.5, 0.7, 0.85, 1.0],
     ("saturation", "split"): [0.3, 0.5, 0.7, 1.0],
     ("saturation", "keep"): [0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    ("fusion", "method"): ["rrf", "score"],
+    ("fusion", "symbol"): [0.0, 0.2, 0.35, 0.5, 0.65, 0.8],
+    ("fusion", "natural"): [0.2, 0.35, 0.5, 0.65, 0.8, 1.0],
 }
 # How much the objective loses per point of line-level NDCG@10 below the allowed drop.
 GUARD_PENALTY = 5.0
@@ -99,7 +103,11 @@ def pipeline(weights: dict | None, mode: str):
     """``make(repo)`` for ranking_eval.answer: cached first stage, then the priors."""
     def make(repo):
         depth = 100 if weights is None else int(weights.get("depth", 100))
-        first = first_stage(repo, mode, depth)
+        if weights is not None and mode == "hybrid" and "fusion" in weights:
+            first = Blend(first_stage(repo, "dense", depth), first_stage(repo, "lexical", depth),
+                          **weights["fusion"])
+        else:
+            first = first_stage(repo, mode, depth)
         return first if weights is None else first >> code_priors(repo.index, weights)
     return make
 
@@ -131,7 +139,7 @@ def fit(args, repos_tune, lines) -> dict:
     trace = [{"step": "start", "objective": round(best, 4)}]
     print(f"start: objective {best:.4f}", flush=True)
     for round_number in range(args.rounds):
-        keys = list(GRID)
+        keys = [key for key in GRID if not key[0] or key[0] in weights]
         rng.shuffle(keys)
         changed = False
         for key in keys:

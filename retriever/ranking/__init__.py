@@ -3,8 +3,10 @@
 A preset is a function ``(index, *, mode, depth, filter, **knobs) -> Stage``:
 
 - ``"plain"``: the mode's first stages alone (dense, BM25, or their reciprocal-rank fusion);
-- ``"code"``: the first stages, then the code priors of :mod:`retriever.ranking.priors` with
-  the weights fitted for that mode (:mod:`retriever.ranking.fitted`). On a corpus of
+- ``"code"``: the first stages (for hybrid, the query-type-aware :class:`~retriever.ranking.
+  fusion.Blend` when the weights have a ``fusion`` entry), then the code priors of
+  :mod:`retriever.ranking.priors` with the weights fitted for that mode
+  (:mod:`retriever.ranking.fitted`). On a corpus of
   documents (no code) it is ``"plain"``; on an index built before the symbol table existed
   the definition prior does nothing and the others still apply.
 
@@ -20,6 +22,7 @@ from retriever.errors import InputError
 from retriever.pipeline import Stage
 from retriever.ranking.context import context_of
 from retriever.ranking.fitted import weights_for
+from retriever.ranking.fusion import Blend
 from retriever.ranking.priors import (
     Definitions,
     FileCoherence,
@@ -63,8 +66,13 @@ def code_pipeline(index, *, mode, depth, filter=None, weights: dict | None = Non
     """First stages of ``mode`` (at least ``weights["depth"]`` deep) then the code priors."""
     mode = getattr(mode, "value", mode)
     weights = weights_for(mode) if weights is None else weights
-    first = index.stage(mode, depth=max(depth, int(weights.get("depth", depth))),
-                        filter=filter, **knobs)
+    depth = max(depth, int(weights.get("depth", depth)))
+    if mode == "hybrid" and "fusion" in weights:
+        first = Blend(index.stage("dense", depth=depth, filter=filter, **knobs),
+                      index.stage("lexical", depth=depth, filter=filter, **knobs),
+                      **weights["fusion"])
+    else:
+        first = index.stage(mode, depth=depth, filter=filter, **knobs)
     if not context_of(index).code:
         return first
     return first >> code_priors(index, weights, filter=filter)

@@ -19,7 +19,7 @@ _START = {
     "path_prior": {"intents": False, "test": 0.3, "example": 0.3, "benchmark": 1.0,
                    "docs": 1.0, "generated": 1.0, "vendored": 1.0, "compat": 0.3,
                    "reexport": 0.5, "declaration": 0.7, "amalgamated": 0.3},
-    "saturation": {"after": 1, "decay": 0.5, "split": 1.0},
+    "saturation": {"after": 1, "decay": 0.5, "split": 1.0, "keep": 1.0},
     "fitted": "not fitted: semble 0.7.0's constants",
 }
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import retriever
-from retriever.pipeline import Results
+from retriever.pipeline import Results, Stage, fuse
 from retriever.ranking import code_pipeline, preset
 from retriever.ranking.context import context_of
+from retriever.ranking.fusion import Blend
 from retriever.ranking.priors import (
     Definitions,
     FileCoherence,
@@ -155,3 +156,36 @@ def test_the_code_preset_answers_through_search(tiny):
         index.search("RetryPolicy", mode="lexical", pipeline="fancy")
     with pytest.raises(retriever.InputError, match="Unknown path traits"):
         PathPrior(context_of(index), tests=0.5)
+
+
+class _Fixed(Stage):
+    """A first stage answering fixed rows, best first (scores descend from 1)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __call__(self, queries, results=None):
+        ids = np.array([self.rows], dtype=np.int64)
+        return Results(np.linspace(1.0, 0.5, len(self.rows), dtype=np.float32)[None], ids)
+
+
+def test_blend_weighs_the_sides_by_query_type():
+    dense, lexical = _Fixed([1, 2, 3]), _Fixed([3, 4])
+    blend = Blend(dense, lexical, method="rrf", symbol=0.0, natural=0.5)
+    # A symbol query: the lexical side alone (2 x 1/61, 2 x 1/62).
+    out = blend(["RouterGroup"])
+    assert out.ids[0].tolist()[:2] == [3, 4]
+    assert out.scores[0][0] == pytest.approx(2 / 61)
+    # A sentence with weight 0.5 is plain reciprocal-rank fusion, order and scores.
+    plain = fuse([dense, lexical])(["how are routes grouped"])
+    mixed = blend(["how are routes grouped"])
+    assert mixed.ids[0].tolist() == plain.ids[0].tolist()[: len(mixed.ids[0])]
+    assert np.allclose(mixed.scores[0], plain.scores[0][: len(mixed.scores[0])])
+    # Score fusion: min-max per side; row 3 is dense's worst (0) and lexical's best (1).
+    scored = Blend(dense, lexical, method="score", natural=0.5)(["how are routes grouped"])
+    assert dict(zip(scored.ids[0].tolist(), np.round(scored.scores[0], 4).tolist(),
+                    strict=True)) == {1: 0.5, 2: 0.25, 3: 0.5, 4: 0.0}
+    with pytest.raises(retriever.InputError, match="known: rrf, score"):
+        Blend(dense, lexical, method="max")
+    with pytest.raises(retriever.InputError, match=r"in \[0, 1\]"):
+        Blend(dense, lexical, symbol=1.5)
