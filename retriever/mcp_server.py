@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import re
 import threading
 from pathlib import Path
 from typing import Annotated, Literal
@@ -264,7 +265,7 @@ def _relative(path: str) -> str:
     if not isinstance(path, str) or not path.strip() or "\x00" in path:
         raise InputError("path is empty. Pass a file path relative to the repository root.")
     text = path.strip().replace("\\", "/")
-    if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
+    if text.startswith("/") or re.match(r"[A-Za-z]:/", text):
         raise InputError(f"{path!r} is an absolute path; pass a path relative to the "
                          "repository root, as search hits give it (e.g. 'src/app.py').")
     parts = [part for part in text.split("/") if part not in ("", ".")]

@@ -193,6 +193,7 @@ class LiveIndex:
         self.last_refresh: float | None = None
         self._index = None
         self._lock = threading.Lock()
+        self._reopening = threading.Lock()
         self._builder: threading.Thread | None = None
         self._built = threading.Event()
         self._stop = threading.Event()
@@ -246,12 +247,16 @@ class LiveIndex:
         if live is not None:
             if held is not None and held.generation == live:
                 return held
-            try:
-                return self._open()
-            except RetrieverError:
-                if held is not None:
-                    return held  # a newer generation that does not open yet; keep this one
-                raise
+            with self._reopening:  # concurrent calls open the new generation once
+                held = self._index
+                if held is not None and held.generation == live:
+                    return held
+                try:
+                    return self._open()
+                except RetrieverError:
+                    if held is not None:
+                        return held  # a newer generation that does not open yet: keep this
+                    raise
         return self._rebuild_missing()
 
     def refresh(self) -> None:
@@ -265,11 +270,9 @@ class LiveIndex:
             self._builder.start()
 
     def _open(self):
-        opened = api.open(self.index_dir)
+        opened = api.open(self.index_dir)  # resolves CURRENT: the live generation
         with self._lock:
-            held = self._index
-            if held is None or held.generation.name < opened.generation.name:
-                self._index = held = opened
+            self._index = held = opened
             if "lexical_only" not in self.options or self.options["lexical_only"] is None:
                 # A deleted index is rebuilt as it was (no model loads for a lexical one).
                 self.options["lexical_only"] = not held.has_vectors

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -44,6 +45,9 @@ def test_a_new_generation_is_served_without_a_restart(lexical_repo):
         before = client.json("status", check_tree=False)["generation"]
         assert "docs/TRAVEL.md" not in _paths(client, "zanzibar ferries")
         (lexical_repo / "docs" / "TRAVEL.md").write_text("# Travel\n\nFerries to zanzibar.\n")
+        (lexical_repo / "c" / "crc32.c").unlink()
+        assert client.json("status")["freshness"] == {
+            "up_to_date": False, "added": 1, "changed": 0, "removed": 1}
         retriever.index(lexical_repo)  # another process's build, published atomically
         assert _paths(client, "zanzibar ferries")[0] == "docs/TRAVEL.md"
         status = client.json("status")
@@ -157,3 +161,17 @@ def test_hybrid_search_and_related_code_with_the_default_model(repo):
                    for h in related["hits"])
         dense = client.json("search", query="exponential backoff", mode="dense", k=2)
         assert dense["mode"] == "dense" and dense["hits"]
+
+
+@pytest.mark.parametrize(("command", "package", "extra"), [
+    ("mcp", "mcp", "dense-retriever[mcp]"),
+    ("watch", "watchfiles", "dense-retriever[watch]"),
+])
+def test_without_its_extra_a_command_says_what_to_install(repo, command, package, extra):
+    # A fresh interpreter in which the optional package cannot be imported.
+    program = (f"import sys; sys.modules[{package!r}] = None; sys.argv = ['retriever', "
+               f"{command!r}, {str(repo)!r}]; from retriever.cli.app import main; main()")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          env=server_env(), timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1, done.stderr
+    assert extra in done.stderr and "Traceback" not in done.stderr
