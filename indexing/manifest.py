@@ -148,8 +148,10 @@ def _check(manifest: dict, path: Path) -> None:
         if not isinstance(encoder, dict):
             fail(f"encoders[{i}]", "an object")
         ids.add(_segment(need(encoder, "id", (str,), where, "an id"), f"{where}id", fail))
-        for key in ("name", "fingerprint", "tier"):
+        for key in ("name", "fingerprint"):
             need(encoder, key, (str,), where, "a string")
+        if encoder.get("tier") not in ("dense", "fast"):
+            fail(f"{where}tier", '"dense" or "fast"')
         need(encoder, "config", (dict,), where, "an object")
         if not isinstance(encoder.get("signature", ""), str):
             fail(f"{where}signature", "a string")

@@ -33,6 +33,11 @@ __all__ = ["index", "index_documents", "open", "DEFAULT_INDEX_DIR", "is_stale", 
 
 DEFAULT_INDEX_DIR = ".retriever"
 DEFAULT_ENCODER = "sentence-transformers"
+FAST_ENCODER = "static"
+FAST = "fast"
+TIERS = ("lexical", "fast", "dense", "full")
+# What a new index gets when no tier is asked for.
+DEFAULT_TIER = "dense"
 DEFAULT_CHUNKER = "cast"
 _MAX_FILE_BYTES = 1 << 20
 
@@ -150,6 +155,8 @@ def index(
     index_spec: str | None = None,
     index_options: dict | None = None,
     lexical_only: bool | None = None,
+    tier: str | None = None,
+    fast_model: str | None = None,
     cache: Any = None,
     stale_ok: bool = False,
 ) -> Index:
@@ -179,7 +186,14 @@ def index(
         index_options: further options of that index kind, e.g. ``{"dims": 128}``
             (Matryoshka prefix), ``{"rescore": "int8", "rescore_multiplier": 8}``.
         lexical_only: build BM25 and the chunk table only, no vectors (no model is loaded;
-            dense and hybrid search are then refused).
+            dense and hybrid search are then refused). The same as ``tier="lexical"``.
+        tier: which vector sets to build: ``"lexical"`` (none), ``"fast"`` (a static
+            encoder's, milliseconds to embed), ``"dense"`` (the transformer's) or ``"full"``
+            (both; search uses the transformer's). None keeps the index's own, else
+            ``DEFAULT_TIER``. A ``fast`` index refreshed with ``tier="full"`` embeds only the
+            transformer's vectors: the fast ones are reused.
+        fast_model: the static encoder's model (a shipped name or a Model2Vec folder) for
+            the fast tier; None keeps the index's own, else the shipped default.
         cache: the shared vector cache: None (the user's, see README), False (none), a
             folder, or a :class:`indexing.cache.VectorCache`.
         stale_ok: when another process is writing the index (and ``wait`` runs out), open the
@@ -210,10 +224,12 @@ def index(
     index_dir = Path(index_dir).expanduser()
     live = _live(index_dir)
     walk_options = _walk_options(live, max_file_bytes, include_dependencies)
-    if lexical_only is None:
-        lexical_only = encoder is None and live is not None and not live.manifest["encoders"]
-    slots = [] if lexical_only else [_main_slot(live, encoder, encoder_config, index_spec,
-                                                index_options)]
+    tier = _tier(live, tier, lexical_only, encoder)
+    slots = []
+    if tier in ("fast", "full"):
+        slots.append(_fast_slot(live, fast_model))
+    if tier in ("dense", "full"):
+        slots.append(_main_slot(live, encoder, encoder_config, index_spec, index_options))
     dense_configs = [slot.dense.check(slot.encoder.dim) for slot in slots]  # fail fast
     chunker_obj = registry.create("chunker", DEFAULT_CHUNKER, chunker_config)
     chunker_entry = {"name": DEFAULT_CHUNKER, "config": chunker_obj.config()}
@@ -233,7 +249,9 @@ def index(
                                  chunker=chunker_entry, walk_options=walk_options,
                                  dense_configs=dense_configs)
 
-    query_encoder = slots[0].encoder if slots else None
+    # The encoder that answers queries: the transformer's when there is one (see Index.tier).
+    query_encoder = next((s.encoder for s in slots if s.id == MAIN),
+                         slots[0].encoder if slots else None)
     if not stale(live):
         tidy(index_dir)
         return _opened(index_dir, query_encoder, BuildReport(
@@ -287,6 +305,39 @@ def _opened(index_dir: Path, encoder, report: BuildReport) -> Index:
         opened.use_encoder(encoder)
     opened.last_build = report
     return opened
+
+
+def _tier(live: Generation | None, tier: str | None, lexical_only: bool | None,
+          encoder: Any) -> str:
+    """The tier to build: the one asked for, else the existing index's, else the default."""
+    if lexical_only:
+        if tier not in (None, "lexical"):
+            raise InputError(f"lexical_only=True contradicts tier={tier!r}; give one of them.")
+        return "lexical"
+    if tier is None and lexical_only is False:
+        tier = "dense" if live is None or not live.manifest["encoders"] else None
+    if tier is None and encoder is not None:
+        tier = "dense"  # naming an encoder asks for its vectors
+    if tier is None:
+        if live is None:
+            return DEFAULT_TIER
+        ids = {e["id"] for e in live.manifest["encoders"]}
+        return {frozenset(): "lexical", frozenset({FAST}): "fast", frozenset({MAIN}): "dense",
+                frozenset({FAST, MAIN}): "full"}.get(frozenset(ids), DEFAULT_TIER)
+    if tier not in TIERS:
+        raise InputError(f"Unknown tier {tier!r}; choose one of: {', '.join(TIERS)}.")
+    return tier
+
+
+def _fast_slot(live: Generation | None, model: str | None) -> EncoderSlot:
+    """The static encoder's vector set: the model asked for, else the index's own static
+    encoder, else the shipped one."""
+    saved = None if live is None or model is not None else next(
+        (e for e in live.manifest["encoders"] if e["id"] == FAST), None)
+    config = resolved_config(saved, live.path.parent) if saved else (
+        {"model": str(model)} if model is not None else None)
+    name, obj = _encoder(saved["name"] if saved else FAST_ENCODER, config)
+    return EncoderSlot(FAST, name, obj, DenseSpec("Flat"), tier="fast")
 
 
 def _walk_options(live: Generation | None, max_file_bytes: int | None,

@@ -118,14 +118,14 @@ class EncoderSlot:
         encoder: the encoder instance (``encode_documents``, ``dim``, ``config()``,
             ``fingerprint()``).
         dense: the vector index to build on its vectors.
-        tier: ``"full"`` (a transformer) or ``"fast"`` (a static encoder).
+        tier: ``"dense"`` (a transformer) or ``"fast"`` (a static encoder).
     """
 
     id: str
     name: str
     encoder: Any
     dense: DenseSpec
-    tier: str = "full"
+    tier: str = "dense"
 
 
 class UpToDate(Exception):  # noqa: N818 - a signal, not an error

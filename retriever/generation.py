@@ -40,6 +40,8 @@ class Generation:
         self.path = Path(path)
         _refuse_links(self.path)
         self.manifest = read_manifest(self.path)
+        for entry in self.manifest["components"]:
+            self._kind(entry)  # every component a registered kind of its role, read or not
 
     @classmethod
     def open_quietly(cls, path: Path | None) -> Generation | None:
@@ -93,12 +95,7 @@ class Generation:
 
     def load(self, entry: dict, **arguments):
         """Load the component a manifest entry describes, through the registry."""
-        cls = component_class(entry["name"])
-        if getattr(cls, "role", None) != entry["role"]:
-            raise IndexFormatError(
-                f"The index at {self.path} lists {entry['name']} as a {entry['role']} "
-                f"component, which it is not. {_REBUILD}"
-            )
+        cls = self._kind(entry)
         folder = inside(self.path, entry["path"], kind="dir")
         try:
             return cls.load(folder, **arguments)
@@ -107,6 +104,15 @@ class Generation:
                 f"The {entry['name']} component at {folder} has a configuration this version "
                 f"cannot use ({exc}). {_REBUILD}"
             ) from exc
+
+    def _kind(self, entry: dict) -> type:
+        cls = component_class(entry["name"])
+        if getattr(cls, "role", None) != entry["role"]:
+            raise IndexFormatError(
+                f"The index at {self.path} lists {entry['name']} as a {entry['role']} "
+                f"component, which it is not. {_REBUILD}"
+            )
+        return cls
 
     def reusable(self, fingerprint: str, dim: int) -> tuple[dict, np.ndarray | None]:
         """Map embedding-text hash -> row of vectors made by the encoder ``fingerprint``,

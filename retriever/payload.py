@@ -44,8 +44,9 @@ def search_payload(index: Any, query: str, hits: Sequence[Hit], *, mode: str | S
         k: the number of hits asked for.
 
     Returns:
-        ``{"schema", "query", "mode", "k", "index", "hits": [Hit.to_dict(), ...]}``, with
-        ``index`` the absolute index directory. Serialise it with
+        ``{"schema", "query", "mode", "k", "index", "tier", "hits": [Hit.to_dict(), ...]}``,
+        with ``index`` the absolute index directory and ``tier`` the vectors that answered
+        (``"dense"``, ``"fast"`` or ``"lexical"``). Serialise it with
         :func:`retriever.text_safety.json_text` to get valid UTF-8 whatever the strings hold.
     """
     return {
@@ -54,6 +55,7 @@ def search_payload(index: Any, query: str, hits: Sequence[Hit], *, mode: str | S
         "mode": SearchMode.parse(mode).value,
         "k": k,
         "index": str(Path(index.directory).absolute()),
+        "tier": getattr(index, "tier", None),
         "hits": [hit.to_dict() for hit in hits],
     }
 

@@ -117,6 +117,12 @@ class Index:
         return None if relative is None else (self.directory / relative).resolve()
 
     @property
+    def tier(self) -> str:
+        """What dense and hybrid search use: ``"dense"`` (a transformer's vectors), ``"fast"``
+        (a static encoder's) or ``"lexical"`` (no vectors)."""
+        return "lexical" if self._encoder_entry is None else self._encoder_entry["tier"]
+
+    @property
     def has_vectors(self) -> bool:
         """False for a lexical-only index (dense and hybrid search are then refused)."""
         return self._dense is not None
@@ -381,5 +387,5 @@ def _best_vector_component(generation: Generation) -> dict | None:
     over a static encoder's), else None for a lexical-only index."""
     tiers = {e["id"]: e["tier"] for e in generation.manifest["encoders"]}
     entries = generation.components("vectors")
-    full = [e for e in entries if tiers.get(e.get("encoder")) == "full"]
-    return (full or entries or [None])[0]
+    dense = [e for e in entries if tiers.get(e.get("encoder")) == "dense"]
+    return (dense or entries or [None])[0]

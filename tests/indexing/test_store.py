@@ -110,7 +110,7 @@ def _manifest():
         chunker={"name": "cast", "config": {}}, text_style="code",
         source={"root": "..", "commit": None}, walk=None,
         encoders=[{"id": "main", "name": "e", "config": {}, "dim": 4, "fingerprint": "f",
-                   "tier": "full"}],
+                   "tier": "dense"}],
         components=[{"name": "bm25", "role": "lexical", "config": {}, "path": "lexical"},
                     {"name": "faiss", "role": "vectors", "config": {}, "path": "dense",
                      "encoder": "main"}],
