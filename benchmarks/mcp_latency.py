@@ -1,12 +1,13 @@
 """Warm `search` latency of `retriever mcp` through a real MCP client (the SDK's stdio client).
 
-    python benchmarks/mcp_latency.py TREE [--kinds lexical,default] [--rounds 3]
+    python benchmarks/mcp_latency.py TREE [--kinds lexical,fast,default] [--rounds 3]
         [--json benchmarks/results/mcp_latency.json]
 
 TREE is a repository, e.g. one of the semble benchmark's exported trees (aiohttp is the
 median by file count). It is copied to a temporary folder (its own files stay untouched),
-indexed once per kind (not timed): ``lexical`` (BM25 only, answered in lexical mode) and
-``default`` (the default model's vectors, answered in hybrid mode). Then a server is spawned
+indexed once per kind (not timed): ``lexical`` (BM25 only, answered in lexical mode),
+``fast`` (the static encoder's tier, ``retriever.index(tier="fast")``, hybrid) and ``default``
+(the default model's vectors, hybrid). Then a server is spawned
 on the copy, warmed up (status and a few searches, so the query encoder is loaded), and every
 query is sent ``--rounds`` times; each timing is one `tools/call` round trip as the client
 sees it (JSON-RPC over pipes, the search, the payload and its token budget). The queries are
@@ -17,6 +18,7 @@ the tree's semble annotations when found (``--annotations``, else the shared ben
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shutil
@@ -35,6 +37,8 @@ from locations import semble_dir  # noqa: E402
 
 import retriever  # noqa: E402
 
+# What each kind of index is built with.
+_KINDS = {"lexical": {"lexical_only": True}, "fast": {"tier": "fast"}, "default": {}}
 _FALLBACK = ["how is a request retried", "parse the configuration file", "open a connection",
              "where are errors logged", "serialize a response to JSON", "read the headers"]
 
@@ -89,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tree", type=Path, help="repository to serve (copied first)")
     parser.add_argument("--kinds", default="lexical,default",
-                        help="comma list of lexical and default")
+                        help="comma list of lexical, fast and default")
     parser.add_argument("--rounds", type=int, default=3, help="times each query is sent")
     parser.add_argument("--annotations", type=Path, help="semble annotations of the tree")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -99,13 +103,15 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         for kind in args.kinds.split(","):
-            if kind not in ("lexical", "default"):
-                parser.error(f"unknown kind {kind!r}: choose lexical or default")
+            if kind not in _KINDS:
+                parser.error(f"unknown kind {kind!r}: choose from {', '.join(_KINDS)}")
+            if kind == "fast" and "tier" not in inspect.signature(retriever.index).parameters:
+                parser.error("this version of retriever.index has no tier= (no fast tier)")
             copy = Path(scratch) / kind / tree.name
             shutil.copytree(tree, copy, symlinks=True,
                             ignore=shutil.ignore_patterns(".retriever", ".git"))
             began = time.perf_counter()
-            built = retriever.index(copy, lexical_only=kind == "lexical")
+            built = retriever.index(copy, **_KINDS[kind])
             build_s = time.perf_counter() - began
             results[kind] = {"build_s": round(build_s, 1), "files": built.last_build.files,
                              **anyio.run(_measure, copy, queries, args.rounds)}
