@@ -34,6 +34,14 @@ def index_command(
     max_file_bytes: int | None = typer.Option(
         None, "--max-file-bytes", help="Skip larger files [the index's own, else 1 MiB]."
     ),
+    tier: str | None = typer.Option(
+        None, "--tier",
+        help="Vectors to build: lexical (none), fast (a static encoder), dense (the "
+             "transformer) or full (both) [the index's own, else dense].",
+    ),
+    fast_model: str | None = typer.Option(
+        None, "--fast-model", help="Static model for the fast tier: a shipped name or a folder."
+    ),
     lexical_only: bool | None = typer.Option(
         None, "--lexical-only/--with-vectors",
         help="BM25 only, no vectors and no model [the index's own, else with vectors].",
@@ -74,6 +82,7 @@ def index_command(
             include_dependencies=include_deps, max_file_bytes=max_file_bytes, progress=progress,
             index_spec=index_spec, index_options=options, wait=wait,
             lexical_only=lexical_only, cache=False if no_cache else cache_dir,
+            tier=tier, fast_model=fast_model,
         )
     report = opened.last_build
     # Text(printable(...)): file names are untrusted, neither markup nor terminal escapes.
