@@ -324,7 +324,8 @@ def build_server(live: LiveIndex) -> MCPServer:
 
 def serve(path: str | Path | None = None, *, index_dir: str | Path | None = None,
           watch: bool = False, debounce_ms: int = DEFAULT_DEBOUNCE_MS,
-          lexical_only: bool | None = None, wait: float = 10.0) -> None:
+          lexical_only: bool | None = None, tier: str | None = None,
+          wait: float = 10.0) -> None:
     """Serve the index of ``path`` over stdio until the client disconnects.
 
     Args:
@@ -336,10 +337,14 @@ def serve(path: str | Path | None = None, *, index_dir: str | Path | None = None
         debounce_ms: the watcher's quiet time before a batch of changes is indexed.
         lexical_only: build without vectors when there is no index yet (None: the index's
             own setting, else with vectors).
+        tier: the vector sets to build (``retriever.index(tier=...)``: lexical, fast, dense
+            or full); None keeps the index's own.
         wait: seconds a call waits for a first index before saying it is being built.
     """
     root, index_dir = _locate(path, index_dir)
-    live = LiveIndex(root, index_dir, index_options={"lexical_only": lexical_only}, wait=wait)
+    options = {key: value for key, value in (("lexical_only", lexical_only), ("tier", tier))
+               if value is not None}
+    live = LiveIndex(root, index_dir, index_options=options, wait=wait)
     live.start(watch_tree=watch, debounce_ms=debounce_ms)
     threading.Thread(target=_warm_up, args=(live,), daemon=True, name="warm-up").start()
     try:

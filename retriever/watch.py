@@ -273,9 +273,10 @@ class LiveIndex:
         opened = api.open(self.index_dir)  # resolves CURRENT: the live generation
         with self._lock:
             self._index = held = opened
-            if "lexical_only" not in self.options or self.options["lexical_only"] is None:
-                # A deleted index is rebuilt as it was (no model loads for a lexical one).
-                self.options["lexical_only"] = not held.has_vectors
+            asked = {key: self.options.get(key) for key in ("lexical_only", "tier")}
+            if not held.has_vectors and not any(v is not None for v in asked.values()):
+                # A deleted lexical index is rebuilt lexical (no model loads for it).
+                self.options["lexical_only"] = True
         return held
 
     def _rebuild_missing(self):

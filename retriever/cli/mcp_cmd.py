@@ -26,6 +26,10 @@ def mcp_command(
         help="Build without vectors when there is no index yet [the index's own, else with "
              "vectors].",
     ),
+    tier: str | None = typer.Option(
+        None, "--tier",
+        help="Vectors to build: lexical, fast, dense or full [the index's own, else dense].",
+    ),
 ) -> None:
     """Serve search, open, find_related and status to an MCP client over stdio.
 
@@ -39,4 +43,4 @@ def mcp_command(
             "pip install 'dense-retriever[mcp]'."
         ) from None
     serve(path, index_dir=index, watch=watch, debounce_ms=debounce_ms,
-          lexical_only=lexical_only)
+          lexical_only=lexical_only, tier=tier)

@@ -22,6 +22,10 @@ def watch_command(
         None, "--lexical-only/--with-vectors",
         help="BM25 only, no vectors and no model [the index's own, else with vectors].",
     ),
+    tier: str | None = typer.Option(
+        None, "--tier",
+        help="Vectors to build: lexical, fast, dense or full [the index's own, else dense].",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only."),
 ) -> None:
     """Index PATH, then re-index it after every batch of changes (Ctrl-C stops)."""
@@ -43,6 +47,6 @@ def watch_command(
         err.print(Text(printable(f"Watching {path.resolve()}; Ctrl-C stops.")))
     try:
         watch(path, index_dir=index, debounce_ms=debounce_ms, on_update=updated,
-              on_error=failed, lexical_only=lexical_only)
+              on_error=failed, lexical_only=lexical_only, tier=tier)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None

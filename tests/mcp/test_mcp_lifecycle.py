@@ -64,10 +64,19 @@ def test_a_deleted_index_folder_is_rebuilt_as_it_was(lexical_repo):
     assert (lexical_repo / ".retriever" / "CURRENT").is_file()
 
 
-def test_a_tree_with_no_index_is_indexed_at_start(repo):
-    with mcp_client(str(repo), "--lexical-only") as client:
+@pytest.mark.parametrize("flags", [["--lexical-only"], ["--tier", "lexical"]])
+def test_a_tree_with_no_index_is_indexed_at_start(repo, flags):
+    with mcp_client(str(repo), *flags) as client:
         until(_found(client, "delete old backup archives", "scripts/backup.sh"), timeout=60)
         assert client.json("status")["modes"] == ["lexical"]
+
+
+def test_a_build_that_fails_is_reported_by_the_tools(repo):
+    with mcp_client(str(repo), "--tier", "bogus") as client:
+        message = until(lambda: "rebuilding it failed" in (
+            text := client.error("search", query="retry")) and text, timeout=60)
+        assert "Unknown tier 'bogus'" in message
+        assert "Unknown tier" in client.json("status")["last_error"]
 
 
 def test_watch_inside_the_server_follows_edits(lexical_repo):
