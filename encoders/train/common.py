@@ -215,11 +215,17 @@ def _wrap_lora(model, rank: int) -> None:
         from peft import LoraConfig, get_peft_model
     except ImportError as exc:
         raise MissingDependencyError(
-            "LoRA training needs peft: pip install 'dense-retriever[train]'.") from exc
-    transformer = model[0]
+            "LoRA training needs peft: pip install peft") from exc
     config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05,
                         target_modules="all-linear")
-    transformer.auto_model = get_peft_model(transformer.auto_model, config)
+    _set_backbone(model[0], get_peft_model(model[0].auto_model, config))
+
+
+def _set_backbone(transformer, backbone) -> None:
+    # sentence-transformers 6 keeps the transformers model in `model` (`auto_model` is a
+    # read-only alias); earlier releases keep it in `auto_model` itself.
+    alias = getattr(type(transformer), "auto_model", None)
+    setattr(transformer, "model" if isinstance(alias, property) else "auto_model", backbone)
 
 
 def st_losses():
@@ -427,13 +433,13 @@ def _finish(job: Job, out: Path, settings: TrainSettings, base: dict, identity: 
             losses: list[float], base_metrics, command, resumed_from, started,
             progress) -> TrainResult:
     model = job.model
-    if settings.lora:
-        transformer = model[0]
-        transformer.auto_model.save_pretrained(str(out / "lora"))
-        transformer.auto_model = transformer.auto_model.merge_and_unload()
-    if job.before_save is not None:
-        job.before_save(model)
     with _no_hf_bars():
+        if settings.lora:  # the adapter alone (a few MB, what a shipped model needs), then merged
+            adapted = model[0].auto_model
+            adapted.save_pretrained(str(out / "lora"))
+            _set_backbone(model[0], adapted.merge_and_unload())
+        if job.before_save is not None:
+            job.before_save(model)
         model.save(str(out), create_model_card=False)
     trained_metrics = _dev(job, progress)
     model.eval()

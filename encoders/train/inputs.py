@@ -42,9 +42,11 @@ def check_pairs(pairs: Iterable, label: str = "training") -> list[Pair]:
             raise InputError(f"{label} pair {number}: query and positive must be non-empty "
                              "strings.")
         rows.append((query, positive, tuple(negatives)))
-    if len(rows) < 2:
+    if label != "dev" and len(rows) < 2:
         raise InputError(f"The {label} data holds {len(rows)} pairs; contrastive training "
                          "needs at least 2 (the other pairs of a batch are the negatives).")
+    if not rows:
+        raise InputError(f"The {label} data holds no pairs; pass some, or none at all.")
     return rows
 
 

@@ -11,6 +11,7 @@ from retriever.cli.index_cmd import index_command
 from retriever.cli.info_cmd import info_command
 from retriever.cli.mcp_cmd import mcp_command
 from retriever.cli.search_cmd import search_command
+from retriever.cli.train_cmd import app as train_app
 from retriever.cli.watch_cmd import watch_command
 
 __all__ = ["app", "main"]
@@ -28,6 +29,7 @@ app.command("info")(info_command)
 app.command("watch")(watch_command)
 app.command("mcp")(mcp_command)
 app.add_typer(eval_app, name="eval")
+app.add_typer(train_app, name="train")
 app.add_typer(cache_app, name="cache")
 
 

@@ -1,0 +1,173 @@
+"""``retriever train contrastive|matryoshka|hash|mae``: train an encoder, one call each.
+
+Each command passes its options to one recipe of :mod:`encoders.train` and renders the result;
+the trained folder then works as ``retriever index PATH --model OUT``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from retriever.cli.common import ErrorHandlingGroup, err, out, progress_bar, silenced
+from retriever.errors import InputError
+from retriever.text_safety import printable
+
+app = typer.Typer(
+    cls=ErrorHandlingGroup,
+    help="Train encoders: contrastive, Matryoshka, binary hash, MAE pretraining.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+# Shared by every recipe's command; typer reads these defaults without changing them.
+DATA = typer.Option(..., "--data", help="Pairs JSONL ({query, positive, negatives}) or texts "
+                    "JSONL ({text}) for mae, .jsonl or .jsonl.xz, or a folder holding "
+                    "pairs.jsonl[.xz] / chunks.jsonl[.xz].")
+BASE = typer.Option("all-MiniLM-L6-v2", "--base",
+                    help="Base model: a packaged name or a sentence-transformers folder.")
+OUT = typer.Option(..., "--out", help="Folder for the trained model (new or empty, or an "
+                   "unfinished run's with --resume).")
+DEV = typer.Option(None, "--dev", help="Dev pairs JSONL [the data's split=dev rows].")
+EPOCHS = typer.Option(1, "--epochs", help="Passes over the data.")
+BATCH = typer.Option(64, "--batch-size", help="Examples a step (in-batch negatives).")
+MINI = typer.Option(32, "--mini-batch-size", help="Texts a forward pass where gradients are "
+                    "cached (memory of this, negatives of --batch-size).")
+LR = typer.Option(2e-5, "--lr", help="Peak learning rate (warm-up, then linear decay).")
+SEED = typer.Option(0, "--seed", help="Seed of data order, dropout and masking.")
+MAX_LENGTH = typer.Option(256, "--max-length", help="Token limit a text.")
+MAX_STEPS = typer.Option(None, "--max-steps", help="Stop after this many steps.")
+EVERY = typer.Option(200, "--checkpoint-every", help="Steps between checkpoints.")
+LORA = typer.Option(False, "--lora/--no-lora", help="Train a LoRA adapter (needs peft), "
+                    "merged into the saved model and also kept in OUT/lora.")
+LORA_RANK = typer.Option(16, "--lora-rank", help="The LoRA adapter's rank.")
+RESUME = typer.Option(False, "--resume", help="Continue the unfinished run in --out.")
+DEVICE = typer.Option(None, "--device", help="cpu, cuda, cuda:1... [cuda when present].")
+QUIET = typer.Option(False, "--quiet", "-q", help="Only the result line.")
+NEGATIVES = typer.Option(None, "--hard-negatives", help="Negatives a query [the data's, at "
+                         "most 3; missing ones are random other positives].")
+SCALE = typer.Option(20.0, "--scale", help="Inverse temperature of the InfoNCE softmax.")
+_STAGES = {"train": "Training", "dev": "Dev metrics"}
+
+
+def _settings(**values):
+    from encoders.train.common import TrainSettings
+
+    return TrainSettings(**values)
+
+
+def _run(ctx: typer.Context, recipe: str, options: dict, common: dict) -> None:
+    from encoders.train import contrastive, hashing, mae, matryoshka
+
+    train = {"contrastive": contrastive.train_contrastive, "matryoshka":
+             matryoshka.train_matryoshka, "hash": hashing.train_hash, "mae": mae.train_mae}
+    quiet, dev = common.pop("quiet"), common.pop("dev")
+    data, base, out_dir, resume = (common.pop(k) for k in ("data", "base", "out", "resume"))
+    settings = _settings(**common)
+    # The raw command line, as the outermost group kept it (retriever.cli.common).
+    command = shlex.join(["retriever", *ctx.find_root().meta.get("retriever.args", [])])
+    with silenced(quiet), progress_bar(not quiet) as bars:
+        progress = None if bars is None else (
+            lambda stage, done, total: bars(_STAGES.get(stage, stage), done, total))
+        result = train[recipe](data, out=out_dir, base=base, settings=settings, dev=dev,
+                               progress=progress, resume=resume, command=command, **options)
+    losses = result.manifest["loss"]
+    resumed = f", resumed at step {result.resumed_from}" if result.resumed_from else ""
+    out.print(Text(printable(
+        f"Trained {recipe} for {result.steps} steps{resumed}; loss {losses['first']:.4f} -> "
+        f"{losses['last_tenth_mean']:.4f}. Saved to {result.out}; use it with "
+        f"`retriever index PATH --model {result.out}`."
+    )))
+    metrics = result.manifest.get("dev_metrics")
+    if metrics and not quiet:
+        table = Table(title="Dev metrics")
+        for column in ("metric", "base", "trained"):
+            table.add_column(column, justify="left" if column == "metric" else "right")
+        for name, value in metrics["trained"].items():
+            table.add_row(name, f"{metrics['base'].get(name, float('nan')):.4f}", f"{value:.4f}")
+        err.print(table)
+
+
+@app.command("contrastive")
+def contrastive_command(
+    ctx: typer.Context, data: Path = DATA, base: str = BASE, out: Path = OUT,
+    dev: Path | None = DEV, epochs: int = EPOCHS, batch_size: int = BATCH,
+    mini_batch_size: int = MINI, lr: float = LR, seed: int = SEED, max_length: int = MAX_LENGTH,
+    max_steps: int | None = MAX_STEPS, checkpoint_every: int = EVERY, lora: bool = LORA,
+    lora_rank: int = LORA_RANK, resume: bool = RESUME, device: str | None = DEVICE,
+    quiet: bool = QUIET, hard_negatives: int | None = NEGATIVES, scale: float = SCALE,
+) -> None:
+    """InfoNCE over in-batch and hard negatives, large batches through gradient caching."""
+    common = {k: v for k, v in locals().items() if k not in ("ctx", "hard_negatives", "scale")}
+    _run(ctx, "contrastive", {"hard_negatives": hard_negatives, "scale": scale}, common)
+
+
+@app.command("matryoshka")
+def matryoshka_command(
+    ctx: typer.Context, data: Path = DATA, base: str = BASE, out: Path = OUT,
+    dev: Path | None = DEV, epochs: int = EPOCHS, batch_size: int = BATCH,
+    mini_batch_size: int = MINI, lr: float = LR, seed: int = SEED, max_length: int = MAX_LENGTH,
+    max_steps: int | None = MAX_STEPS, checkpoint_every: int = EVERY, lora: bool = LORA,
+    lora_rank: int = LORA_RANK, resume: bool = RESUME, device: str | None = DEVICE,
+    quiet: bool = QUIET, hard_negatives: int | None = NEGATIVES, scale: float = SCALE,
+    dims: str | None = typer.Option(None, "--dims", help="Nested dimensions, comma-separated "
+                                    "[those of 384,256,128,64,32 that fit, and the full]."),
+    layers: bool = typer.Option(False, "--layers/--no-layers",
+                                help="Also train every shallower depth (2D Matryoshka)."),
+) -> None:
+    """InfoNCE at nested output prefixes (and, with --layers, at every depth)."""
+    options = {"hard_negatives": hard_negatives, "scale": scale, "dims": _dims(dims),
+               "layers": layers}
+    common = {k: v for k, v in locals().items() if k not in ("ctx", "options", *options)}
+    _run(ctx, "matryoshka", options, common)
+
+
+@app.command("hash")
+def hash_command(
+    ctx: typer.Context, data: Path = DATA, base: str = BASE, out: Path = OUT,
+    dev: Path | None = DEV, epochs: int = EPOCHS, batch_size: int = BATCH,
+    mini_batch_size: int = MINI, lr: float = LR, seed: int = SEED, max_length: int = MAX_LENGTH,
+    max_steps: int | None = MAX_STEPS, checkpoint_every: int = EVERY, lora: bool = LORA,
+    lora_rank: int = LORA_RANK, resume: bool = RESUME, device: str | None = DEVICE,
+    quiet: bool = QUIET, hard_negatives: int | None = NEGATIVES, scale: float = SCALE,
+    bits: int | None = typer.Option(None, "--bits", help="Code length, a multiple of 8 "
+                                    "[the base model's width]."),
+    margin: float = typer.Option(2.0, "--margin", help="Binary ranking margin (2: one bit)."),
+) -> None:
+    """BPR-style hash layer: sign bits for the binary indexes (--index-spec BFlat)."""
+    options = {"hard_negatives": hard_negatives, "scale": scale, "bits": bits, "margin": margin}
+    common = {k: v for k, v in locals().items() if k not in ("ctx", "options", *options)}
+    _run(ctx, "hash", options, common)
+
+
+@app.command("mae")
+def mae_command(
+    ctx: typer.Context, data: Path = DATA, base: str = BASE, out: Path = OUT,
+    dev: Path | None = DEV, epochs: int = EPOCHS, batch_size: int = BATCH,
+    mini_batch_size: int = MINI, lr: float = LR, seed: int = SEED, max_length: int = MAX_LENGTH,
+    max_steps: int | None = MAX_STEPS, checkpoint_every: int = EVERY, lora: bool = LORA,
+    lora_rank: int = LORA_RANK, resume: bool = RESUME, device: str | None = DEVICE,
+    quiet: bool = QUIET,
+    encoder_mask: float = typer.Option(0.3, "--encoder-mask", help="Share of tokens masked "
+                                       "for the encoder."),
+    decoder_mask: float = typer.Option(0.5, "--decoder-mask", help="Share of tokens each "
+                                       "decoder position may not see."),
+) -> None:
+    """RetroMAE pretraining over raw texts (code chunks); only the encoder is saved."""
+    options = {"encoder_mask": encoder_mask, "decoder_mask": decoder_mask}
+    common = {k: v for k, v in locals().items() if k not in ("ctx", "options", *options)}
+    _run(ctx, "mae", options, common)
+
+
+def _dims(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"--dims takes comma-separated integers such as 384,256,128; got "
+                         f"{text!r}.") from None
