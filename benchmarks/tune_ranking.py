@@ -53,7 +53,7 @@ from retriever.ranking.fusion import Blend  # noqa: E402
 # The grid of each weight: (stage, setting) -> values tried.
 GRID: dict[tuple[str, str], list] = {
     ("", "depth"): [50, 100, 200, 400],
-    ("definitions", "symbol"): [0.0, 1.0, 2.0, 3.0, 4.0, 6.0],
+    ("definitions", "symbol"): [0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0],
     ("definitions", "embedded"): [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
     ("definitions", "word"): [0.0, 0.5, 1.0, 2.0, 3.0],
     ("definitions", "style"): [0.0, 0.4, 0.8, 1.0],
@@ -62,10 +62,10 @@ GRID: dict[tuple[str, str], list] = {
     ("definitions", "stem"): [0.0, 0.25, 0.5, 1.0, 2.0],
     ("definitions", "limit"): [5, 10, 20, 50],
     ("path_terms", "stem"): [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
-    ("path_terms", "folder"): [0.0, 0.25, 0.5, 1.0, 1.5, 2.0],
+    ("path_terms", "folder"): [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
     ("path_terms", "mention"): [0.0, 1.0, 2.0],
     ("path_terms", "symbol"): [0.0, 0.25, 0.5, 1.0],
-    ("coherence", "weight"): [0.0, 0.1, 0.2, 0.3, 0.5],
+    ("coherence", "weight"): [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0],
     ("path_prior", "intents"): [False, True],
     **{("path_prior", trait): [0.1, 0.2, 0.3, 0.5, 0.7, 1.0]
        for trait in ("test", "example", "benchmark", "docs", "generated", "vendored",
@@ -199,9 +199,31 @@ def report(args, repos, tune, check, weights: dict, lines) -> dict:
                                                *args.argv])}
 
 
+def latency(args, repos) -> dict:
+    """p50 / p95 of single ``Index.search`` calls (k=10) per repository, ``plain`` and
+    ``code`` presets, after one untimed call each (which builds the ranking context)."""
+    found = {}
+    for repo in repos:
+        texts = [q.query for q in repo.queries]
+        found[repo.name] = {"chunks": len(repo.index), "queries": len(texts)}
+        for name in ("plain", "code"):
+            repo.index.search(texts[0], k=10, mode=args.mode, pipeline=name)
+            times = []
+            for text in texts:
+                started = time.perf_counter()
+                repo.index.search(text, k=10, mode=args.mode, pipeline=name)
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            found[repo.name][name] = {"p50_ms": round(times[len(times) // 2], 2),
+                                      "p95_ms": round(times[int(len(times) * 0.95)], 2)}
+        print(repo.name, found[repo.name], flush=True)
+    return {"mode": args.mode, "repos": found,
+            "command": " ".join(["python", "benchmarks/tune_ranking.py", *args.argv])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["fit", "report"])
+    parser.add_argument("action", choices=["fit", "report", "latency"])
     parser.add_argument("--trees", type=Path, required=True, help="export.py output folder")
     parser.add_argument("--annotations", type=Path, default=None)
     parser.add_argument("--index-root", type=Path, default=scratch_dir("rank-index"))
@@ -228,6 +250,9 @@ def main() -> None:
                        vectors=args.mode != "lexical",
                        progress=lambda message: print(message, flush=True))
     lines = line_repos(args.line, args.mined, args.line_work, args.mode) if args.line else []
+    if args.action == "latency":
+        write_json(args.out / f"latency-{args.mode}.json", latency(args, repos))
+        return
     if args.action == "fit":
         fitted = fit(args, [r for r in repos if r.name in tune], lines)
         fitted["split"] = {"tune": tune, "check": check}

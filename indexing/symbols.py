@@ -112,6 +112,7 @@ _CALL_DEF = re.compile(
     r"\((?P<args>[^()\"'`;=]*(?:\([^()]*\)[^()\"'`;=]*)*)\)\s*"
     r"(?:const\s*|noexcept\s*|override\s*|throws\s+[\w., ]+|:\s*[\w<>\[\], .?|]+)?\s*\{\s*$"
 )
+_IMPL_FOR = re.compile(rf"\bfor\s+&?(?:'\w+\s+)?(?P<name>{_NAME})")
 _CONTAINER_VALUE = re.compile(r"(?:extern\s+|packed\s+)?(?:struct|enum|union|opaque)\b")
 _DEFINE = re.compile(r"^\s*#\s*define\s+(?P<name>[A-Za-z_]\w*)")
 _TYPEDEF_END = re.compile(r"^\s*}\s*(?P<name>[A-Za-z_]\w*)\s*;")
@@ -140,7 +141,12 @@ def definitions_in(text: str, language: str) -> list[tuple[int, str, str]]:
             continue
         match = _KEYWORD_DEF.match(line)
         if match is not None:
-            found.append((offset, match["name"], _KEYWORDS[match["kw"]]))
+            name = match["name"]
+            if match["kw"] == "impl":
+                # "impl Visitor for Foo" implements Visitor for Foo: it defines Foo's side.
+                implemented = _IMPL_FOR.search(line, match.end("name"))
+                name = implemented["name"] if implemented is not None else name
+            found.append((offset, name, _KEYWORDS[match["kw"]]))
             continue
         match = _ASSIGN_DEF.match(line)
         if match is not None:

@@ -97,7 +97,8 @@ def test_an_index_built_before_the_symbol_table_still_searches(repo):
      ["Serve", "Router"]),
     ("javascript", "export const debounce = (fn, ms) => {\napp.use(function (req) {",
      ["debounce"]),
-    ("rust", "pub(crate) fn route(&self) -> X {\nimpl<T> Router<T> {", ["route", "Router"]),
+    ("rust", "pub(crate) fn route(&self) -> X {\nimpl<T> Router<T> {\n"
+     "impl<'de> Visitor<'de> for StrVisitor {", ["route", "Router", "StrVisitor"]),
     ("java", "  @Override public void run() {\n  } else if (x) {", ["run"]),
     ("ruby", "def self.slugify(s)\nmodule Baz", ["self.slugify", "Baz"]),
     ("lua", "function M.setup(opts)\nlocal function helper()", ["M.setup", "helper"]),
