@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
 import shutil
 import time
@@ -36,10 +35,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from encoders.folder import content_digests
 from encoders.sentence import PACKAGED_MODELS, TRAINING_MANIFEST, resolve_model
+from encoders.train.checkpoints import (
+    check_identity,
+    latest,
+    load_checkpoint,
+    read_json,
+    save_checkpoint,
+    write_json,
+)
 from retriever.errors import InputError, MissingDependencyError
 
 __all__ = [
@@ -215,7 +221,7 @@ def _wrap_lora(model, rank: int) -> None:
         from peft import LoraConfig, get_peft_model
     except ImportError as exc:
         raise MissingDependencyError(
-            "LoRA training needs peft: pip install peft") from exc
+            "LoRA training needs peft: pip install peft.") from exc
     config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05,
                         target_modules="all-linear")
     _set_backbone(model[0], get_peft_model(model[0].auto_model, config))
@@ -294,18 +300,18 @@ def fit(job: Job, *, out: Path, settings: TrainSettings, base: dict,
     params = _trainable(model, job.loss)
     optimizer = torch.optim.AdamW(list(params.values()), lr=settings.lr,
                                   weight_decay=settings.weight_decay)
-    checkpoint = _latest(run_dir) if resume else None
+    checkpoint = latest(run_dir) if resume else None
     if checkpoint is not None:
-        run = _read_json(run_dir / "run.json")
-        _check_identity(run.get("identity", {}), identity, out)
-        start, losses = _load_checkpoint(checkpoint, params, optimizer)
+        run = read_json(run_dir / "run.json")
+        check_identity(run.get("identity", {}), identity, out)
+        start, losses = load_checkpoint(checkpoint, params, optimizer)
         base_metrics = run.get("base_metrics")
     else:
         _seed(settings.seed)
         start, losses = 0, []
         base_metrics = _dev(job, progress)
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(run_dir / "run.json", {"identity": identity, "base_metrics": base_metrics})
+        write_json(run_dir / "run.json", {"identity": identity, "base_metrics": base_metrics})
     total, warm = len(schedule), max(1, round(settings.warmup * len(schedule)))
     model.train()
     for step in range(start, total):
@@ -325,7 +331,7 @@ def fit(job: Job, *, out: Path, settings: TrainSettings, base: dict,
         if progress is not None:
             progress("train", step + 1, total)
         if (step + 1) % settings.checkpoint_every == 0 and step + 1 < total:
-            _save_checkpoint(run_dir, step + 1, params, optimizer, losses)
+            save_checkpoint(run_dir, step + 1, params, optimizer, losses)
     model.eval()
     return _finish(job, out, settings, base, identity, losses, base_metrics, command,
                    start if checkpoint is not None else None, started, progress)
@@ -369,66 +375,6 @@ def _dev(job: Job, progress: Progress | None) -> dict | None:
     return metrics
 
 
-def _latest(run_dir: Path) -> Path | None:
-    steps = sorted(run_dir.glob("step-*")) if run_dir.is_dir() else []
-    return steps[-1] if steps else None
-
-
-def _check_identity(saved: dict, current: dict, out: Path) -> None:
-    differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-    if differ:
-        raise InputError(f"The unfinished run in {out} was started with other {', '.join(differ)}"
-                         "; resume it with the same data, base model and settings, or choose "
-                         "another output folder.")
-
-
-def _save_checkpoint(run_dir: Path, step: int, params: dict, optimizer, losses: list) -> None:
-    final = run_dir / f"step-{step:08d}"
-    temporary = run_dir / f".{final.name}.tmp"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    save_file({n: p.detach().cpu().clone().contiguous() for n, p in params.items()},
-              str(temporary / "weights.safetensors"))
-    torch.save(optimizer.state_dict(), temporary / "optimizer.pt")
-    states = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    save_file(states, str(temporary / "rng.safetensors"))
-    _write_json(temporary / "state.json",
-                {"step": step, "losses": losses, "python_random": random.getstate()})
-    os.replace(temporary, final)
-    for older in run_dir.glob("step-*"):  # the newest alone is needed to resume
-        if older != final:
-            shutil.rmtree(older, ignore_errors=True)
-
-
-def _load_checkpoint(folder: Path, params: dict, optimizer) -> tuple[int, list[float]]:
-    try:
-        weights = load_file(str(folder / "weights.safetensors"))
-        optimizer_state = torch.load(folder / "optimizer.pt", weights_only=True)
-        states = load_file(str(folder / "rng.safetensors"))
-        state = _read_json(folder / "state.json")
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise InputError(f"The checkpoint {folder} cannot be read ({exc}); delete it to "
-                         "resume from the one before, or start again.") from exc
-    if set(weights) != set(params):
-        raise InputError(f"The checkpoint {folder} does not hold this run's weights; start "
-                         "again in a new output folder.")
-    with torch.no_grad():
-        for name, param in params.items():
-            param.copy_(weights[name].to(param.device))
-    optimizer.load_state_dict(optimizer_state)
-    torch.set_rng_state(states["cpu"])
-    if torch.cuda.is_available():
-        cuda = [states[f"cuda{i}"] for i in range(torch.cuda.device_count())
-                if f"cuda{i}" in states]
-        if cuda:
-            torch.cuda.set_rng_state_all(cuda)
-    version, internal, gauss = state["python_random"]
-    random.setstate((version, tuple(internal), gauss))
-    return int(state["step"]), [float(x) for x in state["losses"]]
-
-
 def _finish(job: Job, out: Path, settings: TrainSettings, base: dict, identity: dict,
             losses: list[float], base_metrics, command, resumed_from, started,
             progress) -> TrainResult:
@@ -459,7 +405,7 @@ def _finish(job: Job, out: Path, settings: TrainSettings, base: dict, identity: 
         **job.manifest,
     }
     (out / "README.md").write_text(_model_card(manifest), encoding="utf-8")
-    _write_json(out / TRAINING_MANIFEST, manifest)  # last: its presence means finished
+    write_json(out / TRAINING_MANIFEST, manifest)  # last: its presence means finished
     if not settings.keep_checkpoints:
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     return TrainResult(out=out, steps=len(losses), resumed_from=resumed_from, losses=losses,
@@ -490,21 +436,3 @@ def _version() -> str:
         return version("dense-retriever")
     except PackageNotFoundError:
         return "unknown"
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path} cannot be read ({exc}); start again in a new output "
-                         "folder.") from exc
-    if not isinstance(value, dict):
-        raise InputError(f"{path} is not a JSON object; start again in a new output folder.")
-    return value
-
-
-def _write_json(path: Path, value: dict) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n",
-                         encoding="utf-8")
-    os.replace(temporary, path)
