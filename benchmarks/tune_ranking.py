@@ -1,10 +1,13 @@
 """Fit the code priors' weights on the tune half of the semble benchmark; report and ablate.
 
-usage:
-    python benchmarks/tune_ranking.py fit --trees ../bench/semble-trees \
-        --index-root ../bench/rank-index --mode lexical --rounds 2 --seed 0
-    python benchmarks/tune_ranking.py report --trees ../bench/semble-trees \
-        --index-root ../bench/rank-index --mode lexical
+usage (scratch folders default to ../bench, or $DENSE_RETRIEVER_BENCH: semble-trees/,
+rank-index/, mined/ from mine_packages.py, line-level/):
+    python benchmarks/mine_packages.py bm25s sentence_transformers anyio fsspec packaging joblib
+    python benchmarks/tune_ranking.py fit --mode lexical --rounds 2 --seed 0 \
+        --line anyio --line fsspec --line packaging --line joblib
+    python benchmarks/tune_ranking.py report --mode lexical --line anyio --line fsspec \
+        --line packaging --line joblib --line bm25s --line sentence_transformers
+    python benchmarks/tune_ranking.py latency --mode lexical --repo abseil-cpp
 
 The split is fixed (benchmarks/ranking_eval.py ``split``): the scorable repositories sorted by
 name, alternating, the first to the tune half. ``fit`` runs a seeded coordinate search over a
@@ -134,12 +137,16 @@ class Objective:
 def fit(args, repos_tune, lines) -> dict:
     rng = random.Random(args.seed)
     weights = copy.deepcopy(weights_for(args.mode))
+    if args.start is not None:
+        weights = {**json.loads(args.start.read_text())["weights"], **(
+            {"fusion": weights["fusion"]} if "fusion" in weights else {})}
     objective = Objective(repos_tune, lines, args.mode)
     best = objective(weights)
     trace = [{"step": "start", "objective": round(best, 4)}]
     print(f"start: objective {best:.4f}", flush=True)
     for round_number in range(args.rounds):
-        keys = [key for key in GRID if not key[0] or key[0] in weights]
+        keys = [key for key in GRID if (not key[0] or key[0] in weights)
+                and (not args.only or key[0] in args.only)]
         rng.shuffle(keys)
         changed = False
         for key in keys:
@@ -224,13 +231,18 @@ def latency(args, repos) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["fit", "report", "latency"])
-    parser.add_argument("--trees", type=Path, required=True, help="export.py output folder")
+    parser.add_argument("--trees", type=Path, default=scratch_dir("semble-trees"),
+                        help="export.py output folder")
     parser.add_argument("--annotations", type=Path, default=None)
     parser.add_argument("--index-root", type=Path, default=scratch_dir("rank-index"))
     parser.add_argument("--mode", default="lexical", choices=["lexical", "dense", "hybrid"])
     parser.add_argument("--repo", action="append", default=None, help="only these")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", action="append", default=[],
+                        help="fit only this stage's weights (repeatable), e.g. fusion")
+    parser.add_argument("--start", type=Path, default=None,
+                        help="start the fit from these weights (a fit JSON)")
     parser.add_argument("--weights", type=Path, default=None,
                         help="report these weights (a fit JSON) instead of the preset's")
     parser.add_argument("--line", action="append", default=[],
