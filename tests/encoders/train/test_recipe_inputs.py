@@ -128,3 +128,20 @@ def test_lora_saves_the_adapter_and_a_merged_model(trainable_model_dir, toy_pair
     # LoRA trains the linear layers only; embeddings and layer norms stay as they were.
     assert any("attention" in n for n in changed)
     assert "embeddings.word_embeddings.weight" not in changed
+
+
+def test_given_negatives_fill_their_column_and_missing_ones_borrow(toy_pairs):
+    from encoders.train.contrastive import pair_job
+    from encoders.train.inputs import check_pairs
+
+    rows = check_pairs([(q, c, ["def decoy(): pass"] if i == 0 else [])
+                        for i, (q, c) in enumerate(toy_pairs)])
+    job = pair_job("contrastive", None, None, rows, None, seed=3, hard_negatives=None,
+                   options={})
+    assert job.identity["options"]["hard_negatives"] == 1
+    _, positives, negatives = job.columns(list(range(6)))
+    assert negatives[0] == "def decoy(): pass"
+    for positive, negative in zip(positives[1:], negatives[1:], strict=True):
+        assert negative != positive and negative in positives  # another pair's positive
+    assert pair_job("contrastive", None, None, rows, None, seed=3, hard_negatives=0,
+                    options={}).columns([0, 1])[2:] == []
