@@ -234,7 +234,8 @@ def main() -> None:
     parser.add_argument("--trees", type=Path, default=scratch_dir("semble-trees"),
                         help="export.py output folder")
     parser.add_argument("--annotations", type=Path, default=None)
-    parser.add_argument("--index-root", type=Path, default=scratch_dir("rank-index"))
+    parser.add_argument("--index-root", type=Path, default=None,
+                        help="default: rank-index (lexical) or rank-index-MODE in scratch")
     parser.add_argument("--mode", default="lexical", choices=["lexical", "dense", "hybrid"])
     parser.add_argument("--repo", action="append", default=None, help="only these")
     parser.add_argument("--rounds", type=int, default=2)
@@ -254,10 +255,15 @@ def main() -> None:
     args = parser.parse_args()
     args.argv = [shlex.quote(a) for a in sys.argv[1:]]
     annotations = args.annotations or semble_dir() / "annotations"
+    if args.index_root is None:
+        args.index_root = scratch_dir("rank-index" if args.mode == "lexical"
+                                      else f"rank-index-{args.mode}")
     names = scorable(annotations, args.trees)
+    # The halves are those of all scorable repositories, whatever --repo keeps.
+    tune, check = split(names)
     if args.repo:
         names = [n for n in names if n in args.repo]
-    tune, check = split(names)
+        tune, check = [n for n in tune if n in names], [n for n in check if n in names]
     repos = open_repos(annotations, args.trees, args.index_root, names,
                        vectors=args.mode != "lexical",
                        progress=lambda message: print(message, flush=True))

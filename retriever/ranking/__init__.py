@@ -6,7 +6,9 @@ A preset is a function ``(index, *, mode, depth, filter, **knobs) -> Stage``:
 - ``"code"``: the first stages (for hybrid, the query-type-aware :class:`~retriever.ranking.
   fusion.Blend` when the weights have a ``fusion`` entry), then the code priors of
   :mod:`retriever.ranking.priors` with the weights fitted for that mode
-  (:mod:`retriever.ranking.fitted`). On a corpus of
+  (:mod:`retriever.ranking.fitted`);
+- ``"code-files"``: ``"code"`` with per-file saturation, for one file per slot (better on
+  file-level targets, worse on line-level ones). On a corpus of
   documents (no code) it is ``"plain"``; on an index built before the symbol table existed
   the definition prior does nothing and the others still apply.
 
@@ -82,7 +84,14 @@ def _code(index, *, mode, depth, filter, **knobs) -> Stage:  # noqa: A002
     return code_pipeline(index, mode=mode, depth=depth, filter=filter, **knobs)
 
 
-PRESETS: dict[str, Callable[..., Stage]] = {"plain": _plain, "code": _code}
+def _code_files(index, *, mode, depth, filter, **knobs) -> Stage:  # noqa: A002
+    weights = weights_for(getattr(mode, "value", mode), files=True)
+    return code_pipeline(index, mode=mode, depth=depth, filter=filter, weights=weights,
+                         **knobs)
+
+
+PRESETS: dict[str, Callable[..., Stage]] = {"plain": _plain, "code": _code,
+                                            "code-files": _code_files}
 DEFAULT = "plain"
 
 

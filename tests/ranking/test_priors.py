@@ -152,7 +152,7 @@ def test_the_code_preset_answers_through_search(tiny):
     index, _ = tiny
     hits = index.search("RetryPolicy", k=3, mode="lexical", pipeline="code")
     assert hits[0].path == "src/retry_policy.py"
-    with pytest.raises(retriever.InputError, match="known: code, plain"):
+    with pytest.raises(retriever.InputError, match="known: code, code-files, plain"):
         index.search("RetryPolicy", mode="lexical", pipeline="fancy")
     with pytest.raises(retriever.InputError, match="Unknown path traits"):
         PathPrior(context_of(index), tests=0.5)
