@@ -1,0 +1,176 @@
+"""What training data must never come from: the code of every benchmark we report on.
+
+A model trained on a benchmark's own code would score well on it for the wrong reason. The
+semble benchmark indexes 63 repositories (``benchmarks/semble/repos.json`` of the shared data);
+several of them are also installed as packages (``psf/requests`` installs as ``requests``,
+``pallets/click`` as ``click``), and package managers vendor some of them inside others
+(``pip/_vendor/requests``, ``node_modules/axios``). So the rule works on names: a source file
+is excluded when any folder on its path (or its own module name) is a name a benchmark
+repository installs as. Over-excluding an unrelated folder of the same name costs a little
+data; under-excluding would leak a benchmark.
+
+The shared data README names further corpora that are benchmarks too (httpx, jinja2, rich,
+axios, cobra, url, mobx, cordova-android, kramdown, zopfli), and ``benchmarks/`` mines query
+sets from installed packages (bm25s, sentence_transformers): those are excluded as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import PurePath
+
+from retriever.errors import InputError
+
+__all__ = [
+    "BENCHMARK_REPOSITORIES",
+    "OTHER_BENCHMARK_PACKAGES",
+    "ExcludedSourceError",
+    "check_sources",
+    "excluded_name",
+    "excluded_names",
+]
+
+# semble benchmark repository (its repos.json "name") -> the names its code installs or is
+# vendored as: Python import names, npm/crate/gem/Debian package names, Go module paths' last
+# parts. A test checks that every repository of repos.json has an entry here.
+BENCHMARK_REPOSITORIES: dict[str, tuple[str, ...]] = {
+    "aiohttp": ("aiohttp",),
+    "fastapi": ("fastapi",),
+    "flask": ("flask",),
+    "httpx": ("httpx", "httpx2", "httpcore", "httpcore2"),
+    "model2vec": ("model2vec",),
+    "pydantic": ("pydantic", "pydantic_core", "pydantic-core"),
+    "requests": ("requests",),
+    "starlette": ("starlette",),
+    "click": ("click",),
+    "axios": ("axios",),
+    "express": ("express",),
+    "redux": ("redux", "@reduxjs"),
+    "gin": ("gin", "gin-gonic", "golang-github-gin-gonic-gin-dev"),
+    "cobra": ("cobra", "golang-github-spf13-cobra-dev"),
+    "chi": ("chi", "go-chi", "golang-github-go-chi-chi-dev"),
+    "gson": ("gson", "libgoogle-gson-java"),
+    "commons-lang": ("commons-lang", "commons-lang3", "lang3", "libcommons-lang3-java"),
+    "jackson-databind": ("jackson-databind", "databind", "libjackson2-databind-java"),
+    "guzzle": ("guzzle", "guzzlehttp", "php-guzzlehttp-guzzle"),
+    "monolog": ("monolog", "php-monolog"),
+    "laravel-framework": ("laravel", "illuminate", "laravel-framework"),
+    "sinatra": ("sinatra", "ruby-sinatra"),
+    "rack": ("rack", "ruby-rack"),
+    "rails": ("rails", "railties", "ruby-rails", "ruby-railties"),
+    "tokio": ("tokio", "librust-tokio-dev"),
+    "trpc": ("trpc", "@trpc"),
+    "messagepack-csharp": ("messagepack", "messagepack-csharp"),
+    "ktor": ("ktor",),
+    "cats": ("cats",),
+    "alamofire": ("alamofire",),
+    "serde": ("serde", "serde_derive", "serde-derive", "librust-serde-dev"),
+    "zod": ("zod",),
+    "nlohmann-json": ("nlohmann", "nlohmann-json", "nlohmann-json3-dev"),
+    "phoenix": ("phoenix",),
+    "axum": ("axum", "librust-axum-dev"),
+    "vitest": ("vitest", "@vitest"),
+    "newtonsoft-json": ("newtonsoft", "newtonsoft.json", "newtonsoft-json"),
+    "dapper": ("dapper",),
+    "kotlinx-coroutines": ("kotlinx-coroutines", "kotlinx.coroutines", "coroutines"),
+    "exposed": ("exposed",),
+    "circe": ("circe",),
+    "http4s": ("http4s",),
+    "vapor": ("vapor",),
+    "snapkit": ("snapkit",),
+    "plug": ("plug",),
+    "ecto": ("ecto",),
+    "abseil-cpp": ("abseil", "absl", "abseil-cpp", "libabsl-dev"),
+    "fmtlib": ("fmt", "fmtlib", "libfmt-dev"),
+    "curl": ("curl", "libcurl", "libcurl4-openssl-dev"),
+    "redis": ("redis",),
+    "libuv": ("libuv", "uv", "libuv1-dev"),
+    "bats-core": ("bats", "bats-core"),
+    "aeson": ("aeson", "libghc-aeson-dev"),
+    "telescope.nvim": ("telescope", "telescope.nvim"),
+    "lazy.nvim": ("lazy", "lazy.nvim"),
+    "zig": ("zig",),
+    "nvm": ("nvm",),
+    "bash-it": ("bash-it", "bash_it"),
+    "pandoc": ("pandoc",),
+    "xmonad": ("xmonad",),
+    "mini.nvim": ("mini", "mini.nvim"),
+    "zls": ("zls",),
+    "zig-clap": ("clap", "zig-clap"),
+}
+
+# Benchmarks beyond semble: the shared data README's list, and the packages benchmarks/
+# mines query sets from (benchmarks/mine_packages.py; RESULTS.md reports them).
+OTHER_BENCHMARK_PACKAGES: tuple[str, ...] = (
+    "httpx", "jinja2", "rich", "axios", "cobra", "url", "librust-url-dev", "mobx",
+    "cordova-android", "kramdown", "ruby-kramdown", "zopfli",
+    "bm25s", "sentence_transformers", "sentence-transformers",
+)
+
+
+# Folders that hold packages side by side, where a single file can be a whole package.
+_CONTAINERS = frozenset({
+    "site_packages", "dist_packages", "_vendor", "vendor", "vendored", "third_party",
+    "node_modules", "lib", "src",
+})
+
+
+def _normal(name: str) -> str:
+    # Python spells distribution names with "-" and import names with "_"; compare both alike.
+    return name.strip().lower().replace("-", "_")
+
+
+def excluded_names() -> frozenset[str]:
+    """Every excluded name, lowercased with ``-`` as ``_``."""
+    names = {name for names in BENCHMARK_REPOSITORIES.values() for name in names}
+    names.update(BENCHMARK_REPOSITORIES)
+    names.update(OTHER_BENCHMARK_PACKAGES)
+    return frozenset(_normal(name) for name in names)
+
+
+def excluded_name(path: str | PurePath) -> str | None:
+    """The excluded name a source path lies under, or None where it is free to use.
+
+    Every folder on the path counts, so vendored copies are caught too, and a file's own name
+    without its suffix where the file can be a whole package (``_vendor/six.py``).
+
+    Args:
+        path: a file path, absolute or relative, with ``/`` or the platform's separators.
+    """
+    names = excluded_names()
+    parts = PurePath(path).parts
+    for index, part in enumerate(parts):
+        candidates = {_normal(part)}
+        # A module file counts by its name only where a whole package can be one file: at the
+        # top, or straight inside a folder of packages (``_vendor/six.py``), not deep inside a
+        # package (``urllib3/util/url.py`` is no copy of the url crate).
+        top = index == 0 or _normal(parts[index - 1]) in _CONTAINERS
+        if index == len(parts) - 1 and "." in part and top:
+            candidates.add(_normal(part.rsplit(".", 1)[0]))
+        hit = candidates & names
+        if hit:
+            return hit.pop()
+    return None
+
+
+class ExcludedSourceError(InputError):
+    """Training data that came from a benchmark's code."""
+
+
+def check_sources(sources: Iterable[str]) -> None:
+    """Refuse data whose recorded sources include a benchmark's code.
+
+    Args:
+        sources: package names or source paths, as a dataset manifest records them.
+
+    Raises:
+        ExcludedSourceError: naming the first offending source and the benchmark name.
+    """
+    for source in sources:
+        hit = excluded_name(source)
+        if hit is not None:
+            raise ExcludedSourceError(
+                f"The training data includes {source!r}, which is benchmark code ({hit!r} is "
+                "on the exclusion list in encoders/train/exclusions.py). Mine the data again "
+                "without it: `python -m encoders.train.data mine` skips excluded packages."
+            )
