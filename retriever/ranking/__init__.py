@@ -49,7 +49,7 @@ def code_priors(index, weights: dict, *, filter=None) -> Priors:  # noqa: A002
     allowed = None
     if filter is not None:
         allowed = filter.mask(context.paths_of_rows(), context.languages_of_rows())
-    stages = [Normalize(context)]
+    stages = [Normalize(context, **weights.get("normalize", {}))]
     if "definitions" in weights:
         stages.append(Definitions(context, allowed=allowed, **weights["definitions"]))
     if "path_terms" in weights:

@@ -67,12 +67,23 @@ class Prior(Stage):
 
 
 class Normalize(Prior):
-    """Divide each query's scores by its best one, so the priors' weights are relative."""
+    """Divide each query's scores by its best one, so the priors' weights are relative;
+    ``minmax=True`` maps them onto [0, 1] instead (cosine scores of one query lie close
+    together, so dividing by the best leaves every candidate near 1 and the priors' additive
+    boosts would decide alone)."""
 
     name = "normalize"
 
+    def __init__(self, context: CodeContext, *, minmax: bool = False) -> None:
+        super().__init__(context, **({"minmax": True} if minmax else {}))
+
     def rescore(self, query, ids, scores):
-        top = scores.max() if len(scores) else 0.0
+        if not len(scores):
+            return ids, scores
+        top = scores.max()
+        if self.settings.get("minmax"):
+            low = scores.min()
+            return ids, (scores - low) / (top - low) if top > low else np.ones(len(scores))
         return ids, scores / top if top > 0 else scores
 
 

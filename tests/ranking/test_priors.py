@@ -58,6 +58,10 @@ def test_normalize_divides_by_the_best_score(tiny):
     index, rows = tiny
     a, b = rows["src/session.py"][0], rows["src/retry_policy.py"][0]
     assert _run(Normalize(context_of(index)), "x", [(a, 4.0), (b, 2.0)]) == [(a, 1.0), (b, 0.5)]
+    # Min-max: (0.9 - 0.8) / (1.0 - 0.8) = 0.5; the worst candidate goes to 0.
+    c = rows["src/pool.py"][0]
+    assert _run(Normalize(context_of(index), minmax=True), "x",
+                [(a, 1.0), (b, 0.9), (c, 0.8)]) == [(a, 1.0), (b, 0.5), (c, 0.0)]
 
 
 def test_definitions_adds_the_defining_chunk_the_first_stage_missed(tiny):
