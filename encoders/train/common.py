@@ -221,7 +221,7 @@ def _wrap_lora(model, rank: int) -> None:
         from peft import LoraConfig, get_peft_model
     except ImportError as exc:
         raise MissingDependencyError(
-            "LoRA training needs peft: pip install peft.") from exc
+            "LoRA training needs peft: pip install 'dense-retriever[train]'.") from exc
     config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05,
                         target_modules="all-linear")
     _set_backbone(model[0], get_peft_model(model[0].auto_model, config))
