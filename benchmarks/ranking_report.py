@@ -70,6 +70,25 @@ def _languages(lines: list[str], report: dict) -> None:
     lines.append("")
 
 
+def _line_level(lines: list[str], line_level: dict | None, mode: str) -> None:
+    if line_level is None:
+        return
+    lines += [f"### Line-level precision (mined packages, {mode})", "",
+              "Mined queries (`mine_packages.py`: a docstring's first sentence) asked of the "
+              "package's source tree indexed as code with every docstring blanked (line "
+              "numbers kept); a hit counts only when its lines overlap the function's. "
+              "`anyio`, `fsspec`, `packaging`, `joblib` guard the fit (the objective loses "
+              "5 x any drop beyond 0.01 below plain); `bm25s` and `sentence_transformers` "
+              "(the committed mined sets) were never used in fitting.", "",
+              f"Command: `{line_level['command']}`", "",
+              "| package | queries | chunks | plain | code | change |",
+              "|---|---|---|---|---|---|"]
+    for name, row in line_level["packages"].items():
+        lines.append(f"| {name} | {row['queries']} | {row['chunks']} | {_f(row['plain'])} | "
+                     f"{_f(row['code'])} | {row['code'] - row['plain']:+.3f} |")
+    lines.append("")
+
+
 def render() -> str:
     lines = [START, "## Code-aware ranking (issue 9)", ""]
     lexical = _load("report-lexical.json")
@@ -96,29 +115,24 @@ def render() -> str:
     lines.append("")
     _ablation(lines, lexical)
     _languages(lines, lexical)
-    line_level = _load("line-level-lexical.json")
-    if line_level is not None:
-        lines += ["### Line-level precision (mined packages)", "",
-                  "Mined queries (`mine_packages.py`: a docstring's first sentence) asked of the "
-                  "package's source tree indexed as code with every docstring blanked (line "
-                  "numbers kept); a hit counts only when its lines overlap the function's. "
-                  "`anyio`, `fsspec`, `packaging`, `joblib` guard the fit (the objective loses "
-                  "5 x any drop beyond 0.01 below plain); `bm25s` and `sentence_transformers` "
-                  "(the committed mined sets) were never used in fitting.", "",
-                  f"Command: `{line_level['command']}`", "",
-                  "| package | queries | chunks | plain | code | change |",
-                  "|---|---|---|---|---|---|"]
-        for name, row in line_level["packages"].items():
-            lines.append(f"| {name} | {row['queries']} | {row['chunks']} | {_f(row['plain'])} | "
-                         f"{_f(row['code'])} | {row['code'] - row['plain']:+.3f} |")
-        lines.append("")
-    hybrid = _load("report-hybrid.json")
-    if hybrid is not None:
-        names = hybrid["split"]["tune"] + hybrid["split"]["check"]
-        _headline(lines, hybrid, f"### Hybrid (all-MiniLM-L6-v2 + BM25) on {len(names)} small "
+    for mode in ("lexical", "hybrid"):
+        _line_level(lines, _load(f"line-level-{mode}.json"), mode)
+    for mode, name in (("hybrid", "all-MiniLM-L6-v2 + BM25"), ("dense", "all-MiniLM-L6-v2")):
+        report = _load(f"report-{mode}.json")
+        if report is None:
+            continue
+        names = report["split"]["tune"] + report["split"]["check"]
+        _headline(lines, report, f"### {mode.capitalize()} ({name}) on {len(names)} small "
                                  "repositories only")
-        lines += [f"Repositories: {', '.join(sorted(names))}. Command: "
-                  f"`{hybrid['command']}`", ""]
+        lines += [f"Repositories: {', '.join(sorted(names))} (tune: "
+                  f"{', '.join(report['split']['tune'])}). Line-level NDCG@10 "
+                  + ", ".join(f"{p} {_f(report['rows']['plain']['line_level'][p])} -> "
+                              f"{_f(report['rows']['code']['line_level'][p])}"
+                              for p in report["rows"]["plain"].get("line_level", {}))
+                  + f". Command: `{report['command']}`", ""]
+        if mode == "hybrid":
+            _ablation(lines, report)
+
     latency = _load("latency-lexical.json")
     if latency is not None:
         lines += ["### Query latency (single `Index.search` calls, k = 10, lexical-only build, "

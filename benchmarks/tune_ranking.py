@@ -50,7 +50,7 @@ from ranking_eval import (  # noqa: E402
 )
 
 from retriever.ranking import code_priors  # noqa: E402
-from retriever.ranking.fitted import weights_for  # noqa: E402
+from retriever.ranking.fitted import FILES_SATURATION, weights_for  # noqa: E402
 from retriever.ranking.fusion import Blend  # noqa: E402
 
 # The grid of each weight: (stage, setting) -> values tried.
@@ -174,7 +174,10 @@ def fit(args, repos_tune, lines) -> dict:
 
 def ablations(weights: dict) -> dict[str, dict | None]:
     """The fitted weights, and each prior (and each path trait) removed in turn."""
-    found: dict[str, dict | None] = {"plain": None, "code": weights}
+    found: dict[str, dict | None] = {
+        "plain": None, "code": weights,
+        "code-files (saturation on)": {**weights, **FILES_SATURATION},
+    }
     for stage in STAGES:
         if stage in weights:
             found[f"- {stage}"] = {k: v for k, v in weights.items() if k != stage}

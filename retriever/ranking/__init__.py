@@ -37,6 +37,9 @@ from retriever.ranking.priors import (
 
 __all__ = ["PRESETS", "DEFAULT", "preset", "code_pipeline", "code_priors"]
 
+# The first-stage depth Index.search_many asks for at its default k.
+_DEPTH = 100
+
 
 def _plain(index, *, mode, depth, filter, **knobs) -> Stage:  # noqa: A002
     return index.stage(mode, depth=depth, filter=filter, **knobs)
@@ -65,10 +68,14 @@ def code_priors(index, weights: dict, *, filter=None) -> Priors:  # noqa: A002
 
 def code_pipeline(index, *, mode, depth, filter=None, weights: dict | None = None,  # noqa: A002
                   **knobs) -> Stage:
-    """First stages of ``mode`` (at least ``weights["depth"]`` deep) then the code priors."""
+    """First stages of ``mode`` (``weights["depth"]`` deep at the default k) then the code
+    priors."""
     mode = getattr(mode, "value", mode)
     weights = weights_for(mode) if weights is None else weights
-    depth = max(depth, int(weights.get("depth", depth)))
+    # The depth the weights were fitted with; a deeper list only when many hits are wanted
+    # (Index.search_many asks for more than _DEPTH only when k > _DEPTH / 3).
+    if depth <= _DEPTH:
+        depth = min(depth, int(weights.get("depth", depth)))
     if mode == "hybrid" and "fusion" in weights:
         first = Blend(index.stage("dense", depth=depth, filter=filter, **knobs),
                       index.stage("lexical", depth=depth, filter=filter, **knobs),
