@@ -51,7 +51,9 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-model")
     vocab = resolve_model("all-MiniLM-L6-v2") / "vocab.txt"
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    # from_pretrained, not BertTokenizerFast(vocab_file=...): on transformers 5 the latter
+    # ignores the vocabulary, every word becomes [UNK] and every text the same vector.
+    tokenizer = BertTokenizerFast.from_pretrained(str(vocab.parent))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
     bert_dir = out / "bert"
