@@ -2,6 +2,8 @@
 
 A preset is a function ``(index, *, mode, depth, filter, **knobs) -> Stage``:
 
+The default is ``"code"``.
+
 - ``"plain"``: the mode's first stages alone (dense, BM25, or their reciprocal-rank fusion);
 - ``"code"``: the first stages (for hybrid, the query-type-aware :class:`~retriever.ranking.
   fusion.Blend` when the weights have a ``fusion`` entry), then the code priors of
@@ -99,7 +101,7 @@ def _code_files(index, *, mode, depth, filter, **knobs) -> Stage:  # noqa: A002
 
 PRESETS: dict[str, Callable[..., Stage]] = {"plain": _plain, "code": _code,
                                             "code-files": _code_files}
-DEFAULT = "plain"
+DEFAULT = "code"
 
 
 def preset(name: str | None, index, **arguments) -> Stage:

@@ -9,7 +9,9 @@ Lexical (the fit on 30 tune-half semble repositories, lexical-only builds, with 
 guard: the objective loses 5 x any drop of a mined package's line-level NDCG@10 beyond 0.01
 below plain BM25) turned per-file saturation off (decay 1.0) and embedded-identifier boosts
 down (0.25): both are what semble's stack gains on file-level targets and what costs it
-line-level precision (see the ranking section of benchmarks/RESULTS.md).
+line-level precision (see the ranking section of benchmarks/RESULTS.md). One value is set by
+hand among ties: the fit took docs 0.1 where 0.3 scores the same on the tune half (0.8633) and
+on all 60; 0.3 keeps a question about installing able to find the docs.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ _LEXICAL = {
     "path_terms": {"stem": 1.5, "folder": 1.0, "mention": 1.0, "symbol": 0.25},
     "coherence": {"weight": 0.3},
     "path_prior": {"intents": True, "test": 0.3, "example": 0.3, "benchmark": 0.1,
-                   "docs": 0.1, "generated": 1.0, "vendored": 1.0, "compat": 0.3,
+                   "docs": 0.3, "generated": 1.0, "vendored": 1.0, "compat": 0.3,
                    "reexport": 0.5, "declaration": 0.7, "amalgamated": 0.3},
     "saturation": {"after": 3, "decay": 1.0, "split": 1.0, "keep": 1.0},
-    "fitted": _LEXICAL_COMMAND,
+    "fitted": _LEXICAL_COMMAND + "; docs 0.3 of the tied 0.1 and 0.3",
 }
 
 _SMALL_REPOS = ("express bats-core zig-clap model2vec axios circe guzzle httpx lazy.nvim flask "
