@@ -193,3 +193,11 @@ def test_blend_weighs_the_sides_by_query_type():
         Blend(dense, lexical, method="max")
     with pytest.raises(retriever.InputError, match=r"in \[0, 1\]"):
         Blend(dense, lexical, symbol=1.5)
+
+
+def test_definitions_from_outside_the_candidates_respect_the_filter(tiny):
+    index, _ = tiny
+    found = index.search("RetryPolicy", k=5, mode="lexical", pipeline="code", within="tests")
+    assert found and {h.path for h in found} == {"tests/test_retry_policy.py"}
+    everywhere = index.search("RetryPolicy", k=5, mode="lexical", pipeline="code")
+    assert everywhere[0].path == "src/retry_policy.py"
