@@ -53,7 +53,9 @@ def _ablation(lines: list[str], report: dict) -> None:
               "see below):", "",
               "| ranking | tune | check | all | " + " | ".join(packages) + " |",
               "|---|---|---|---|" + "---|" * len(packages)]
-    for label, row in rows.items():
+    first = [label for label in ("plain", "code") if label in rows]
+    for label in first + sorted(set(rows) - set(first), key=lambda n: (n.startswith("-"), n)):
+        row = rows[label]
         line = row.get("line_level", {})
         lines.append(f"| {label} | {_f(row['tune']['ndcg@10'])} | {_f(row['check']['ndcg@10'])}"
                      f" | {_f(row['all']['ndcg@10'])} | "
@@ -77,9 +79,11 @@ def _line_level(lines: list[str], line_level: dict | None, mode: str) -> None:
               "Mined queries (`mine_packages.py`: a docstring's first sentence) asked of the "
               "package's source tree indexed as code with every docstring blanked (line "
               "numbers kept); a hit counts only when its lines overlap the function's. "
-              "`anyio`, `fsspec`, `packaging`, `joblib` guard the fit (the objective loses "
-              "5 x any drop beyond 0.01 below plain); `bm25s` and `sentence_transformers` "
-              "(the committed mined sets) were never used in fitting.", "",
+              + ("`anyio`, `fsspec`, `packaging`, `joblib` guard the lexical fit"
+                 if mode == "lexical" else "`packaging` and `anyio` guard the hybrid fit")
+              + " (the objective loses 5 x any drop beyond 0.01 below plain); `bm25s` and "
+              "`sentence_transformers` (the committed mined sets) were never used in "
+              "fitting.", "",
               f"Command: `{line_level['command']}`", "",
               "| package | queries | chunks | plain | code | change |",
               "|---|---|---|---|---|---|"]
