@@ -87,6 +87,10 @@ class CastChunker:
             a long string) is cut into line windows.
     """
 
+    # Bumped whenever the same config cuts different chunks, so indexes notice the change.
+    # 2: pieces under 40 characters merge into a neighbour; labels name the largest definition.
+    version = 2
+
     def __init__(self, *, max_chars: int = 1500, window_lines: int = 50) -> None:
         if max_chars < 1:
             raise InputError(f"max_chars must be >= 1, got {max_chars}.")

@@ -232,7 +232,8 @@ def index(
         slots.append(_main_slot(live, encoder, encoder_config, index_spec, index_options))
     dense_configs = [slot.dense.check(slot.encoder.dim) for slot in slots]  # fail fast
     chunker_obj = registry.create("chunker", DEFAULT_CHUNKER, chunker_config)
-    chunker_entry = {"name": DEFAULT_CHUNKER, "config": chunker_obj.config()}
+    chunker_entry = {"name": DEFAULT_CHUNKER, "config": chunker_obj.config(),
+                     "version": getattr(chunker_obj, "version", 1)}
 
     walked = walk(root, max_bytes=walk_options["max_file_bytes"],
                   include_dependencies=walk_options["include_dependencies"])
