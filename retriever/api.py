@@ -285,7 +285,7 @@ def index(
             },
             skipped=skipped, progress=progress, total_files=len(walked.files), wait=wait,
             cache=_cache(cache) if slots else None,
-            still_stale=lambda previous: stale(Generation.open_quietly(previous)),
+            still_stale=stale,
         )
     except IndexLockedError:
         if not (stale_ok and live is not None):

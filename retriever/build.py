@@ -166,7 +166,7 @@ def build_generation(
     total_files: int = 0,
     wait: float = 0.0,
     cache=None,
-    still_stale: Callable[[Path | None], bool] | None = None,
+    still_stale: Callable[[Generation | None], bool] | None = None,
 ) -> BuildReport:
     """Write a new generation of ``index_dir`` from ``items`` and publish it atomically.
 
@@ -181,7 +181,8 @@ def build_generation(
         skipped: (path, reason) pairs that ``items`` appends to as it skips files; read
             after the items are consumed.
         cache: a vector cache (``lookup``/``store``, see :mod:`indexing.cache`) or None.
-        still_stale: called with the live generation once the writer lock is held; when it
+        still_stale: called with the live generation (opened, or None when there is none or
+            it is damaged) once the writer lock is held; when it
             returns False (another writer just brought the index up to date) nothing is
             written and the report says ``rebuilt=False``.
     """
@@ -193,10 +194,11 @@ def build_generation(
     lexical_cls(**lexical_config)
     try:
         with writer(index_dir, wait=wait) as generation:
-            if still_stale is not None and not still_stale(generation.previous):
+            # Opened once: the staleness re-check and the reuse of vectors both read it.
+            previous = Generation.open_quietly(generation.previous)
+            if still_stale is not None and not still_stale(previous):
                 raise UpToDate
             out = generation.path
-            previous = Generation.open_quietly(generation.previous)
             file_rows = _chunk(items, out, to_text, report, progress, total_files)
             write_files(out / FILES, file_rows)
             report.timings["chunk"] = time.perf_counter() - started
