@@ -28,7 +28,9 @@ them (everything else) whenever the merged piece stays within the budget.
 
 :class:`CastChunker` is the single registered chunker, so it dispatches on the file: a grammar
 from ``tree-sitter-language-pack`` when there is one, Markdown and reST section chunkers, and
-line windows for everything else (and for any file whose grammar fails to load or parse).
+line windows for everything else (and for any file whose grammar fails to load or parse, or
+that is over the parse budget of :mod:`chunking.parsing`; :meth:`CastChunker.chunk_noted` says
+which).
 """
 
 from __future__ import annotations
@@ -37,11 +39,10 @@ import bisect
 import functools
 import logging
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
+from tree_sitter import Language, Node, Query, QueryCursor, Tree
 
 from chunking._lines import SourceLines, Span, make_chunks, normalize_newlines
 from chunking.chunk import Chunk
@@ -53,6 +54,7 @@ from chunking.languages import (
     detect_language,
     load_language,
 )
+from chunking.parsing import over_budget, parse
 from chunking.text import MarkdownChunker, RstChunker, WindowChunker
 from retriever.errors import InputError
 
@@ -63,8 +65,6 @@ logger = logging.getLogger(__name__)
 # Deeper than this, an oversized node is cut into line windows instead of recursing further:
 # a long chain of binary operators nests thousands deep and would exhaust Python's stack.
 _MAX_DEPTH = 200
-# A grammar that takes longer than this on one file is treated as failed (line windows).
-_PARSE_SECONDS = 10.0
 _DEFINITION_SHARE = 0.6
 
 
@@ -117,45 +117,50 @@ class CastChunker:
         Yields:
             Chunks that never overlap; none for an empty or whitespace-only file.
         """
+        yield from self.chunk_noted(path, source)[0]
+
+    def chunk_noted(self, path: str, source: str) -> tuple[list[Chunk], str | None]:
+        """:meth:`chunk`, and why the file's grammar was not used when it has one.
+
+        Returns:
+            The chunks, and None, or a short note when a file with a grammar was cut into
+            line windows instead (over the parse budget, or the parser failed on it).
+        """
         if not source.strip():
-            return
+            return [], None
         language = detect_language(path, source)
         if language == "markdown":
-            yield from MarkdownChunker(**self.config()).chunk(path, source)
-            return
+            return list(MarkdownChunker(**self.config()).chunk(path, source)), None
         if language == "rst":
-            yield from RstChunker(**self.config()).chunk(path, source)
-            return
+            return list(RstChunker(**self.config()).chunk(path, source)), None
         spec = SPECS.get(language)
         grammar = load_language(spec.grammar) if spec is not None else None
+        note = None
         if spec is not None and grammar is not None:
-            chunks = _chunk_tree(path, source, spec, grammar, self.max_chars, self.window_lines)
-            if chunks is not None:
-                yield from chunks
-                return
+            text = normalize_newlines(source)
+            data = text.encode("utf-8", "surrogatepass")
+            note = over_budget(len(data))
+            if note is None:
+                chunks = _chunk_tree(path, text, data, spec, grammar, self.max_chars,
+                                     self.window_lines)
+                if chunks is not None:
+                    return chunks, None
+                note = "tree-sitter failed to parse it; chunked by lines"
         windows = WindowChunker(window_lines=self.window_lines, max_chars=self.max_chars)
-        yield from windows.chunk(path, source, language=language)
+        return list(windows.chunk(path, source, language=language)), note
 
 
 def _parse(language: Language, data: bytes) -> Tree | None:
-    """Parse with a time limit, so a pathological grammar cannot hang indexing."""
-    parser = Parser(language)
-    deadline = time.monotonic() + _PARSE_SECONDS
-    try:
-        return parser.parse(
-            lambda offset, _point: data[offset : offset + 65536],
-            progress_callback=lambda *_state: time.monotonic() > deadline,
-        )
-    except Exception as error:  # noqa: BLE001 - a parser failure means "use line windows"
-        logger.warning("tree-sitter failed to parse (%s); using line windows", error)
-        return None
+    """The tree of ``data``, or None when the grammar fails or the file is over the parse
+    budget (see :mod:`chunking.parsing`)."""
+    return None if over_budget(len(data)) else parse(language, data)
 
 
 def _chunk_tree(
-    path: str, source: str, spec: LanguageSpec, language: Language, budget: int, max_lines: int
+    path: str, text: str, data: bytes, spec: LanguageSpec, language: Language, budget: int,
+    max_lines: int,
 ) -> list[Chunk] | None:
-    text = normalize_newlines(source)
-    tree = _parse(language, text.encode("utf-8", "surrogatepass"))
+    tree = parse(language, data)
     if tree is None:
         return None
     lines = SourceLines(text)
@@ -165,6 +170,7 @@ def _chunk_tree(
     )
     spans = _absorb_small(spans, lines, budget)
     definitions = _definitions(spec, tree.root_node)
+    del tree  # the tree holds the file's bytes and every node: release it before the next file
     labeller = _Labeller(lines, definitions)
     return make_chunks(path, spec.name, lines, spans, labeller.label)
 

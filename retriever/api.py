@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from chunking import Chunk
-from chunking.walker import read_source, walk
+from chunking.pool import check_workers, chunk_files
+from chunking.walker import walk
 from indexing.layout import FILES
 from indexing.store import current_generation, is_index, tidy
 from indexing.table import read_table
@@ -159,6 +160,7 @@ def index(
     fast_model: str | None = None,
     cache: Any = None,
     stale_ok: bool = False,
+    workers: int | None = None,
 ) -> Index:
     """Index a source tree, or bring its index up to date, and open it.
 
@@ -198,9 +200,13 @@ def index(
             folder, or a :class:`indexing.cache.VectorCache`.
         stale_ok: when another process is writing the index (and ``wait`` runs out), open the
             live generation instead of raising IndexLockedError; ``Index.stale`` is then True.
+        workers: processes that read and chunk files: None picks by the tree's size (one
+            per core from 8 MiB of files, else this process alone), 1 never starts any. The
+            chunk table is the same whatever the number.
 
     Returns:
-        The opened index; ``Index.last_build`` tells what the build did.
+        The opened index; ``Index.last_build`` tells what the build did; its ``warnings``
+        name the files chunked by lines although they have a grammar, and why.
 
     Raises:
         InputError: among others, an unknown index spec or one that does not fit the
@@ -222,6 +228,7 @@ def index(
                 "or pass the index folder explicitly with --index DIR."
             )
     index_dir = Path(index_dir).expanduser()
+    check_workers(workers)
     live = _live(index_dir)
     walk_options = _walk_options(live, max_file_bytes, include_dependencies)
     tier = _tier(live, tier, lexical_only, encoder)
@@ -259,18 +266,18 @@ def index(
             rebuilt=False, files=len(walked.files), chunks=live.chunk_count))
 
     skipped = [(s.path, s.reason) for s in walked.skipped]
+    notes: list[str] = []
 
     def items() -> Iterator[tuple[dict, Iterable[Chunk]]]:
-        for file in walked.files:
+        for done in chunk_files(chunker_obj, walked.files, workers=workers):
+            file = done.file
             record = {"path": file.path, "size": file.size, "mtime_ns": file.mtime_ns}
-            try:
-                source = read_source(file)
-            except (RetrieverError, OSError, UnicodeError) as exc:
+            if done.error is not None:
                 # Kept in the file table with no chunks so the tree does not look stale.
-                skipped.append((file.path, getattr(exc, "reason", None) or str(exc)))
-                yield record, ()
-                continue
-            yield record, chunker_obj.chunk(file.path, source)
+                skipped.append((file.path, done.error))
+            elif done.note is not None:
+                notes.append(f"{file.path}: {done.note}")
+            yield record, done.chunks
 
     try:
         report = build_generation(
@@ -294,6 +301,7 @@ def index(
             rebuilt=False, files=len(walked.files), chunks=live.chunk_count))
         opened.stale = True
         return opened
+    report.warnings.extend(notes)
     opened = _opened(index_dir, query_encoder, report)
     if not report.rebuilt:  # another writer brought it up to date while we waited
         report.files, report.chunks = len(walked.files), len(opened)

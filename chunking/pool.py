@@ -1,0 +1,199 @@
+"""Reading and chunking the files of a tree, in this process or in a pool of processes.
+
+Chunking is pure Python over tree-sitter trees, so one process uses one core. For a large
+tree, :func:`chunk_files` hands batches of files to worker processes and yields the results
+in the order of the files, so the chunk table is the same, row for row, as a serial build's.
+Each worker holds one batch at a time, which bounds the memory the parent holds. Small trees
+stay in this process: starting workers costs more than it saves there (see
+:func:`auto_workers`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from chunking._worker import read_message, write_message
+from chunking.chunk import Chunk, Chunker
+from chunking.reading import SourceFile, read_source
+from retriever.errors import InputError, RetrieverError
+
+__all__ = ["FileChunks", "auto_workers", "check_workers", "chunk_file", "chunk_files"]
+
+# A tree smaller than this (bytes of files listed) is chunked in this process. Measured on
+# the semble trees (2 cores): starting a worker and shipping chunks back costs about as
+# much as chunking 2 MiB of code.
+POOL_MIN_BYTES = 8 << 20
+# Each worker gets files in batches of about this many bytes (fewer round trips; small enough
+# that the workers finish together).
+_BATCH_BYTES = 1 << 20
+BATCH_FILES = 256
+_MAX_WORKERS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunks:
+    """One file's chunks, or why it was not read.
+
+    Attributes:
+        file: the file from the walk.
+        chunks: its chunks in line order (empty when it could not be read).
+        note: why a file with a grammar was chunked by lines (over the parse budget, the
+            parser failed), or None.
+        error: why the file could not be read (vanished, not UTF-8, ...), or None.
+    """
+
+    file: SourceFile
+    chunks: list[Chunk]
+    note: str | None = None
+    error: str | None = None
+
+
+def chunk_file(chunker: Chunker, file: SourceFile) -> FileChunks:
+    """Read one listed file and chunk it; a file that cannot be read is reported, not raised."""
+    try:
+        source = read_source(file)
+    except (RetrieverError, OSError, UnicodeError) as error:
+        return FileChunks(file, [], error=getattr(error, "reason", None) or str(error))
+    noted = getattr(chunker, "chunk_noted", None)
+    if noted is not None:
+        chunks, note = noted(file.path, source)
+        return FileChunks(file, chunks, note=note)
+    return FileChunks(file, list(chunker.chunk(file.path, source)))
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_workers(files: Sequence[SourceFile]) -> int:
+    """Processes worth using for ``files``: 1 below ``POOL_MIN_BYTES`` or on one core, else
+    one per core (at most 8), and no more than one per ``POOL_MIN_BYTES / 4`` of files."""
+    size = sum(file.size for file in files)
+    cpus = _cpus()
+    if size < POOL_MIN_BYTES or cpus < 2:
+        return 1
+    return max(1, min(cpus, _MAX_WORKERS, size // (POOL_MIN_BYTES // 4)))
+
+
+def check_workers(workers: int | None) -> None:
+    """InputError unless ``workers`` is None (auto) or a positive integer."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise InputError(f"workers must be a positive integer, or None to pick by the tree's "
+                         f"size; got {workers!r}.")
+
+
+def _batches(files: Sequence[SourceFile], most: int) -> Iterator[list[SourceFile]]:
+    batch: list[SourceFile] = []
+    size = 0
+    for file in files:
+        batch.append(file)
+        size += file.size
+        if size >= _BATCH_BYTES or len(batch) >= most:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+class _Worker:
+    """One ``python -m chunking._worker`` process and its two pipes."""
+
+    def __init__(self) -> None:
+        package_root = str(Path(__file__).resolve().parent.parent)
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "chunking._worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=env,
+        )
+        self.files: list[SourceFile] = []
+
+    def send(self, chunker: Chunker, files: list[SourceFile]) -> None:
+        self.files = files
+        write_message(self.process.stdin, (chunker, files))
+
+    def receive(self) -> list[FileChunks]:
+        answer = read_message(self.process.stdout)
+        if answer is None:
+            code = self.process.wait()
+            raise RuntimeError(
+                f"A chunking worker exited (code {code}) while chunking {self.files[0].path} "
+                f"and {len(self.files) - 1} more files; index with workers=1 to see the error "
+                "in this process."
+            )
+        status, value = answer
+        if status == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        try:
+            write_message(self.process.stdin, None)
+            self.process.stdin.close()
+        except OSError:
+            pass  # it has gone already
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+
+
+def chunk_files(chunker: Chunker, files: Sequence[SourceFile], *, workers: int | None = None,
+                batch_files: int = BATCH_FILES) -> Iterator[FileChunks]:
+    """Chunk ``files`` in their order, in ``workers`` processes.
+
+    Workers are plain ``python -m chunking._worker`` processes rather than a
+    ``multiprocessing`` pool: its spawn and forkserver methods import the caller's main
+    script again in every worker, which breaks any script without an ``if __name__ ==
+    "__main__"`` guard, and fork copies the caller's threads and locks.
+
+    Args:
+        chunker: a picklable chunker (``CastChunker`` is); it is sent with every batch.
+        files: files from :func:`chunking.walk`.
+        workers: processes to use; None picks :func:`auto_workers`; 1 chunks here.
+        batch_files: the most files a worker gets at a time (batches also close at 1 MiB).
+
+    Yields:
+        One :class:`FileChunks` per file, in the order of ``files``, the same as a serial
+        run gives.
+
+    Raises:
+        InputError: ``workers`` is not a positive integer.
+        RuntimeError: a worker died (the message names the files it was chunking).
+    """
+    check_workers(workers)
+    if workers is None:
+        workers = auto_workers(files)
+    if workers == 1:
+        for file in files:
+            yield chunk_file(chunker, file)
+        return
+    batches = list(_batches(files, max(1, batch_files)))
+    pool = [_Worker() for _ in range(min(workers, len(batches)))]
+    try:
+        # Batch i goes to worker i % n and answers are read in batch order, so the output
+        # is in file order; each worker holds one batch at a time, so no pipe can fill up
+        # in both directions at once.
+        for worker, batch in zip(pool, batches, strict=False):
+            worker.send(chunker, batch)
+        for i in range(len(batches)):
+            worker = pool[i % len(pool)]
+            done = worker.receive()
+            if i + len(pool) < len(batches):
+                worker.send(chunker, batches[i + len(pool)])
+            yield from done
+    finally:
+        # Also when the consumer stops early or a worker fails: no worker is left running.
+        for worker in pool:
+            worker.close()
