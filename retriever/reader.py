@@ -17,8 +17,15 @@ from retriever.build import resolved_config, same_encoder
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
 from retriever.filters import Filter
 from retriever.generation import Generation
-from retriever.hits import Hit
+from retriever.hits import Hit, assemble
 from retriever.pipeline import Results, Retrieve, Stage, fuse
+from retriever.ranking.calibration import (
+    FINGERPRINT,
+    Calibrator,
+    calibrator_for,
+    check_min_score,
+    hit_table,
+)
 
 __all__ = ["Index", "SearchMode", "MAX_K"]
 
@@ -89,6 +96,9 @@ class Index:
                 f"{rows} chunks. {_REBUILD}"
             )
         self._encoder = None
+        # The last batch of encoded queries, kept for the relevance estimate (one tuple,
+        # replaced whole, so a concurrent search never reads half of another's).
+        self._encoded: tuple[tuple, np.ndarray] | None = None
         self._columns = None
         self._opened = opened
         self._loaded: dict[str, object] = {}
@@ -202,15 +212,8 @@ class Index:
         mode = SearchMode.parse(mode)
         knobs = {key: value for key, value in knobs.items() if value is not None}
 
-        encoded: dict[tuple, np.ndarray] = {}
-
         def dense_search(queries: Sequence[str], k: int):
-            # A filtered search may ask again for a deeper list: encode the queries once.
-            key = tuple(queries)
-            if key not in encoded:
-                encoded.clear()
-                encoded[key] = self.encoder.encode_queries(list(queries))
-            return self.search_vectors(encoded[key], k, **knobs)
+            return self.search_vectors(self._query_vectors(queries), k, **knobs)
 
         allowed = None if filter is None else filter.mask(*self._paths_and_languages())
         dense = Retrieve(_restricted(dense_search, allowed), k=depth, name="dense")
@@ -220,6 +223,15 @@ class Index:
         if mode is SearchMode.LEXICAL:
             return lexical
         return fuse([dense, lexical], "rrf")
+
+    def _query_vectors(self, queries: Sequence[str]) -> np.ndarray:
+        """``(nq, dim)`` vectors of ``queries``, encoded once per batch: a filtered search
+        asks again for a deeper list, and the relevance estimate wants them too."""
+        key = tuple(queries)
+        encoded = self._encoded
+        if encoded is None or encoded[0] != key:
+            encoded = self._encoded = (key, self.encoder.encode_queries(list(queries)))
+        return encoded[1]
 
     def search_vectors(
         self,
@@ -261,9 +273,13 @@ class Index:
                 ``"lexical"``.
             options: filters (``within=`` a folder, ``paths=`` globs, ``languages=``,
                 ``exclude=`` path classes such as ``["test", "generated"]``; applied before
-                the top k is taken) and ``nprobe=``, ``ef_search=``, ``rescore_multiplier=``:
+                the top k is taken), ``nprobe=``, ``ef_search=``, ``rescore_multiplier=``:
                 per-query vector index parameters (passed to FAISS as SearchParameters,
-                never set on the shared index).
+                never set on the shared index), and ``pipeline=``, ``rerank=``,
+                ``rerank_depth=``, ``min_score=`` as for :meth:`search_many`.
+
+        Each hit carries ``relevance``, the estimated probability that it is relevant
+        (:mod:`retriever.ranking.calibration`).
         """
         return self.search_many([query], k=k, mode=mode, **options)[0]
 
@@ -281,13 +297,24 @@ class Index:
         languages: Sequence[str] | str | None = None,
         exclude: Sequence[str] | str | None = None,
         pipeline: Stage | str | None = None,
+        rerank: object | None = None,
+        rerank_depth: int = 20,
+        min_score: float | None = None,
     ) -> list[list[Hit]]:
         """Answer a batch of queries in one call; one list of hits per query.
 
         The filters are those of :meth:`search` (see :class:`retriever.filters.Filter`).
-        ``pipeline``: a named preset of :mod:`retriever.ranking` (None: its default) or a
-        :class:`~retriever.pipeline.Stage` to answer with instead of the mode's first stages.
+        Pieces of one definition that rank together come back as one hit spanning them
+        (:func:`retriever.hits.assemble`), so the k hits are k different answers.
+
+        Args:
+            pipeline: a named preset of :mod:`retriever.ranking` (None: its default) or a
+                :class:`~retriever.pipeline.Stage` to answer with instead.
+            rerank: a reranker, or its name or folder (``retriever.rerankers.load``), to
+                re-score the pipeline's top ``rerank_depth`` candidates.
+            min_score: drop hits whose ``relevance`` is below this, in [0, 1].
         """
+        min_score = check_min_score(min_score)
         chosen = Filter.make(within=within, paths=paths, languages=languages, exclude=exclude)
         if isinstance(queries, str):
             raise InputError("search_many() takes a list of queries; use search() for one.")
@@ -305,15 +332,40 @@ class Index:
         k = min(k, len(self), MAX_K)
         depth = min(max(_FUSION_DEPTH, 3 * k), len(self))
         if isinstance(pipeline, Stage):
-            stage = pipeline
+            stage, scale = pipeline, "any"
         else:
             from retriever.ranking import preset
 
             stage = preset(pipeline, self, mode=mode, depth=depth, filter=chosen,
                            nprobe=nprobe, ef_search=ef_search,
                            rescore_multiplier=rescore_multiplier)
-        results = stage(list(queries))
-        return [self._hits(results, q, k) for q in range(len(queries))]
+            code = self.manifest.get("chunker", {}).get("name") != "document"
+            scale = "raw" if pipeline == "plain" or not code else "priors"
+        if rerank is not None:
+            stage, scale = self._reranked(stage, rerank, rerank_depth), "any"
+        cosine = (mode is not SearchMode.LEXICAL
+                  and self._encoder_entry["fingerprint"] == FINGERPRINT)
+        calibrator = calibrator_for(mode.value, scale, cosine=cosine)
+        queries = list(queries)
+        results = stage(queries)
+        vectors = self._query_vectors(queries) if calibrator.uses_cosine else None
+        answers = []
+        for q, query in enumerate(queries):
+            hits = self._hits(results, q, k, query, calibrator,
+                              None if vectors is None else vectors[q])
+            answers.append(hits if min_score is None
+                           else [hit for hit in hits if hit.relevance >= min_score])
+        return answers
+
+    def _reranked(self, stage: Stage, rerank: object, depth: int) -> Stage:
+        """``stage`` followed by the reranker ``rerank`` (a name, a folder or a reranker)
+        over its top ``depth``."""
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise InputError(f"rerank_depth must be a positive integer, got {depth!r}.")
+        from retriever import rerankers
+
+        reranker = rerankers.load(rerank) if isinstance(rerank, str | Path) else rerank
+        return stage >> rerankers.Rerank(self, reranker, depth=depth)
 
     def _paths_and_languages(self) -> tuple[list[str], list[str]]:
         if self._columns is None:
@@ -321,26 +373,20 @@ class Index:
                              self._chunks.column("language").to_pylist())
         return self._columns
 
-    def _hits(self, results: Results, q: int, k: int) -> list[Hit]:
+    def _hits(self, results: Results, q: int, k: int, query: str, calibrator: Calibrator,
+              vector: np.ndarray | None) -> list[Hit]:
         keep = results.ids[q] >= 0
         rows = results.ids[q][keep].tolist()
         scores = results.scores[q][keep].tolist()
-        hits: list[Hit] = []
-        taken: dict[str, list[tuple[int, int]]] = {}
-        for chunk, score in zip(rows_to_chunks(self._chunks, rows), scores, strict=True):
-            spans = taken.setdefault(chunk.path, [])
-            # Never return two overlapping spans of one file: the better-ranked one wins.
-            if any(chunk.start_line <= end and start <= chunk.end_line for start, end in spans):
-                continue
-            spans.append((chunk.start_line, chunk.end_line))
-            hits.append(Hit(
-                path=chunk.path, start_line=chunk.start_line, end_line=chunk.end_line,
-                symbol=chunk.symbol, kind=chunk.kind, language=chunk.language,
-                score=score, text=chunk.text, chunk_id=chunk.id,
-            ))
-            if len(hits) == k:
-                break
-        return hits
+        chunks = rows_to_chunks(self._chunks, rows)
+        candidates = assemble(zip(rows, chunks, scores, strict=True), k)
+        if not candidates:
+            return []
+        table = hit_table(query, candidates, tokenize=self._lexical.tokenize,
+                          vectors=self._vectors, vector=vector,
+                          log_score=calibrator.log_score, top=scores[0])
+        relevance = calibrator.relevance(table)
+        return [c.hit(float(r)) for c, r in zip(candidates, relevance, strict=True)]
 
     def info(self) -> dict:
         """The manifest plus where the index lives, the absolute source root (``root``; the

@@ -43,7 +43,7 @@ def test_hits_carry_spans_symbols_and_text(built):
     assert hit.language == "python"
     assert hit.symbol in ("RetryPolicy", "RetryPolicy.backoff", "retry")
     assert set(hit.to_dict()) == {"path", "start_line", "end_line", "symbol", "kind",
-                                  "language", "score", "text", "chunk_id"}
+                                  "language", "score", "text", "chunk_id", "relevance"}
 
 
 def test_results_never_overlap_within_a_file_and_are_sorted(built):

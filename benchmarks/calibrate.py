@@ -1,0 +1,378 @@
+"""Fit the calibrated relevance of search hits (retriever/ranking/calibration.py) and check it.
+
+usage (scratch folders default to ../bench, or $DENSE_RETRIEVER_BENCH):
+    python benchmarks/calibrate.py collect --mode lexical --index-root /tmp/rank-index
+    DENSE_RETRIEVER_CACHE=... python benchmarks/calibrate.py collect --mode hybrid \
+        --mode dense --index-root /tmp/hybrid-index
+    python benchmarks/calibrate.py fit --write
+
+``collect`` answers every query of the tune and check halves of the semble benchmark (the
+fixed split of benchmarks/ranking_eval.py: repositories sorted by name, alternating, the first
+to tune) with each preset (``plain``: score scale ``raw``; ``code``: ``priors``), plus CoSQA
+dev and SciFact train (document corpora: ``raw`` only, all of them tune data), and stores each
+top-10 hit's features (retriever.ranking.calibration.hit_table, the same code the reader
+runs, on the hits ``retriever.hits.assemble`` makes) with its label: the hit matches a target
+(semble's rule) or a judged-relevant document (grade > 0). Also "nonsense" rows: each check
+repository answering the queries of the next one (nothing there is relevant).
+
+``fit`` fits one calibrator per mode and scale (and ``any``: score features left out), with
+and without the cosine feature, on the tune rows only (each source weighted alike), sets the
+confidence threshold from the tune half (the relevance that 90% of relevant top hits reach),
+reports the check half (reliability table, ECE, Brier; confident-rate of relevant tops and of
+nonsense queries) and writes ``--out``/calibration.json; ``--write`` rewrites the fitted block
+of retriever/ranking/calibration.py with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from locations import data_dir, scratch_dir, semble_dir  # noqa: E402
+from ranking_eval import LEFT_OUT, split  # noqa: E402
+
+import retriever  # noqa: E402
+from eval.data import load_beir  # noqa: E402
+from eval.repos import load_repo_benchmark, path_matches  # noqa: E402
+from retriever.hits import assemble  # noqa: E402
+from retriever.ranking import calibration as cal  # noqa: E402
+from retriever.ranking import preset  # noqa: E402
+
+K = 10
+PRESETS = {"plain": "raw", "code": "priors"}
+# Queries whose answer is not in the index weigh half as much as a source of real ones:
+# they are what the relevance must recognise, but not what most searches are.
+NONSENSE_WEIGHT = 0.5
+KEEP_TOPS = 0.9  # the confidence threshold keeps this share of relevant top hits (tune half)
+
+
+def _relevant(path: str, start: int, end: int, targets) -> bool:
+    """semble's rule: the path matches and, for a line target, the spans overlap."""
+    for target in targets:
+        if not path_matches(path, target.path):
+            continue
+        if target.start_line is None or target.end_line is None:
+            return True
+        if not (end < target.start_line or start > target.end_line):
+            return True
+    return False
+
+
+def _rows(index, texts, labels, mode: str, name: str) -> dict[str, np.ndarray]:
+    """Feature rows of every query's top-K hits; ``labels(q, hit) -> bool``."""
+    depth = min(max(100, 3 * K), len(index))
+    stage = preset(name, index, mode=mode, depth=depth, filter=None)
+    results = stage(texts)
+    cosine = mode != "lexical" and index.has_vectors
+    vectors = index._query_vectors(texts) if cosine else None
+    chunks = index.chunks()
+    columns: dict[str, list] = {f: [] for f in (*cal.FEATURES, "raw_score", "label", "query")}
+    for q, text in enumerate(texts):
+        keep = results.ids[q] >= 0
+        rows = results.ids[q][keep].tolist()
+        scores = results.scores[q][keep].tolist()
+        found = assemble(((r, chunks[r], s) for r, s in zip(rows, scores, strict=True)), K)
+        if not found:
+            continue
+        table = cal.hit_table(text, found, tokenize=index._lexical.tokenize,
+                              vectors=index.vectors if cosine else None,
+                              vector=None if vectors is None else vectors[q], top=scores[0])
+        for feature in cal.FEATURES:
+            columns[feature].extend(table[feature].tolist())
+        columns["raw_score"].extend(c.score for c in found)
+        columns["label"].extend(float(labels(q, c)) for c in found)
+        columns["query"].extend([q] * len(found))
+    return {key: np.asarray(value, dtype=np.float64) for key, value in columns.items()}
+
+
+def collect(args) -> None:
+    queries, specs = load_repo_benchmark(args.annotations)
+    names = sorted(p.name for p in args.index_root.iterdir()
+                   if (p / "CURRENT").is_file() and p.name not in LEFT_OUT)
+    names = [n for n in names if any(q.repo == n for q in queries)]
+    tune, check = split(names)
+    out = args.out / "rows"
+    out.mkdir(parents=True, exist_ok=True)
+    for mode in args.mode:
+        for name in names:
+            index = retriever.open(args.index_root / name)
+            if mode != "lexical" and not index.has_vectors:
+                continue
+            half = "tune" if name in tune else "check"
+            sub = specs[name].benchmark_root if name in specs else None
+            prefix = f"{sub.strip('/')}/" if sub else ""
+            mine = [q for q in queries if q.repo == name]
+            texts = [q.query for q in mine]
+
+            def label(q, c, mine=mine, prefix=prefix):
+                return _relevant(prefix + c.best.path, c.start_line, c.end_line,
+                                 mine[q].targets)
+
+            alien = [q.query for q in queries if q.repo == _stranger(name, names, specs)]
+            for preset_name, scale in PRESETS.items():
+                rows = _rows(index, texts, label, mode, preset_name)
+                np.savez(out / f"semble-{half}-{name}-{mode}-{scale}.npz", **rows)
+                rows = _rows(index, alien, lambda q, c: False, mode, preset_name)
+                np.savez(out / f"nonsense-{half}-{name}-{mode}-{scale}.npz", **rows)
+            print(f"{mode} {name} ({half}): {len(texts)} queries", file=sys.stderr)
+        pairs = (("cosqa", "dev", "scifact", "train"), ("scifact", "train", "cosqa", "dev"))
+        for corpus, qrels_split, other, other_split in pairs:
+            benchmark = load_beir(args.data / corpus, qrels_split)
+            index = retriever.index_documents(
+                (retriever.Document(id=d.id, text=d.text, title=d.title)
+                 for d in benchmark.corpus.values()),
+                index_dir=args.out / "corpora" / (corpus + ("-lexical" if mode == "lexical"
+                                                            else "")),
+                lexical_only=mode == "lexical", total=len(benchmark.corpus))
+            qids = list(benchmark.queries)
+            texts = [benchmark.queries[qid] for qid in qids]
+
+            def label(q, c, qids=qids, qrels=benchmark.qrels):
+                return qrels[qids[q]].get(c.best.path, 0) > 0
+
+            rows = _rows(index, texts, label, mode, "plain")
+            np.savez(out / f"{corpus}-tune-{corpus}-{mode}-raw.npz", **rows)
+            # The other corpus's questions: code search queries asked of scientific
+            # abstracts and the reverse, none relevant.
+            alien = list(load_beir(args.data / other, other_split).queries.values())
+            rows = _rows(index, alien, lambda q, c: False, mode, "plain")
+            np.savez(out / f"nonsense-tune-{corpus}-{mode}-raw.npz", **rows)
+            print(f"{mode} {corpus}: {len(texts)} queries", file=sys.stderr)
+
+
+def _stranger(name: str, names: list[str], specs) -> str:
+    """The next repository of ``name``'s half (alternating order) in another language, whose
+    queries ``name`` cannot answer: the nonsense queries."""
+    language = specs[name].language if name in specs else None
+    at = names.index(name)
+    for step in range(2, len(names), 2):
+        other = names[(at + step) % len(names)]
+        if other in specs and specs[other].language != language:
+            return other
+    return names[(at + 2) % len(names)]
+
+
+def _load(folder: Path, pattern: str, log: bool = False) -> list[dict[str, np.ndarray]]:
+    """The row files matching ``pattern``; ``log``: scores in the raw-BM25 log scale."""
+    found = []
+    for path in sorted(folder.glob(pattern)):
+        with np.load(path) as data:
+            table = {key: data[key] for key in data.files} | {"source": path.stem}
+        if log:
+            table["score"], table["gap"] = _log_scores(table)
+        found.append(table)
+    return found
+
+
+def _design(tables, names) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X, y and weights; each source (semble repositories together, each corpus) weighs
+    alike, so a corpus with many queries does not decide alone."""
+    xs, ys, ws = [], [], []
+    sources: dict[str, int] = {}
+    for table in tables:
+        kind = table["source"].split("-", 1)[0]
+        sources[kind] = sources.get(kind, 0) + len(table["label"])
+    for table in tables:
+        kind = table["source"].split("-", 1)[0]
+        share = NONSENSE_WEIGHT if kind == "nonsense" else 1.0
+        xs.append(np.column_stack([table[n] for n in names]) if names
+                  else np.zeros((len(table["label"]), 0)))
+        ys.append(table["label"])
+        ws.append(np.full(len(table["label"]), share / sources[kind]))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws) * len(sources)
+
+
+def _fit(tables, names, *, l2: float = 1e-3) -> tuple[dict, float]:
+    """Weighted logistic regression, monotone features' weights bounded below by 0."""
+    from scipy.optimize import minimize
+
+    x, y, w = _design(tables, names)
+    w = w / w.sum()
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = (x - mean) / std
+
+    def loss(theta):
+        logit = z @ theta[1:] + theta[0]
+        p = 1.0 / (1.0 + np.exp(-np.clip(logit, -60, 60)))
+        value = -np.sum(w * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)))
+        grad = np.concatenate([[np.sum(w * (p - y))], z.T @ (w * (p - y))])
+        value += l2 * np.sum(theta[1:] ** 2)
+        grad[1:] += 2 * l2 * theta[1:]
+        return value, grad
+
+    bounds = [(None, None)] + [(0.0, None) if n in cal.MONOTONE else (None, None)
+                               for n in names]
+    theta = minimize(loss, np.zeros(len(names) + 1), jac=True, method="L-BFGS-B",
+                     bounds=bounds).x
+    weights = {n: float(theta[i + 1] / std[i]) for i, n in enumerate(names)}
+    bias = float(theta[0] - sum(theta[i + 1] * mean[i] / std[i] for i in range(len(names))))
+    return {n: round(v, 5) for n, v in weights.items() if abs(v) > 1e-7}, round(bias, 5)
+
+
+def _predict(entry: dict, table: dict) -> np.ndarray:
+    calibrator = cal.Calibrator(weights=entry["weights"], bias=entry["bias"])
+    return calibrator.relevance(table)
+
+
+def _quality(p: np.ndarray, y: np.ndarray, bins: int = 10) -> dict:
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            gap = abs(p[inside].mean() - y[inside].mean())
+            ece += inside.mean() * gap
+            table.append({"bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "n": int(inside.sum()),
+                          "predicted": round(float(p[inside].mean()), 3),
+                          "observed": round(float(y[inside].mean()), 3)})
+    return {"n": len(y), "base_rate": round(float(y.mean()), 4),
+            "brier": round(float(np.mean((p - y) ** 2)), 4), "ece": round(float(ece), 4),
+            "reliability": table}
+
+
+def _tops(tables, entry) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: the best relevance of its hits and whether its top hit is relevant."""
+    best, relevant = [], []
+    for table in tables:
+        p = _predict(entry, table)
+        for q in np.unique(table["query"]):
+            mine = table["query"] == q
+            best.append(p[mine].max())
+            relevant.append(table["label"][mine][0])
+    return np.asarray(best), np.asarray(relevant)
+
+
+def _names(scale: str, cosine: bool) -> list[str]:
+    names = ["rank", "symbol", "coverage", "best_coverage", "terms"]
+    if scale != "any":
+        names = ["score", "gap", *names]
+    return [*names, "cosine", "best_cosine"] if cosine else names
+
+
+def fit(args) -> None:
+    rows = args.out / "rows"
+    result: dict = {"command": " ".join(["python benchmarks/calibrate.py",
+                                         *map(shlex.quote, sys.argv[1:])]),
+                    "fitted": {}, "check": {}}
+    thresholds = []
+    for mode in ("lexical", "dense", "hybrid"):
+        for scale in ("raw", "priors", "any"):
+            pattern = "*" if scale == "any" else scale
+            log = mode == "lexical" and scale == "raw"
+            tune = _load(rows, f"*-tune-*-{mode}-{pattern}.npz", log)
+            check = _load(rows, f"semble-check-*-{mode}-{pattern}.npz", log)
+            if scale == "any":  # one preset's rows: the other's are the same queries
+                check = [t for t in check if t["source"].endswith("-priors")]
+            if not tune:
+                continue
+            for cosine in ((False,) if mode == "lexical" else (True, False)):
+                key = f"{mode}/{scale}" + ("" if cosine else "/nocos")
+                weights, bias = _fit(tune, _names(scale, cosine))
+                entry = {"weights": weights, "bias": bias, "log_score": log,
+                         "fitted": f"{result['command']} (tune rows: "
+                                   f"{sum(len(t['label']) for t in tune)}; {len(tune)} files)"}
+                result["fitted"][key] = entry
+                if check:
+                    x, y, _ = _design(check, ["label"])
+                    p = np.concatenate([_predict(entry, t) for t in check])
+                    result["check"][key] = _quality(p, y)
+                if scale != "any" and cosine == (mode != "lexical"):
+                    best, relevant = _tops([t for t in tune
+                                            if not t["source"].startswith("nonsense")], entry)
+                    thresholds.append(np.quantile(best[relevant > 0], 1 - KEEP_TOPS))
+    threshold = round(float(np.median(thresholds)), 2) if thresholds else cal.CONFIDENT
+    result["confident"] = threshold
+    for key, entry in result["fitted"].items():
+        mode, scale = key.split("/")[:2]
+        check = _load(rows, f"semble-check-*-{mode}-{'priors' if scale == 'any' else scale}"
+                           ".npz", entry["log_score"])
+        if check and key in result["check"]:
+            best, relevant = _tops(check, entry)
+            result["check"][key]["confident_relevant_tops"] = round(
+                float((best[relevant > 0] >= threshold).mean()), 3)
+            result["check"][key]["confident_all"] = round(float((best >= threshold).mean()), 3)
+        nonsense = _load(rows, f"nonsense-check-*-{mode}-{scale if scale != 'any' else 'priors'}"
+                              ".npz", entry["log_score"])
+        if nonsense:
+            best, _ = _tops(nonsense, entry)
+            result["check"][key]["confident_nonsense"] = round(
+                float((best >= threshold).mean()), 3)
+    (args.out / "calibration.json").write_text(json.dumps(result, indent=1) + "\n")
+    _print(result)
+    if args.write:
+        _write(result, args.fingerprint)
+
+
+def _log_scores(table) -> tuple[np.ndarray, np.ndarray]:
+    """Raw BM25 scores in the calibrator's log scale, and the gap in it."""
+    raw = np.log1p(np.maximum(table["raw_score"], 0.0))
+    top = np.zeros_like(raw)
+    for q in np.unique(table["query"]):
+        mine = table["query"] == q
+        top[mine] = raw[mine][0]
+    return raw, top - raw
+
+
+def _print(result: dict) -> None:
+    print(f"confidence threshold {result['confident']}")
+    print("| calibrator | check rows | base rate | Brier | ECE | relevant tops confident "
+          "| all confident | nonsense confident |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key, q in result["check"].items():
+        print(f"| {key} | {q['n']} | {q['base_rate']} | {q['brier']} | {q['ece']} | "
+              f"{q.get('confident_relevant_tops', '')} | {q.get('confident_all', '')} | "
+              f"{q.get('confident_nonsense', '')} |")
+
+
+def _write(result: dict, fingerprint: str) -> None:
+    path = HERE.parent / "retriever" / "ranking" / "calibration.py"
+    text = path.read_text()
+    fitted = json.dumps(result["fitted"], indent=4, sort_keys=True)
+    fitted = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", fitted))
+    block = ("# fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by "
+             "hand)\n"
+             f"FINGERPRINT = {fingerprint!r}  # the default model's: cosine features need it\n"
+             f"CONFIDENT = {result['confident']!r}\n"
+             f"FITTED: dict[str, dict] = {fitted}\n# fitted:end\n")
+    start, end = text.index("# fitted:start"), text.index("# fitted:end\n")
+    path.write_text(text[:start] + block + text[end + len("# fitted:end\n"):])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("collect", "fit"):
+        one = sub.add_parser(name)
+        one.add_argument("--out", type=Path, default=scratch_dir() / "calibration")
+    collect_parser = sub.choices["collect"]
+    collect_parser.add_argument("--mode", action="append", choices=["lexical", "dense",
+                                                                     "hybrid"])
+    collect_parser.add_argument("--index-root", type=Path, default=scratch_dir() / "rank-index")
+    collect_parser.add_argument("--annotations", type=Path,
+                                default=semble_dir() / "annotations")
+    collect_parser.add_argument("--data", type=Path, default=data_dir())
+    fit_parser = sub.choices["fit"]
+    fit_parser.add_argument("--write", action="store_true")
+    fit_parser.add_argument("--fingerprint", default="c0b2c58d5af6bd5599d56dff3b209ad7",
+                            help="the encoder whose cosines the fit used (all-MiniLM-L6-v2)")
+    args = parser.parse_args()
+    if args.command == "collect":
+        args.mode = args.mode or ["lexical"]
+        collect(args)
+    else:
+        fit(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""Calibrated relevance: what a hit's score means as a probability that it is relevant.
+
+Raw scores are not comparable: a hybrid score is a fusion of ranks, a BM25 score grows with
+query length, and the ``code`` priors divide every score by the query's best, so the top hit
+of a nonsense query scores exactly like the top hit of a good one. A :class:`Calibrator` maps
+cheap features of each hit to an estimate of P(relevant), fitted on tune data:
+
+- ``score``: the pipeline's final score (log-scaled for raw BM25), and ``gap``, its distance
+  to the query's best score in that scale;
+- ``rank``: ``log(1 + rank)``, 0-based;
+- ``symbol``: 1 when the query is one identifier (:func:`retriever.ranking.query.analyze`);
+- ``coverage``: the share of the query's distinct tokens (the lexical index's tokenizer)
+  found in the hit's path and text: what tells a nonsense query from a real one whatever
+  the ranking did; ``best_coverage``, the most any hit of the answer has; ``terms``:
+  ``log(1 + distinct query tokens)``;
+- ``cosine``: the query vector against the hit's (the best piece of a merged hit), and
+  ``best_cosine``, the answer's highest; only for dense and hybrid search with the encoder
+  the calibration was fitted with.
+
+The model is a logistic regression whose weights on ``score``, ``coverage`` and ``cosine``
+are constrained to be non-negative, so relevance never falls when the score rises with the
+other features fixed. One calibrator per mode and score scale (``raw``: the first stages
+alone, ``priors``: the ``code`` presets, ``any``: a pipeline of the caller's own or a
+reranker, where the score's scale is unknown and is not used), each with and without the
+cosine feature. :data:`CONFIDENT` is the relevance a query's best hit needs for the answer
+to count as a confident match. :data:`FITTED` records the data and the command of each fit
+(``benchmarks/calibrate.py fit --write`` rewrites it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from retriever.errors import InputError
+from retriever.ranking.query import analyze
+
+__all__ = ["FEATURES", "Calibrator", "FITTED", "CONFIDENT", "FINGERPRINT", "calibrator_for",
+           "features", "hit_table", "coverage", "check_min_score"]
+
+FEATURES = ("score", "gap", "rank", "symbol", "coverage", "best_coverage", "terms", "cosine",
+            "best_cosine")
+# Weights that must not be negative: relevance is monotone in each of these.
+MONOTONE = ("score", "coverage", "best_coverage", "cosine", "best_cosine")
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """``relevance = sigmoid(bias + sum(weights[f] x feature f))``.
+
+    Attributes:
+        weights: ``{feature: weight}`` over a subset of :data:`FEATURES`; the weights of
+            :data:`MONOTONE` features are >= 0.
+        bias: the intercept.
+        log_score: the score is a raw BM25 score: use ``log(1 + max(score, 0))``.
+        fitted: the data and command it was fitted with.
+    """
+
+    weights: dict
+    bias: float
+    log_score: bool = False
+    fitted: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.weights) - set(FEATURES)
+        if unknown:
+            raise InputError(f"Unknown calibration features {sorted(unknown)}; known: "
+                             f"{', '.join(FEATURES)}.")
+        negative = [f for f in MONOTONE if self.weights.get(f, 0.0) < 0]
+        if negative:
+            raise InputError(f"Calibration weights of {negative} must be >= 0 (relevance is "
+                             "monotone in them).")
+
+    @property
+    def uses_cosine(self) -> bool:
+        return any(self.weights.get(f, 0.0) != 0.0 for f in ("cosine", "best_cosine"))
+
+    def relevance(self, table: dict[str, np.ndarray]) -> np.ndarray:
+        """``(n,)`` float64 probabilities in [0, 1] from :func:`features`' table."""
+        logit = np.full(len(next(iter(table.values()))), self.bias, dtype=np.float64)
+        for name, weight in self.weights.items():
+            logit = logit + weight * np.nan_to_num(table[name], nan=0.0, posinf=0.0,
+                                                   neginf=0.0)
+        return 1.0 / (1.0 + np.exp(-np.clip(logit, -60.0, 60.0)))
+
+    def __call__(self, scores: Sequence[float], **evidence) -> np.ndarray:
+        """Relevance of hits ranked in this order: ``features(scores, ...)`` then
+        :meth:`relevance`."""
+        return self.relevance(features(scores, log_score=self.log_score, **evidence))
+
+
+def features(scores: Sequence[float], *, coverage: Sequence[float], terms: int,
+             symbol: bool, cosine: Sequence[float] | None = None,
+             log_score: bool = False, top: float | None = None) -> dict[str, np.ndarray]:
+    """The feature table of one query's hits, best first.
+
+    Args:
+        scores: ``(n,)`` final scores in rank order.
+        coverage: ``(n,)`` share of the query's tokens in each hit (:func:`coverage`).
+        terms: distinct tokens of the query.
+        symbol: the query is one identifier.
+        cosine: ``(n,)`` query-hit cosine, or None (the feature is then 0).
+        log_score: scores are raw BM25.
+        top: the query's best score (default ``scores[0]``).
+
+    Returns:
+        ``{feature: (n,) float64}`` for every name of :data:`FEATURES`.
+    """
+    raw = np.asarray(scores, dtype=np.float64)
+    n = len(raw)
+    found = np.asarray(coverage, dtype=np.float64)
+    cosines = np.zeros(n) if cosine is None else np.asarray(cosine, dtype=np.float64)
+    best = raw[0] if top is None and n else (top if top is not None else 0.0)
+    if log_score:
+        raw, best = np.log1p(np.maximum(raw, 0.0)), math.log1p(max(best, 0.0))
+    return {
+        "score": raw,
+        "gap": best - raw,
+        "rank": np.log1p(np.arange(n, dtype=np.float64)),
+        "symbol": np.full(n, 1.0 if symbol else 0.0),
+        "coverage": found,
+        "best_coverage": np.full(n, found.max() if n else 0.0),
+        "terms": np.full(n, math.log1p(terms)),
+        "cosine": cosines,
+        "best_cosine": np.full(n, cosines.max() if n else 0.0),
+    }
+
+
+def hit_table(query: str, candidates: Sequence, *, tokenize: Callable[[str], list[str]],
+              vectors: np.ndarray | None = None, vector: np.ndarray | None = None,
+              log_score: bool = False, top: float | None = None) -> dict[str, np.ndarray]:
+    """:func:`features` of assembled hits (:class:`retriever.hits.Candidate`, best first).
+
+    Args:
+        query: the query.
+        candidates: the hits, with ``best.path``, ``text()``, ``rows`` and ``score``.
+        tokenize: the lexical index's tokenizer (coverage is counted in its tokens).
+        vectors: ``(rows, dim)`` the index's vectors, with ``vector`` the ``(dim,)`` query
+            vector: the cosine feature (max over a merged hit's pieces); else it is 0.
+        log_score, top: as for :func:`features`.
+    """
+    wanted = set(tokenize(query))
+    found = [coverage(wanted, tokenize(f"{c.best.path}\n{c.text()}")) for c in candidates]
+    cosine = None
+    if vector is not None and vectors is not None:
+        unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        cosine = []
+        for c in candidates:
+            rows = np.asarray(vectors[c.rows], dtype=np.float32)
+            norms = np.maximum(np.linalg.norm(rows, axis=1), 1e-12)
+            cosine.append(float((rows @ unit / norms).max()))
+    return features([c.score for c in candidates], coverage=found, terms=len(wanted),
+                    symbol=analyze(query).is_symbol, cosine=cosine, log_score=log_score,
+                    top=top)
+
+
+def coverage(query_tokens: set[str], hit_tokens: Sequence[str]) -> float:
+    """The share of ``query_tokens`` found among ``hit_tokens`` (0 for an empty query)."""
+    if not query_tokens:
+        return 0.0
+    return len(query_tokens.intersection(hit_tokens)) / len(query_tokens)
+
+
+def check_min_score(min_score: object) -> float | None:
+    """``min_score`` as a float in [0, 1] (None: no threshold), else InputError."""
+    if min_score is None:
+        return None
+    if isinstance(min_score, bool) or not isinstance(min_score, int | float) or not (
+        0.0 <= float(min_score) <= 1.0
+    ):
+        raise InputError(f"min_score is a relevance in [0, 1], got {min_score!r}; pass e.g. "
+                         f"{CONFIDENT:.2f} (the confidence threshold) to keep confident hits.")
+    return float(min_score)
+
+
+def calibrator_for(mode: str, scale: str, *, cosine: bool = False) -> Calibrator:
+    """The calibrator of a search mode (``lexical``, ``dense``, ``hybrid``) and score scale
+    (``raw``, ``priors``, ``any``); ``cosine``: the query-hit cosine is available (the
+    index's encoder is the one of :data:`FINGERPRINT`)."""
+    mode = getattr(mode, "value", mode)
+    suffix = "" if cosine and mode != "lexical" else "/nocos"
+    for key in (f"{mode}/{scale}{suffix}", f"{mode}/any{suffix}", "lexical/any/nocos"):
+        if key in FITTED:
+            entry = FITTED[key]
+            return Calibrator(weights=dict(entry["weights"]), bias=entry["bias"],
+                              log_score=entry.get("log_score", False),
+                              fitted=entry.get("fitted", ""))
+    return _UNFITTED
+
+
+# Before any fit: relevance from token coverage alone (a hit holding none of the query's
+# words is unlikely to be what was asked for).
+_UNFITTED = Calibrator(weights={"coverage": 4.0, "rank": -0.5}, bias=-2.5,
+                       fitted="not fitted: a hand-set placeholder")
+
+# fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by hand)
+FINGERPRINT = 'c0b2c58d5af6bd5599d56dff3b209ad7'  # the default model's: cosine features need it
+CONFIDENT = 0.29
+FITTED: dict[str, dict] = {
+    "lexical/any/nocos": {
+        "bias": -4.09749,
+        "fitted": "python benchmarks/calibrate.py fit --write (tune rows: 48512; 124 files)",
+        "log_score": False,
+        "weights": {
+            "best_coverage": 2.2443,
+            "coverage": 2.26391,
+            "rank": -0.70706,
+            "symbol": 0.04833,
+            "terms": 0.24633
+        }
+    },
+    "lexical/priors/nocos": {
+        "bias": -5.21995,
+        "fitted": "python benchmarks/calibrate.py fit --write (tune rows: 11361; 60 files)",
+        "log_score": False,
+        "weights": {
+            "best_coverage": 3.27663,
+            "coverage": 0.8145,
+            "gap": 0.06446,
+            "rank": -0.35512,
+            "score": 0.35222,
+            "symbol": -0.99515,
+            "terms": 0.85865
+        }
+    },
+    "lexical/raw/nocos": {
+        "bias": -4.84061,
+        "fitted": "python benchmarks/calibrate.py fit --write (tune rows: 37151; 64 files)",
+        "log_score": True,
+        "weights": {
+            "best_coverage": 3.03764,
+            "coverage": 1.40985,
+            "gap": -1.75181,
+            "rank": -0.45622,
+            "symbol": 0.30525,
+            "terms": 0.58047
+        }
+    }
+}
+# fitted:end
