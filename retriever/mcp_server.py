@@ -56,6 +56,9 @@ Code search over one repository (semantic + keyword, hybrid by default).
   than a hit shows. Paths are relative to the repository root, as hits give them.
 - find_related(path, line): code similar to the chunk at that line.
 - status(): what is indexed and whether the index is up to date.
+Each search hit has a relevance in [0, 1] (estimated probability it is what was asked);
+"confident": false means no hit reached the confidence threshold: rephrase, or the code is
+not there. min_score=0.5 keeps only confident hits.
 Results are trimmed to max_tokens; "truncated": true says something was cut."""
 
 Budget = Annotated[int, Field(ge=MIN_MAX_TOKENS, le=MAX_MAX_TOKENS,
@@ -103,15 +106,18 @@ class Tools:
         languages: Annotated[list[str] | None, Field(description=(
             'Only these languages, e.g. ["python", "go"].'))] = None,
         exclude_tests: Annotated[bool, Field(description="Leave test files out.")] = False,
+        min_score: Annotated[float | None, Field(description=(
+            "Only hits whose relevance (0 to 1) is at least this."))] = None,
         max_tokens: Budget = DEFAULT_MAX_TOKENS,
         snippet_lines: Lines = None,
     ) -> str:
         """Search the repository's code and docs; the best matches first, as JSON hits with
-        path, start_line, end_line, symbol, kind, language, score and text."""
+        path, start_line, end_line, symbol, kind, language, score, relevance and text, and
+        "confident" (whether any hit is a confident match)."""
         index = self.live.get()
         mode = mode or ("hybrid" if index.has_vectors else "lexical")
         hits = index.search(query, k=k, mode=mode, paths=paths, languages=languages,
-                            exclude=["test"] if exclude_tests else None)
+                            exclude=["test"] if exclude_tests else None, min_score=min_score)
         payload = search_payload(index, query, hits, mode=mode, k=k)
         return fit(payload, max_tokens, snippet_lines=snippet_lines)[0]
 

@@ -18,10 +18,11 @@ import retriever.errors
 from indexing.tokenize import code_tokens
 from retriever.errors import InputError
 from retriever.hits import Hit
+from retriever.ranking.calibration import CONFIDENT
 from retriever.reader import SearchMode
 
 __all__ = ["SCHEMA", "ERROR_SCHEMA", "SNIPPET_LINES", "SKIPPED_SHOWN", "search_payload",
-           "hit_records", "error_payload", "snippet", "highlights", "describe",
+           "confident", "hit_records", "error_payload", "snippet", "highlights", "describe",
            "skipped_files"]
 
 SCHEMA = "dense-retriever.search/1"
@@ -44,9 +45,10 @@ def search_payload(index: Any, query: str, hits: Sequence[Hit], *, mode: str | S
         k: the number of hits asked for.
 
     Returns:
-        ``{"schema", "query", "mode", "k", "index", "tier", "hits": [Hit.to_dict(), ...]}``,
-        with ``index`` the absolute index directory and ``tier`` the vectors that answered
-        (``"dense"``, ``"fast"`` or ``"lexical"``). Serialise it with
+        ``{"schema", "query", "mode", "k", "index", "tier", "confident", "hits":
+        [Hit.to_dict(), ...]}``, with ``index`` the absolute index directory, ``tier`` the
+        vectors that answered (``"dense"``, ``"fast"`` or ``"lexical"``) and ``confident``
+        what :func:`confident` says of the hits. Serialise it with
         :func:`retriever.text_safety.json_text` to get valid UTF-8 whatever the strings hold.
     """
     return {
@@ -56,8 +58,20 @@ def search_payload(index: Any, query: str, hits: Sequence[Hit], *, mode: str | S
         "k": k,
         "index": str(Path(index.directory).absolute()),
         "tier": getattr(index, "tier", None),
+        "confident": confident(hits),
         "hits": [hit.to_dict() for hit in hits],
     }
+
+
+def confident(hits: Sequence[Hit | Mapping]) -> bool | None:
+    """Whether an answer holds a confident match: a hit whose ``relevance`` reaches
+    :data:`retriever.ranking.calibration.CONFIDENT`. False with no hits; None when hits
+    carry no relevance (similar-code answers, which have no query to be relevant to)."""
+    values = [hit["relevance"] if isinstance(hit, Mapping) else hit.relevance for hit in hits]
+    known = [value for value in values if value is not None]
+    if values and not known:
+        return None
+    return any(value >= CONFIDENT for value in known)
 
 
 def hit_records(payload: Mapping) -> list[dict]:

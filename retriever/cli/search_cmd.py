@@ -16,6 +16,7 @@ import retriever
 import retriever.api
 from retriever.cli.common import err, out, progress_bar, silenced
 from retriever.payload import SNIPPET_LINES, highlights, hit_records, search_payload, snippet
+from retriever.ranking.calibration import CONFIDENT, check_min_score
 from retriever.text_safety import json_text, printable
 
 # A reverse-video mark reads on any theme and on top of any syntax colour.
@@ -44,6 +45,19 @@ def search_command(
         help="Leave out a path class, repeatable: test, example, benchmark, docs, generated, "
              "vendored.",
     ),
+    min_score: float | None = typer.Option(
+        None, "--min-score", metavar="X",
+        help=f"Only hits whose relevance (0-1) is at least X; {CONFIDENT:.2f} keeps confident "
+             "ones.",
+    ),
+    pipeline: str | None = typer.Option(
+        None, "--pipeline", metavar="NAME", help="Ranking preset: code (default), code-files, "
+        "plain."),
+    rerank: str | None = typer.Option(
+        None, "--rerank", metavar="NAME", help="Re-score the top hits with this reranker (a "
+        "name or a folder)."),
+    rerank_depth: int = typer.Option(
+        20, "--rerank-depth", metavar="N", help="Candidates the reranker scores."),
     snippet_lines: int = typer.Option(
         SNIPPET_LINES, "--snippet-lines", metavar="N", help="Lines of each hit to show."),
     no_snippet: bool = typer.Option(False, "--no-snippet", help="Only the hits' title lines."),
@@ -63,6 +77,7 @@ def search_command(
         )
     if as_json and as_jsonl:
         raise retriever.InputError("Choose one of --json and --jsonl.")
+    check_min_score(min_score)  # before any indexing: a bad threshold fails at once
     machine = as_json or as_jsonl
     within = None
     with silenced(quiet):
@@ -83,7 +98,9 @@ def search_command(
                 "results come from the live generation, which may be behind the tree."
             )))
         hits = opened.search(query, k=k, mode=mode, within=within, paths=globs or None,
-                             languages=languages or None, exclude=exclude or None)
+                             languages=languages or None, exclude=exclude or None,
+                             pipeline=pipeline, rerank=rerank, rerank_depth=rerank_depth,
+                             min_score=min_score)
     payload = search_payload(opened, query, hits, mode=mode, k=k)
     if as_json:
         typer.echo(json_text(payload))
@@ -92,12 +109,14 @@ def search_command(
             typer.echo(json_text(record, indent=None))
     else:
         links = not no_links and _is_terminal(sys.stdout)
-        _render(payload, opened.root, None if no_snippet else snippet_lines, links)
+        _render(payload, opened.root, None if no_snippet else snippet_lines, links, min_score)
 
 
-def _render(payload: dict, root: Path | None, lines: int | None, links: bool) -> None:
+def _render(payload: dict, root: Path | None, lines: int | None, links: bool,
+            min_score: float | None = None) -> None:
     """Each hit as a title line that starts with ``path:line`` (which terminals and editors
-    open on click), then the lines that best match the query, its words marked.
+    open on click), then the lines that best match the query, its words marked. An answer
+    without a confident match says so first, and its low hits are marked ``low``.
 
     Everything indexed is untrusted text: it goes through ``printable`` so that no
     escape sequence in a file name or its content reaches the terminal; marks and links are
@@ -105,8 +124,14 @@ def _render(payload: dict, root: Path | None, lines: int | None, links: bool) ->
     """
     query = payload["query"]
     if not payload["hits"]:
-        out.print(Text(f'No results for "{printable(query)}".'))
+        floor = "" if min_score is None else f" with relevance >= {min_score:g}"
+        out.print(Text(f'No results{floor} for "{printable(query)}".'))
         return
+    if payload.get("confident") is False:
+        best = max(hit["relevance"] for hit in payload["hits"])
+        out.print(Text(f'No confident match for "{printable(query)}" (best relevance '
+                       f"{best:.2f}, below {CONFIDENT:.2f}); the hits below are low.",
+                       style="yellow"), soft_wrap=True)
     cwd = Path.cwd().resolve()
     for number, hit in enumerate(payload["hits"]):
         shown, uri = _location(hit["path"], root, cwd)
@@ -115,6 +140,7 @@ def _render(payload: dict, root: Path | None, lines: int | None, links: bool) ->
              Style(bold=True, color="cyan", link=uri if links else None)),
             "  ", (printable(hit["symbol"] or ""), "magenta"),
             "  ", (f"lines {hit['start_line']}-{hit['end_line']}", "dim"),
+            "  ", _relevance(hit.get("relevance")),
             "  ", (f"score {hit['score']:.3f}", "dim"),
         )
         if number and lines is not None:
@@ -122,6 +148,15 @@ def _render(payload: dict, root: Path | None, lines: int | None, links: bool) ->
         out.print(title, soft_wrap=True)  # never folded: a cut path is not clickable
         if lines is not None:
             out.print(_snippet(hit, query, lines))
+
+
+def _relevance(value: float | None) -> Text:
+    """``relevance 0.82``, or ``relevance 0.12 low`` under the confidence threshold."""
+    if value is None:
+        return Text("")
+    if value < CONFIDENT:
+        return Text.assemble((f"relevance {value:.2f}", "dim"), " ", ("low", "yellow"))
+    return Text(f"relevance {value:.2f}", style="green")
 
 
 def _snippet(hit: dict, query: str, lines: int) -> Syntax:

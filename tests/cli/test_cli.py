@@ -37,7 +37,7 @@ def test_search_json_schema(tiny_index):
     assert 1 <= len(payload["hits"]) <= 3
     assert payload["hits"][0]["path"] == "rust/src/cache.rs"
     assert set(payload["hits"][0]) == {"path", "start_line", "end_line", "symbol", "kind",
-                                       "language", "score", "text", "chunk_id"}
+                                       "language", "score", "text", "chunk_id", "relevance"}
 
 
 def test_search_table_shows_location_and_symbol(tiny_index):
