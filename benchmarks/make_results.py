@@ -6,12 +6,17 @@ usage:
 Every number in RESULTS.md comes from a JSON file written by run_beir.py or run_semble.py;
 the published anchors are quoted with their sources. Plots (nDCG@10 against query latency
 p50 and against index bytes) go to benchmarks/results/plots/.
+
+Sections that other scripts write (between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``:
+ranking, rerank, calibration...) are kept verbatim from the current RESULTS.md, where the new
+text does not hold a section of that name, before the plots.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -341,6 +346,23 @@ def mined_note(lines: list[str]) -> None:
         ]
 
 
+_SECTION = re.compile(r"<!-- ([\w.-]+):start -->.*?<!-- \1:end -->\n?", re.DOTALL)
+
+
+def keep_sections(old: str, new: str) -> str:
+    """``new`` with every marked section of ``old`` that ``new`` lacks, verbatim and in
+    their order, placed before ``## Plots`` (or at the end)."""
+    present = {match.group(1) for match in _SECTION.finditer(new)}
+    kept = [m.group(0) for m in _SECTION.finditer(old) if m.group(1) not in present]
+    if not kept:
+        return new
+    block = "".join(part if part.endswith("\n") else part + "\n" for part in kept) + "\n"
+    at = new.find("\n## Plots\n")
+    if at < 0:
+        return new + ("" if new.endswith("\n") else "\n") + "\n" + block
+    return new[: at + 1] + block + new[at + 1:]
+
+
 def main() -> None:
     # No options; parsing still answers --help instead of rewriting RESULTS.md.
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
@@ -373,7 +395,9 @@ def main() -> None:
                 plots.append(path.relative_to(HERE))
     if plots:
         lines += ["## Plots", ""] + [f"![{p.stem}]({p.as_posix()})" for p in plots] + [""]
-    (HERE / "RESULTS.md").write_text("\n".join(lines))
+    target = HERE / "RESULTS.md"
+    old = target.read_text() if target.is_file() else ""
+    target.write_text(keep_sections(old, "\n".join(lines)))
     print(f"wrote {HERE / 'RESULTS.md'} and {len(plots)} plots")
 
 
