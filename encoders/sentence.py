@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from encoders.fast_encode import PRECISIONS, fast_runner
 from encoders.folder import content_digests, embedding_dim, stat_digest
 from encoders.runtime import capped_threads, shared_model
 from retriever.errors import InputError, MissingDependencyError
@@ -112,6 +113,18 @@ class SentenceTransformerEncoder:
             thread per core, which thrashes when other processes compete for the cores.
             Larger query sets (benchmarks) and documents use torch's setting. Vectors do not
             depend on it, so the fingerprint leaves it out.
+        precision: ``"auto"`` (fp16 autocast on CUDA, fp32 on the CPU), ``"fp32"``,
+            ``"fp16"`` or ``"bf16"`` (half precision applies on CUDA only). Half precision
+            moves a vector by a cosine under 0.001 (benchmarks/gpu_encode.py), as a change of
+            device does, so like the device it stays out of the fingerprint.
+        batch_tokens: padded tokens per forward pass of the fast path (texts are sorted by
+            token count and batched by this budget); None picks by device (8,192 on the CPU,
+            as 32 texts of 256 tokens; 131,072 on CUDA).
+
+    Models with a plain text transformer and a fast tokenizer (all-MiniLM-L6-v2 and the
+    BERT family) encode through :mod:`encoders.fast_encode`: tokenised ahead on a worker
+    thread, bucketed by length, pinned and overlapped on CUDA; other models keep
+    sentence-transformers' ``encode``. Both give the same vectors (fp32: within 1e-5).
 
     Output rows are L2-normalised float32, so inner product is cosine similarity.
     """
@@ -128,6 +141,8 @@ class SentenceTransformerEncoder:
         query_threads: int | None = 1,
         dims: int | None = None,
         layers: int | None = None,
+        precision: str = "auto",
+        batch_tokens: int | None = None,
     ) -> None:
         for label, value in (("max_length", max_length), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -146,6 +161,19 @@ class SentenceTransformerEncoder:
                 f"query_threads must be a positive integer or None (torch's own setting), "
                 f"not {query_threads!r}."
             )
+        if precision not in PRECISIONS:
+            raise InputError(
+                f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}."
+            )
+        if batch_tokens is not None and (
+            isinstance(batch_tokens, bool) or not isinstance(batch_tokens, int) or batch_tokens < 1
+        ):
+            raise InputError(
+                f"batch_tokens must be a positive integer or None (chosen by device), "
+                f"not {batch_tokens!r}."
+            )
+        self.precision = precision
+        self.batch_tokens = batch_tokens
         self.model = model
         self.query_prompt = query_prompt
         self.document_prompt = document_prompt
@@ -196,9 +224,11 @@ class SentenceTransformerEncoder:
         }
         # Only when set, so the config an index stored before these options existed is the
         # config such an encoder still reports.
-        for key in ("dims", "layers"):
+        for key in ("dims", "layers", "batch_tokens"):
             if getattr(self, key) is not None:
                 config[key] = getattr(self, key)
+        if self.precision != "auto":
+            config["precision"] = self.precision
         return config
 
     def _settings_prefix(self) -> bytes:
@@ -213,9 +243,10 @@ class SentenceTransformerEncoder:
     def fingerprint(self) -> str:
         """Hash of the weights, the model's config files and the settings that change vectors.
 
-        Batch size, device and query threads are left out: they do not change what a text
-        maps to. Memoised per process by the files' stat, so a repeated call costs a stat
-        per file and re-hashes only after a file changed.
+        Batch size, token budget, device, precision and query threads are left out: they do
+        not change what a text maps to beyond float rounding. Memoised per process by the
+        files' stat, so a repeated call costs a stat per file and re-hashes only after a file
+        changed.
         """
         # The files-only digest is the model cache key; computing it in the same read is free.
         return content_digests(self._path, [self._settings_prefix()], while_reading=[b""])[0]
@@ -233,6 +264,7 @@ class SentenceTransformerEncoder:
         weights = content_digests(self._path, [b""], while_reading=[self._settings_prefix()])[0]
         key = (weights, self.max_length, self.device, self.layers)
         return shared_model(key, self._load)
+
 
     def _load(self):
         from sentence_transformers import SentenceTransformer
@@ -278,6 +310,9 @@ class SentenceTransformerEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._model()
+        fast = fast_runner(model, precision=self.precision, batch_tokens=self.batch_tokens)
+        if fast is not None:
+            return self._cut(fast.encode(texts, progress))
         parts = []
         # Chunks of many batches keep the progress callback moving on long inputs while
         # sentence-transformers still sorts each chunk by length.
@@ -291,15 +326,17 @@ class SentenceTransformerEncoder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-            vectors = np.asarray(vectors, dtype=np.float32)
-            if self.dims is not None:
-                vectors = vectors[:, : self.dims]
-                vectors = vectors / np.maximum(
-                    np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            parts.append(vectors)
+            parts.append(self._cut(np.asarray(vectors, dtype=np.float32)))
             if progress is not None:
                 progress(len(part))
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+    def _cut(self, vectors: np.ndarray) -> np.ndarray:
+        """The Matryoshka prefix of ``dims`` components, re-normalised; all of them if unset."""
+        if self.dims is not None:
+            vectors = vectors[:, : self.dims]
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Encode queries. Returns an ``(n, dim)`` float32 array of unit rows.

@@ -1,0 +1,90 @@
+"""The encoding fast path against sentence-transformers' own ``encode`` (differential)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoders.fast_encode import FastEncoder, fast_path_supported, fast_runner
+from encoders.sentence import SentenceTransformerEncoder
+from retriever.errors import InputError
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _code_texts() -> list[str]:
+    """Windows of the fixture repository's files, plus edge cases: empty, blank-padded,
+    non-ASCII, and a text far over the token limit (truncated)."""
+    texts = []
+    for path in sorted((DATA / "repo").rglob("*")):
+        if path.is_file():
+            source = path.read_text(encoding="utf-8", errors="replace")
+            texts.extend(source[i : i + 700] for i in range(0, len(source), 350))
+    return texts + ["", "   padded   ", "x", "naïve Straße 日本語", "token " * 900]
+
+
+def _reference(model, texts: list[str]) -> np.ndarray:
+    return model.encode(texts, batch_size=16, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=False)
+
+
+@pytest.fixture(scope="module")
+def loaded_default(default_encoder):
+    return default_encoder._model()
+
+
+def test_default_model_gives_the_vectors_of_encode(loaded_default):
+    texts = _code_texts()
+    assert fast_path_supported(loaded_default)
+    fast = FastEncoder(loaded_default).encode(texts)
+    expected = _reference(loaded_default, texts)
+    assert fast.shape == expected.shape == (len(texts), 384)
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast, expected, atol=1e-5)
+
+
+def test_windows_on_a_worker_thread_and_token_buckets_keep_the_input_order(tiny_model_dir):
+    encoder = SentenceTransformerEncoder(model=str(tiny_model_dir))
+    model = encoder._model()
+    rng = np.random.default_rng(3)
+    words = " ".join(_code_texts()).split()
+    # Mixed lengths (1 to 60 words) in random order, several windows, small batches.
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 60)))) for _ in range(300)]
+    seen: list[int] = []
+    fast = FastEncoder(model, window=64, batch_tokens=256).encode(texts, seen.append)
+    np.testing.assert_allclose(fast, _reference(model, texts), atol=1e-5)
+    assert sum(seen) == len(texts) and len(seen) == 5  # one call per window
+
+
+def test_the_encoder_takes_the_fast_path_and_keeps_its_contract(tiny_model_dir):
+    encoder = SentenceTransformerEncoder(model=str(tiny_model_dir), batch_tokens=256)
+    texts = _code_texts()[:50]
+    via_encoder = encoder.encode_documents(texts)
+    runner = fast_runner(encoder._model(), batch_tokens=256)
+    assert runner is not None and runner is fast_runner(encoder._model(), batch_tokens=256)
+    # Bit for bit the runner's output: the encoder went through it, not through encode.
+    np.testing.assert_array_equal(via_encoder, runner.encode(texts))
+    np.testing.assert_allclose(via_encoder, _reference(encoder._model(), texts), atol=1e-5)
+    rebuilt = SentenceTransformerEncoder(**encoder.config())
+    assert rebuilt.config() == encoder.config() and rebuilt.batch_tokens == 256
+    # Precision and the token budget round floats at most: not part of the fingerprint.
+    assert rebuilt.fingerprint() == SentenceTransformerEncoder(
+        model=str(tiny_model_dir), precision="fp16").fingerprint()
+
+
+def test_matryoshka_cut_applies_on_the_fast_path(tiny_model_dir):
+    full = SentenceTransformerEncoder(model=str(tiny_model_dir))
+    cut = SentenceTransformerEncoder(model=str(tiny_model_dir), dims=8)
+    texts = ["def parse(path): return open(path).read()", "class Session: pass"]
+    head = full.encode_documents(texts)[:, :8]
+    head /= np.linalg.norm(head, axis=1, keepdims=True)
+    np.testing.assert_allclose(cut.encode_documents(texts), head, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [{"precision": "fp8"}, {"batch_tokens": 0},
+                                 {"batch_tokens": True}])
+def test_bad_fast_path_settings_are_refused(tiny_model_dir, bad):
+    with pytest.raises(InputError, match=next(iter(bad))):
+        SentenceTransformerEncoder(model=str(tiny_model_dir), **bad)
