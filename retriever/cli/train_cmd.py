@@ -1,7 +1,9 @@
-"""``retriever train contrastive|matryoshka|hash|mae``: train an encoder, one call each.
+"""``retriever train contrastive|matryoshka|hash|mae|reranker``: train a model, one call each.
 
-Each command passes its options to one recipe of :mod:`encoders.train` and renders the result;
-the trained folder then works as ``retriever index PATH --model OUT``.
+Each encoder command passes its options to one recipe of :mod:`encoders.train` and renders the
+result; the trained folder then works as ``retriever index PATH --model OUT``. ``reranker``
+mines hard negatives with this engine's BM25 and trains the code cross-encoder
+(:func:`retriever.rerankers.train`); its folder works as ``--rerank OUT``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from retriever.text_safety import printable
 
 app = typer.Typer(
     cls=ErrorHandlingGroup,
-    help="Train encoders: contrastive, Matryoshka, binary hash, MAE pretraining.",
+    help="Train encoders (contrastive, Matryoshka, binary hash, MAE pretraining) and the code "
+         "reranker.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
@@ -171,3 +174,53 @@ def _dims(text: str | None) -> list[int] | None:
     except ValueError:
         raise InputError(f"--dims takes comma-separated integers such as 384,256,128; got "
                          f"{text!r}.") from None
+
+
+@app.command("reranker")
+def reranker_command(
+    ctx: typer.Context, data: Path = DATA, base: str = BASE, out: Path = OUT,
+    dev: Path | None = DEV, epochs: int = EPOCHS,
+    batch_size: int = typer.Option(32, "--batch-size", help="Queries a step, each with its "
+                                   "positive and negatives."),
+    negatives: int = typer.Option(7, "--negatives", help="Hard negatives a query (the data's "
+                                  "first, then BM25-mined)."),
+    mine_depth: int = typer.Option(30, "--mine-depth", help="BM25 hits looked at a query when "
+                                   "mining negatives."),
+    lr: float = typer.Option(2e-4, "--lr", help="Peak learning rate (warm-up, then linear "
+                             "decay)."),
+    seed: int = SEED, max_length: int = MAX_LENGTH, max_steps: int | None = MAX_STEPS,
+    lora_rank: int = typer.Option(32, "--lora-rank", help="Rank of the LoRA deltas."),
+    device: str | None = DEVICE, quiet: bool = QUIET,
+) -> None:
+    """Code cross-encoder: LoRA over the base, listwise loss over BM25-mined hard negatives."""
+    from encoders.train.reranker import RerankSettings
+    from retriever.rerankers import train
+
+    settings = RerankSettings(epochs=epochs, batch_size=batch_size, negatives=negatives, lr=lr,
+                              seed=seed, max_length=max_length, max_steps=max_steps,
+                              rank=lora_rank, alpha=2.0 * lora_rank, device=device)
+    command = shlex.join(["retriever", *ctx.find_root().meta.get("retriever.args", [])])
+    with silenced(quiet), progress_bar(not quiet) as bars:
+        progress = None if bars is None else (
+            lambda stage, done, total: bars({"mine": "Mining negatives"}.get(
+                stage, _STAGES.get(stage, stage)), done, total))
+        manifest = train(data, out=out, base=base, settings=settings, dev=dev,
+                         depth=mine_depth, progress=progress, command=command)
+    _report_reranker(manifest, out, quiet)
+
+
+def _report_reranker(manifest: dict, out_dir: Path, quiet: bool) -> None:
+    record = manifest["training"]
+    out.print(Text(printable(
+        f"Trained the reranker for {record['steps']} steps; loss {record['loss']['first']:.4f} "
+        f"-> {record['loss']['last_tenth_mean']:.4f}. Saved to {out_dir}; use it with "
+        f"`retriever search QUERY --rerank {out_dir}`."
+    )))
+    if record.get("dev") and not quiet:
+        table = Table(title="Dev (positive among its hard negatives)")
+        for column in ("metric", "base", "trained"):
+            table.add_column(column, justify="left" if column == "metric" else "right")
+        for name in ("mrr", "acc@1"):
+            table.add_row(name, f"{record['dev']['base'][name]:.4f}",
+                          f"{record['dev']['trained'][name]:.4f}")
+        err.print(table)
