@@ -72,7 +72,9 @@ def open_repos(annotations: Path, trees: Path, index_root: Path, names: Sequence
         sub = specs[name].benchmark_root if name in specs else None
         root = trees / name / sub if sub else trees / name
         prefix = f"{sub.strip('/')}/" if sub else ""
-        options = {"cache": False} if vectors else {"lexical_only": True, "cache": False}
+        # Vectors come from the user-level cache when one is set (DENSE_RETRIEVER_CACHE:
+        # benchmarks/gpu_vectors.py fills one on a GPU machine); lexical builds need none.
+        options = {} if vectors else {"lexical_only": True, "cache": False}
         index = retriever.index(root, index_dir=index_root / name, **options)
         if progress is not None:
             progress(f"{name}: {len(index)} chunks"

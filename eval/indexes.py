@@ -3,8 +3,10 @@
 Every build of a run is made the same way (:class:`BuildSettings`): which encoder, which vector
 index kind and options, and whether vectors are made at all. A run whose modes are all lexical
 builds a lexical-only index (BM25 and the chunk table, no model loaded), so its cost is that of
-the lexical index alone. The user-level vector cache is not used: a benchmark build measures
-embedding, and leaves nothing behind that would make the next run's build look cheaper.
+the lexical index alone. The user-level vector cache is not used unless a run names one
+(``vector_cache``): a benchmark build measures embedding, and leaves nothing behind that would
+make the next run's build look cheaper. A run that names one (vectors embedded once on a GPU
+machine, ``benchmarks/gpu_vectors.py``) measures quality only, and its results say so.
 """
 
 from __future__ import annotations
@@ -17,7 +19,18 @@ from typing import Any
 from eval.cost import Cost, peak_memory, timed
 from retriever.errors import InputError
 
-__all__ = ["BuildSettings", "build_corpus_index", "build_tree_index", "indexed_spans"]
+__all__ = ["BuildSettings", "build_corpus_index", "build_tree_index", "check_pipeline",
+           "indexed_spans"]
+
+
+def check_pipeline(name: str | None) -> None:
+    """Refuse an unknown ranking preset name, listing the known ones (None: the default)."""
+    from retriever.ranking import PRESETS
+
+    if name is not None and name not in PRESETS:
+        raise InputError(
+            f"Unknown ranking pipeline {name!r}; known: {', '.join(sorted(PRESETS))}."
+        )
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,8 @@ class BuildSettings:
             None: the engine's default.
         index_options: options of that kind (``{"dims": 128}``, ``{"rescore": "int8"}``...).
         vectors: False for a lexical-only build.
+        vector_cache: a vector cache folder to take vectors from (and store them in); None:
+            every build embeds.
     """
 
     encoder: str = "sentence-transformers"
@@ -38,6 +53,7 @@ class BuildSettings:
     index_spec: str | None = None
     index_options: Mapping | None = None
     vectors: bool = True
+    vector_cache: str | None = None
 
     @classmethod
     def for_modes(
@@ -49,6 +65,7 @@ class BuildSettings:
         encoder_config: Mapping | None = None,
         index_spec: str | None = None,
         index_options: Mapping | None = None,
+        vector_cache: str | Path | None = None,
     ) -> BuildSettings:
         """The settings that serve ``modes``; ``embed`` None makes vectors only when needed.
 
@@ -68,7 +85,8 @@ class BuildSettings:
                 "An index spec or index options only apply to vector indexes, and the modes "
                 f"{', '.join(modes)} build none; add mode dense or hybrid, or drop them."
             )
-        return cls(encoder, encoder_config, index_spec, index_options, vectors)
+        cache = None if vector_cache is None or not vectors else str(vector_cache)
+        return cls(encoder, encoder_config, index_spec, index_options, vectors, cache)
 
     def described(self) -> dict:
         """The vector index settings given, for a result file (empty for the defaults)."""
@@ -77,13 +95,16 @@ class BuildSettings:
             found["spec"] = self.index_spec
         if self.index_options:
             found["options"] = dict(self.index_options)
+        if self.vector_cache is not None:
+            # Build costs of such a run are not embedding costs: say so beside the numbers.
+            found["vectors_from_cache"] = True
         return found
 
     def index_arguments(self) -> dict[str, Any]:
         """Keyword arguments for ``retriever.index`` and ``retriever.index_documents``."""
         if not self.vectors:
             return {"lexical_only": True, "cache": False}
-        found: dict[str, Any] = {"encoder": self.encoder, "cache": False}
+        found: dict[str, Any] = {"encoder": self.encoder, "cache": self.vector_cache or False}
         if self.encoder_config:
             found["encoder_config"] = dict(self.encoder_config)
         if self.index_spec is not None:

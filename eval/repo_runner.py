@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from eval.cost import Cost, latency_ms
-from eval.indexes import BuildSettings, build_tree_index, indexed_spans
+from eval.indexes import BuildSettings, build_tree_index, check_pipeline, indexed_spans
 from eval.report import write_results
 from eval.repos import load_repo_benchmark, score_repo_benchmark
 from eval.results import Progress, RepoRunResult, encoder_label, parse_modes
@@ -30,6 +30,8 @@ def run_repo_benchmark(
     embed: bool | None = None,
     index_spec: str | None = None,
     index_options: Mapping | None = None,
+    pipeline: str | None = None,
+    vector_cache: str | Path | None = None,
     k: int = 10,
     repos: Sequence[str] | None = None,
     languages: Sequence[str] | None = None,
@@ -51,6 +53,11 @@ def run_repo_benchmark(
             build cost and its own latency.
         embed: whether to compute document vectors. None: only when a mode needs them (a
             build for lexical modes only is a lexical-only index).
+        pipeline: the ranking preset searches answer with (:mod:`retriever.ranking`; None:
+            the engine's default), recorded in each result's ``index`` settings.
+        vector_cache: a vector cache folder the builds take vectors from (e.g. filled on a
+            GPU machine by ``benchmarks/gpu_vectors.py``); None: every build embeds. Results
+            of such a run record ``vectors_from_cache``: their build cost is not embedding's.
         index_spec, index_options: the vector index kind and its options, as for
             ``retriever.index``.
         k: results per query (semble: 10).
@@ -73,6 +80,7 @@ def run_repo_benchmark(
         InputError: no repository left to run, or settings that contradict the modes.
     """
     wanted = parse_modes(modes if modes is not None else mode)
+    check_pipeline(pipeline)  # before any build: an unknown name must not cost one
     settings = BuildSettings.for_modes(
         wanted,
         embed=embed,
@@ -80,6 +88,7 @@ def run_repo_benchmark(
         encoder_config=encoder_config,
         index_spec=index_spec,
         index_options=index_options,
+        vector_cache=vector_cache,
     )
     queries, specs = load_repo_benchmark(annotations)
     queries = [
@@ -106,7 +115,7 @@ def run_repo_benchmark(
         for m in wanted:
             found[m] = _repo_result(m, wanted, label, kept, results[m], indexed, per_repo,
                                     times[m], missing, k)
-            found[m].index = settings.described()
+            found[m].index = _described(settings, pipeline)
         return found
 
     with ExitStack() as stack:
@@ -126,7 +135,8 @@ def run_repo_benchmark(
             mine = [q for q in queries if q.repo == name]
             for m in wanted:
                 found, times[m][name] = repo_run(
-                    idx, mine, k=k, mode=m, prefix=prefix, latency_runs=latency_runs
+                    idx, mine, k=k, mode=m, prefix=prefix, latency_runs=latency_runs,
+                    pipeline=pipeline,
                 )
                 results[m].update(found)
             del idx
@@ -186,3 +196,10 @@ def _repo_result(
         ndcg5=score_repo_benchmark(queries, results, indexed, k=5).mean if k > 5 else None,
         build_modes=list(modes),
     )
+
+
+def _described(settings: BuildSettings, pipeline: str | None) -> dict:
+    found = settings.described()
+    if pipeline is not None:
+        found["pipeline"] = pipeline
+    return found

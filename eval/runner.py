@@ -17,7 +17,7 @@ from pathlib import Path
 
 from eval.cost import Cost, latency_ms
 from eval.data import Benchmark, load_beir
-from eval.indexes import BuildSettings, build_corpus_index
+from eval.indexes import BuildSettings, build_corpus_index, check_pipeline
 from eval.metrics import DEFAULT_METRICS, bootstrap_ci, by_category, evaluate
 from eval.repo_runner import run_repo_benchmark
 from eval.report import write_results
@@ -47,6 +47,8 @@ def run_benchmark(
     embed: bool | None = None,
     index_spec: str | None = None,
     index_options: Mapping | None = None,
+    pipeline: str | None = None,
+    vector_cache: str | Path | None = None,
     k: int = 100,
     index_dir: str | Path | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
@@ -70,6 +72,11 @@ def run_benchmark(
             shared build cost (time, bytes, memory) and its own latency.
         embed: whether to compute document vectors. None: only when a mode needs them; a
             build for lexical modes only is a lexical-only index (no model is loaded).
+        pipeline: the ranking preset searches answer with (:mod:`retriever.ranking`; None:
+            the engine's default), recorded in each result's ``index`` settings.
+        vector_cache: a vector cache folder the builds take vectors from (e.g. filled on a
+            GPU machine by ``benchmarks/gpu_vectors.py``); None: every build embeds. Results
+            of such a run record ``vectors_from_cache``: their build cost is not embedding's.
         index_spec, index_options: the vector index kind and its options, as for
             ``retriever.index`` (e.g. ``"HNSW32,Flat"``, ``{"dims": 128}``).
         k: hits per query.
@@ -92,6 +99,7 @@ def run_benchmark(
     wanted = parse_modes(modes if modes is not None else mode)
     if k < 1:
         raise InputError(f"k must be at least 1, got {k}")
+    check_pipeline(pipeline)  # before any build: an unknown name must not cost one
     settings = BuildSettings.for_modes(
         wanted,
         embed=embed,
@@ -99,6 +107,7 @@ def run_benchmark(
         encoder_config=encoder_config,
         index_spec=index_spec,
         index_options=index_options,
+        vector_cache=vector_cache,
     )
     docs = [
         retriever.Document(id=d.id, text=d.text, title=d.title) for d in benchmark.corpus.values()
@@ -113,12 +122,13 @@ def run_benchmark(
         if progress is not None:
             progress("index", len(docs), len(docs))
         for m in wanted:
-            run = corpus_run(idx, benchmark.queries, k=k, mode=m, progress=progress)
+            run = corpus_run(idx, benchmark.queries, k=k, mode=m, progress=progress,
+                             pipeline=pipeline)
             timed_texts = [benchmark.queries[q] for q in list(benchmark.queries)[:latency_queries]]
-            seconds = single_query_seconds(idx, timed_texts, k=k, mode=m)
+            seconds = single_query_seconds(idx, timed_texts, k=k, mode=m, pipeline=pipeline)
             results[m] = _scored(benchmark, m, wanted, run, build, seconds, split, metrics,
                                  encoder_label(encoder, encoder_config))
-            results[m].index = settings.described()
+            results[m].index = _described(settings, pipeline)
     if out is not None:
         write_results(results, out)
     return results if modes is not None else results[wanted[0]]
@@ -173,3 +183,10 @@ def run_beir(
             from one index build.
     """
     return run_benchmark(load_beir(folder, split), split=split, **options)
+
+
+def _described(settings: BuildSettings, pipeline: str | None) -> dict:
+    found = settings.described()
+    if pipeline is not None:
+        found["pipeline"] = pipeline
+    return found

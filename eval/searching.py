@@ -25,6 +25,7 @@ def corpus_run(
     k: int,
     mode: str,
     progress: Progress | None = None,
+    pipeline: str | None = None,
 ) -> dict[str, dict[str, float]]:
     """``{qid: {docid: score}}`` for every query; a document keeps its best-ranked hit.
 
@@ -33,12 +34,14 @@ def corpus_run(
         queries: ``{qid: text}``, searched in this order.
         k: hits per query; ``mode``: ``"lexical"``, ``"dense"`` or ``"hybrid"``.
         progress: called as ``progress(f"search {mode}", done, total)`` after each batch.
+        pipeline: a ranking preset of :mod:`retriever.ranking` (None: the engine's default).
     """
     qids = list(queries)
     run: dict[str, dict[str, float]] = {}
     for begin in range(0, len(qids), _BATCH):
         batch = qids[begin : begin + _BATCH]
-        hits = idx.search_many([queries[q] for q in batch], k=k, mode=mode)
+        hits = idx.search_many([queries[q] for q in batch], k=k, mode=mode,
+                               pipeline=pipeline)
         for qid, found in zip(batch, hits, strict=True):
             scores: dict[str, float] = {}
             for hit in found:
@@ -49,21 +52,23 @@ def corpus_run(
     return run
 
 
-def single_query_seconds(idx, texts: Sequence[str], *, k: int, mode: str) -> list[float]:
+def single_query_seconds(idx, texts: Sequence[str], *, k: int, mode: str,
+                         pipeline: str | None = None) -> list[float]:
     """Wall seconds of one ``search`` call per text, after one untimed warm-up call."""
     if not texts:
         return []
-    idx.search(texts[0], k=k, mode=mode)
+    idx.search(texts[0], k=k, mode=mode, pipeline=pipeline)
     seconds = []
     for text in texts:
         start = timed()
-        idx.search(text, k=k, mode=mode)
+        idx.search(text, k=k, mode=mode, pipeline=pipeline)
         seconds.append(timed() - start)
     return seconds
 
 
 def repo_run(
-    idx, queries: Sequence, *, k: int, mode: str, prefix: str = "", latency_runs: int = 1
+    idx, queries: Sequence, *, k: int, mode: str, prefix: str = "", latency_runs: int = 1,
+    pipeline: str | None = None,
 ) -> tuple[dict[str, list[tuple[str, int, int]]], list[float]]:
     """Search each repository query once per latency run and keep its hits and median time.
 
@@ -74,19 +79,20 @@ def repo_run(
         prefix: prepended to hit paths so they are relative to the repository root
             (the index covers ``benchmark_root``).
         latency_runs: searches per query; the median time is kept (semble runs 5).
+        pipeline: a ranking preset (None: the engine's default).
 
     Returns:
         ``{query id: [(path, start_line, end_line), ...]}`` best first, and one time each.
     """
     if queries:  # one untimed call, so model loading is not counted as latency
-        idx.search(queries[0].query, k=k, mode=mode)
+        idx.search(queries[0].query, k=k, mode=mode, pipeline=pipeline)
     results: dict[str, list[tuple[str, int, int]]] = {}
     spent = []
     for query in queries:
         runs = []
         for _ in range(max(1, latency_runs)):
             start = timed()
-            hits = idx.search(query.query, k=k, mode=mode)
+            hits = idx.search(query.query, k=k, mode=mode, pipeline=pipeline)
             runs.append(timed() - start)
         spent.append(sorted(runs)[len(runs) // 2])
         results[query.id] = [(prefix + h.path, h.start_line, h.end_line) for h in hits]

@@ -60,6 +60,11 @@ _OPTION_HELP = (
     "KEY=VALUE option of the vector index, repeatable: dims=128, rescore=int8, nprobe=32 "
     "(as for `retriever index`)."
 )
+_PIPELINE_HELP = "ranking pipeline: plain, code, code-files (default: the engine's, code)."
+_CACHE_HELP = (
+    "take vectors from this vector cache folder (filled by benchmarks/gpu_vectors.py, say); "
+    "build costs then exclude embedding, and the result says so."
+)
 _OUT_HELP = (
     "write the results here: result.json, report.md (and run.trec for BEIR) for one mode, "
     "MODE/result.json (MODE/run.trec) and report.md for several."
@@ -83,6 +88,8 @@ def beir(
     model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
     index_spec: Annotated[str | None, typer.Option(help=_SPEC_HELP)] = None,
     index_option: Annotated[list[str] | None, typer.Option(help=_OPTION_HELP)] = None,
+    pipeline: Annotated[str | None, typer.Option(help=_PIPELINE_HELP)] = None,
+    vector_cache: Annotated[Path | None, typer.Option(help=_CACHE_HELP)] = None,
     k: Annotated[int, typer.Option(help="hits per query.")] = 100,
     out: Annotated[Path | None, typer.Option(help=_OUT_HELP)] = None,
 ) -> None:
@@ -98,6 +105,8 @@ def beir(
             modes=mode,
             index_spec=index_spec,
             index_options=parse_index_options(index_option) if index_option else None,
+            pipeline=pipeline,
+            vector_cache=vector_cache,
             k=k,
             progress=update,
             out=out,
@@ -126,6 +135,8 @@ def repos(
     model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
     index_spec: Annotated[str | None, typer.Option(help=_SPEC_HELP)] = None,
     index_option: Annotated[list[str] | None, typer.Option(help=_OPTION_HELP)] = None,
+    pipeline: Annotated[str | None, typer.Option(help=_PIPELINE_HELP)] = None,
+    vector_cache: Annotated[Path | None, typer.Option(help=_CACHE_HELP)] = None,
     repo: Annotated[
         list[str] | None,
         typer.Option("--repo", help="only these repositories, in this order (repeatable)."),
@@ -156,6 +167,8 @@ def repos(
             modes=mode,
             index_spec=index_spec,
             index_options=parse_index_options(index_option) if index_option else None,
+            pipeline=pipeline,
+            vector_cache=vector_cache,
             repos=repo or None,
             languages=language or None,
             index_root=index_root,
