@@ -16,6 +16,7 @@ sets from installed packages (bm25s, sentence_transformers): those are excluded 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import PurePath
 
@@ -28,6 +29,7 @@ __all__ = [
     "check_sources",
     "excluded_name",
     "excluded_names",
+    "excluded_package",
 ]
 
 # semble benchmark repository (its repos.json "name") -> the names its code installs or is
@@ -115,6 +117,14 @@ _CONTAINERS = frozenset({
 })
 
 
+# A folder named for a release of a package (Debian's cargo registry ``tokio-1.38.0``,
+# rubygems' ``rack-2.2.4``): the name before the version counts too.
+_VERSIONED = re.compile(r"^(.+?)[-_]v?\d+(?:\.\d+)*(?:[-+.~][\w.+~-]*)?$")
+# Words of a package name: ``librust-tokio-util-dev`` is tokio's own repository
+# (tokio-util lives in it), ``@reduxjs/toolkit`` is redux's.
+_WORDS = re.compile(r"[-_.@/+]+")
+
+
 def _normal(name: str) -> str:
     # Python spells distribution names with "-" and import names with "_"; compare both alike.
     return name.strip().lower().replace("-", "_")
@@ -141,6 +151,9 @@ def excluded_name(path: str | PurePath) -> str | None:
     parts = PurePath(path).parts
     for index, part in enumerate(parts):
         candidates = {_normal(part)}
+        versioned = _VERSIONED.match(part)
+        if versioned:
+            candidates.add(_normal(versioned.group(1)))
         # A module file counts by its name only where a whole package can be one file: at the
         # top, or straight inside a folder of packages (``_vendor/six.py``), not deep inside a
         # package (``urllib3/util/url.py`` is no copy of the url crate).
@@ -150,6 +163,27 @@ def excluded_name(path: str | PurePath) -> str | None:
         hit = candidates & names
         if hit:
             return hit.pop()
+    return None
+
+
+def excluded_package(name: str) -> str | None:
+    """The excluded name a package's name contains, or None where the package is free to use.
+
+    Stricter than :func:`excluded_name` on purpose: a package is refused when its whole name or
+    any word of it is excluded (``librust-tokio-util-dev``, ``golang-github-spf13-cobra-dev``,
+    ``@trpc/server``, ``mobx-state-tree``), because the repositories of the benchmark hold more
+    packages than their main one, and a few unrelated packages lost cost little.
+
+    Args:
+        name: an npm, Debian, crate or gem package name.
+    """
+    names = excluded_names()
+    whole = _normal(name)
+    if whole in names:
+        return whole
+    for word in _WORDS.split(name.lower()):
+        if word and _normal(word) in names:
+            return _normal(word)
     return None
 
 
