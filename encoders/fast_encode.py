@@ -25,6 +25,7 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -226,34 +227,46 @@ class FastEncoder:
         import torch
 
         pin = self.device.type == "cuda"
-        for start in range(0, len(texts), self.window):
-            encodings = self.tokenizer.encode_batch(texts[start : start + self.window])
-            lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64,
-                                  count=len(encodings))
-            # Longest first: the largest activations are allocated once, at the start.
-            order = np.argsort(-lengths, kind="stable")
-            for rows in _bucket(lengths[order], self.batch_tokens, self.max_rows):
-                picked = order[rows]
-                width = int(lengths[picked[0]])
-                ids = torch.full((len(picked), width), self.pad_id, dtype=torch.int64,
-                                 pin_memory=pin)
-                view = ids.numpy()
-                types = None
-                if not self.zero_types:
-                    types = torch.zeros((len(picked), width), dtype=torch.int64,
-                                        pin_memory=pin)
-                for i, row in enumerate(picked):
-                    encoding = encodings[row]
-                    view[i, : len(encoding)] = encoding.ids
-                    if types is not None:
-                        types.numpy()[i, : len(encoding)] = encoding.type_ids
-                batch = {"input_ids": ids, "lengths": torch.from_numpy(lengths[picked])}
-                if pin:
-                    batch["lengths"] = batch["lengths"].pin_memory()
+        # encode_batch_fast skips the character offsets this path never reads (same ids).
+        tokenise = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        starts = range(0, len(texts), self.window)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fast-encode-ids") as pool:
+            # The next window is tokenised (GIL released, every core) while this one is
+            # padded into batches (Python, holding the GIL).
+            ahead = pool.submit(tokenise, texts[: self.window])
+            for start in starts:
+                encodings = ahead.result()
+                following = start + self.window
+                if following < len(texts):
+                    ahead = pool.submit(tokenise, texts[following : following + self.window])
+                yield from self._window_batches(start, encodings, pin, torch)
+
+    def _window_batches(self, start: int, encodings: list, pin: bool, torch
+                        ) -> Iterator[tuple[int, np.ndarray, dict | None, int]]:
+        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+        # Longest first: the largest activations are allocated once, at the start.
+        order = np.argsort(-lengths, kind="stable")
+        for rows in _bucket(lengths[order], self.batch_tokens, self.max_rows):
+            picked = order[rows]
+            width = int(lengths[picked[0]])
+            ids = torch.full((len(picked), width), self.pad_id, dtype=torch.int64,
+                             pin_memory=pin)
+            view = ids.numpy()
+            types = None
+            if not self.zero_types:
+                types = torch.zeros((len(picked), width), dtype=torch.int64, pin_memory=pin)
+            for i, row in enumerate(picked):
+                encoding = encodings[row]
+                view[i, : len(encoding)] = encoding.ids
                 if types is not None:
-                    batch["token_type_ids"] = types
-                yield start, picked, batch, 0
-            yield start, order[:0], None, len(encodings)
+                    types.numpy()[i, : len(encoding)] = encoding.type_ids
+            batch = {"input_ids": ids, "lengths": torch.from_numpy(lengths[picked])}
+            if pin:
+                batch["lengths"] = batch["lengths"].pin_memory()
+            if types is not None:
+                batch["token_type_ids"] = types
+            yield start, picked, batch, 0
+        yield start, order[:0], None, len(encodings)
 
 
 def _bucket(sorted_lengths: np.ndarray, budget: int, max_rows: int) -> Iterator[slice]:

@@ -1,0 +1,274 @@
+"""Encoding throughput: the fast path against sentence-transformers' ``encode``, same run.
+
+Real code chunks, either a Parquet file with a ``text`` column (``--texts``) or mined here
+from the Python sources of the installed packages and the standard library (``--mine N``):
+top-level functions and classes cut at 1,500 characters as the cAST chunker cuts them, with
+its ``path :: symbol`` header, skipping every package a benchmark indexes
+(``encoders/train/exclusions.py``). Measured, in this order, on the same texts:
+
+- ``st_fp32``: ``SentenceTransformer.encode`` (batch 32, fp32): what the encoder ran before;
+- ``st_fp16``: ``encode`` on a half-precision copy of the model, batch 256 (a stronger base);
+- ``fast``: :class:`encoders.fast_encode.FastEncoder` end to end (texts in, float32 unit
+  rows in input order out), for each token budget; min and mean cosine per row against
+  ``st_fp32`` on the reference subset;
+- ``forward``: the model's forward alone over the same batches, already tokenised, padded
+  and on the device: the ceiling the end-to-end figure is compared with;
+- ``host``: tokenising and padding alone (the producer, no model).
+
+    python benchmarks/gpu_encode.py --model DIR --mine 100000 --out result.json
+    taskset -c 0,1 python benchmarks/gpu_encode.py --device cpu --mine 600 --reference 600
+
+The model folder may hold fp16 weights; it is cast to float32 on load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import os
+import sys
+import sysconfig
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from encoders.fast_encode import FastEncoder  # noqa: E402
+from encoders.train.exclusions import excluded_name  # noqa: E402
+
+MAX_CHARS = 1500
+
+
+def _source_roots() -> list[Path]:
+    paths = sysconfig.get_paths()
+    roots = {Path(paths["stdlib"]), Path(paths["purelib"]), Path(paths["platlib"])}
+    return sorted(root for root in roots if root.is_dir())
+
+
+def _python_files(roots: list[Path]) -> list[tuple[str, str]]:
+    """(root, relative path) of every .py file outside the excluded packages, sorted."""
+    found = []
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            # Another root's packages (site-packages under the stdlib) are walked from there.
+            dirnames[:] = sorted(d for d in dirnames
+                                 if d not in ("site-packages", "dist-packages", "__pycache__"))
+            for name in sorted(filenames):
+                if not name.endswith(".py"):
+                    continue
+                relative = os.path.relpath(os.path.join(dirpath, name), root)
+                if excluded_name(relative) is None:
+                    found.append((str(root), relative))
+    return found
+
+
+def _chunks_of(job: tuple[str, str]) -> list[str]:
+    """Embedding texts of one file: each top-level definition (a class over the budget by
+    its methods), other statements in runs, any piece over the budget cut by lines."""
+    root, relative = job
+    try:
+        source = Path(root, relative).read_text(encoding="utf-8")
+        tree = ast.parse(source)
+    except (OSError, UnicodeError, SyntaxError, ValueError, RecursionError):
+        return []
+    lines = source.splitlines()
+    texts: list[str] = []
+
+    def emit(symbol: str | None, start: int, end: int) -> None:
+        piece, size = [], 0
+        header = relative if not symbol else f"{relative} :: {symbol}"
+        for line in lines[start - 1 : end]:
+            if piece and size + len(line) > MAX_CHARS:
+                texts.append(header + "\n" + "\n".join(piece))
+                piece, size = [], 0
+            piece.append(line)
+            size += len(line.strip())
+        if any(p.strip() for p in piece):
+            texts.append(header + "\n" + "\n".join(piece))
+
+    def chars(start: int, end: int) -> int:
+        return sum(len(line.strip()) for line in lines[start - 1 : end])
+
+    def visit(nodes, scope: str | None) -> None:
+        # As cAST does: small neighbours merge up to the budget, a class over it is cut by
+        # its members, anything else over it by lines.
+        group: list[tuple[int, int, str | None]] = []
+        size = 0
+
+        def flush() -> None:
+            if group:
+                emit(group[0][2] if len(group) == 1 else scope, group[0][0], group[-1][1])
+                group.clear()
+
+        for node in nodes:
+            definition = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            name = (f"{scope}.{node.name}" if scope else node.name) if definition else scope
+            decorators = getattr(node, "decorator_list", [])
+            start = min([d.lineno for d in decorators] + [node.lineno])
+            weight = chars(start, node.end_lineno)
+            if weight > MAX_CHARS:
+                flush()
+                size = 0
+                if isinstance(node, ast.ClassDef):
+                    visit(node.body, name)
+                else:
+                    emit(name, start, node.end_lineno)
+                continue
+            if size + weight > MAX_CHARS:
+                flush()
+                size = 0
+            group.append((start, node.end_lineno, name))
+            size += weight
+        flush()
+
+    visit(tree.body, None)
+    return texts
+
+
+def mine(limit: int) -> list[str]:
+    files = _python_files(_source_roots())
+    texts: list[str] = []
+    with Pool(min(16, os.cpu_count() or 1)) as pool:
+        for chunks in pool.imap(_chunks_of, files, chunksize=64):
+            texts.extend(chunks)
+            if len(texts) >= limit:
+                break
+    return texts[:limit]
+
+
+def _load(model_dir: str, device: str):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_dir, device=device, local_files_only=True)
+    model.float()
+    model.max_seq_length = min(256, model.max_seq_length or 256)
+    return model.eval()
+
+
+def _timed(fn, sync) -> float:
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
+def run(args) -> dict:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.texts:
+        import pyarrow.parquet as pq
+
+        texts = pq.read_table(args.texts, columns=["text"]).column("text").to_pylist()
+        source = f"parquet {Path(args.texts).name}"
+    else:
+        started = time.perf_counter()
+        texts = mine(args.mine)
+        source = f"mined from installed packages in {time.perf_counter() - started:.1f}s"
+    texts = texts[: args.limit] if args.limit else texts
+    cuda = args.device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    model = _load(args.model, args.device)
+    reference = texts[: args.reference]
+    result: dict = {"device": torch.cuda.get_device_name() if cuda else "cpu",
+                    "torch_threads": torch.get_num_threads(), "texts": len(texts),
+                    "source": source, "reference_texts": len(reference)}
+    probe = FastEncoder(model, precision="fp32")
+    lengths = np.array([len(e) for e in probe.tokenizer.encode_batch(texts)])
+    result["tokens"] = {"mean": float(lengths.mean()), "p50": float(np.median(lengths)),
+                        "at_limit": float((lengths == model.max_seq_length).mean())}
+
+    def st_encode(m, items, batch):
+        return m.encode(items, batch_size=batch, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=False)
+
+    warm = texts[:2048]
+    st_encode(model, warm, 32)
+    holder: dict = {}
+    seconds = _timed(lambda: holder.setdefault("v", st_encode(model, reference, 32)), sync)
+    expected = holder["v"]
+    result["st_fp32"] = {"chunks_per_s": len(reference) / seconds, "seconds": seconds}
+    if cuda:
+        half = copy.deepcopy(model).half()
+        st_encode(half, warm, 256)
+        seconds = _timed(lambda: st_encode(half, reference, 256), sync)
+        result["st_fp16"] = {"chunks_per_s": len(reference) / seconds, "seconds": seconds}
+        del half
+    # Every budget in fp16, and bf16 at the middle one.
+    runs = ([("fp16", b) for b in args.budgets] + [("bf16", args.budgets[len(args.budgets) // 2])]
+            if cuda else [("fp32", None)])
+    result["fast"] = []
+    best = None
+    for precision, budget in runs:
+        fast = FastEncoder(model, precision=precision, batch_tokens=budget)
+        fast.encode(warm)
+        out: dict = {}
+        seconds = _timed(lambda f=fast, o=out: o.setdefault("v", f.encode(texts)), sync)
+        cosine = (out["v"][: len(reference)] * expected).sum(axis=1)
+        row = {"precision": precision, "batch_tokens": fast.batch_tokens,
+               "chunks_per_s": len(texts) / seconds, "seconds": seconds,
+               "min_cosine": float(cosine.min()), "mean_cosine": float(cosine.mean()),
+               "max_abs_diff": float(np.abs(out["v"][: len(reference)] - expected).max())}
+        result["fast"].append(row)
+        print(json.dumps(row), flush=True)
+        if best is None or row["chunks_per_s"] > best[0]["chunks_per_s"]:
+            best = (row, fast)
+    row, fast = best
+    started = time.perf_counter()
+    batches = [b for _, _, b, _ in fast._batches(texts) if b is not None]
+    result["host"] = {"chunks_per_s": len(texts) / (time.perf_counter() - started),
+                      "batches": len(batches)}
+    if cuda:
+        staged = [{k: v.to(args.device) for k, v in b.items()} for b in batches]
+    else:
+        staged = batches
+
+    def forward_only():
+        with torch.inference_mode(), fast._autocast():
+            for b in staged:
+                fast._forward(b)
+
+    forward_only()
+    seconds = _timed(forward_only, sync)
+    result["forward"] = {"chunks_per_s": len(texts) / seconds, "seconds": seconds,
+                         "precision": row["precision"], "batch_tokens": row["batch_tokens"]}
+    result["best"] = row
+    result["speedup_vs_st_fp32"] = row["chunks_per_s"] / result["st_fp32"]["chunks_per_s"]
+    result["fraction_of_forward"] = row["chunks_per_s"] / result["forward"]["chunks_per_s"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None,
+                        help="sentence-transformers folder [the packaged default model]")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--texts", help="Parquet file with a 'text' column")
+    parser.add_argument("--mine", type=int, default=100_000, help="chunks to mine")
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--reference", type=int, default=20_000,
+                        help="texts encoded by sentence-transformers (and compared)")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[32768, 131072, 262144])
+    parser.add_argument("--threads", type=int, default=0, help="torch threads [torch's]")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.model is None:
+        from encoders.sentence import resolve_model
+
+        args.model = str(resolve_model("all-MiniLM-L6-v2"))
+    result = run(args)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
