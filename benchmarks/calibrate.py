@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +103,11 @@ def collect(args) -> None:
     tune, check = split(names)
     out = args.out / "rows"
     out.mkdir(parents=True, exist_ok=True)
+    commands = out / "commands.txt"
+    known = commands.read_text().splitlines() if commands.is_file() else []
+    command = _command()
+    if command not in known:
+        commands.write_text("\n".join([*known, command]) + "\n")
     for mode in args.mode:
         for name in names:
             index = retriever.open(args.index_root / name)
@@ -262,9 +267,8 @@ def _names(scale: str, cosine: bool) -> list[str]:
 
 def fit(args) -> None:
     rows = args.out / "rows"
-    result: dict = {"command": " ".join(["python benchmarks/calibrate.py",
-                                         *map(shlex.quote, sys.argv[1:])]),
-                    "fitted": {}, "check": {}}
+    collected = (rows / "commands.txt").read_text().splitlines()
+    result: dict = {"command": _command(), "collected": collected, "fitted": {}, "check": {}}
     thresholds = []
     for mode in ("lexical", "dense", "hybrid"):
         for scale in ("raw", "priors", "any"):
@@ -280,8 +284,7 @@ def fit(args) -> None:
                 key = f"{mode}/{scale}" + ("" if cosine else "/nocos")
                 weights, bias = _fit(tune, _names(scale, cosine))
                 entry = {"weights": weights, "bias": bias, "log_score": log,
-                         "fitted": f"{result['command']} (tune rows: "
-                                   f"{sum(len(t['label']) for t in tune)}; {len(tune)} files)"}
+                         "hits": sum(len(t["label"]) for t in tune)}
                 result["fitted"][key] = entry
                 if check:
                     x, y, _ = _design(check, ["label"])
@@ -324,6 +327,13 @@ def _log_scores(table) -> tuple[np.ndarray, np.ndarray]:
     return raw, top - raw
 
 
+def _command() -> str:
+    """This run's command line; an absolute path shows as ``<its name>`` (where a folder
+    lies on one machine is no part of the recipe)."""
+    words = [f"<{Path(a).name}>" if a.startswith("/") else a for a in sys.argv[1:]]
+    return " ".join(["python benchmarks/calibrate.py", *map(shlex.quote, words)])
+
+
 def _print(result: dict) -> None:
     print(f"confidence threshold {result['confident']}")
     print("| calibrator | check rows | base rate | Brier | ECE | relevant tops confident "
@@ -336,15 +346,27 @@ def _print(result: dict) -> None:
 
 
 def _write(result: dict, fingerprint: str) -> None:
+    """Rewrite the fitted block of retriever/ranking/calibration.py: one entry a line or two,
+    and where they came from once (FITTED_BY)."""
     path = HERE.parent / "retriever" / "ranking" / "calibration.py"
     text = path.read_text()
-    fitted = json.dumps(result["fitted"], indent=4, sort_keys=True)
-    fitted = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", fitted))
+    entries = []
+    for key, entry in sorted(result["fitted"].items()):
+        weights = ", ".join(f"{name!r}: {value!r}"
+                            for name, value in sorted(entry["weights"].items()))
+        line = (f"{key!r}: {{'bias': {entry['bias']!r}, 'log_score': {entry['log_score']!r}, "
+                f"'hits': {entry['hits']!r}, 'weights': {{{weights}}}}},")
+        entries.append("\n".join(textwrap.wrap(line, width=96, initial_indent="    ",
+                                                subsequent_indent="        ")))
+    by = textwrap.wrap(f"{result['command']}, on the rows of: {'; '.join(result['collected'])}"
+                       f" (tune half and corpora only; hits = tune rows)", width=86)
     block = ("# fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by "
              "hand)\n"
              f"FINGERPRINT = {fingerprint!r}  # the default model's: cosine features need it\n"
              f"CONFIDENT = {result['confident']!r}\n"
-             f"FITTED: dict[str, dict] = {fitted}\n# fitted:end\n")
+             "FITTED_BY = (\n" + "".join(f"    {line!r}\n" for line in
+                                        (w + " " for w in by[:-1])) + f"    {by[-1]!r}\n)\n"
+             "FITTED: dict[str, dict] = {\n" + "\n".join(entries) + "\n}\n# fitted:end\n")
     start, end = text.index("# fitted:start"), text.index("# fitted:end\n")
     path.write_text(text[:start] + block + text[end + len("# fitted:end\n"):])
 

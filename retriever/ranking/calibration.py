@@ -38,8 +38,8 @@ import numpy as np
 from retriever.errors import InputError
 from retriever.ranking.query import analyze
 
-__all__ = ["FEATURES", "Calibrator", "FITTED", "CONFIDENT", "FINGERPRINT", "calibrator_for",
-           "features", "hit_table", "coverage", "check_min_score"]
+__all__ = ["FEATURES", "Calibrator", "FITTED", "FITTED_BY", "CONFIDENT", "FINGERPRINT",
+           "calibrator_for", "features", "hit_table", "coverage", "check_min_score"]
 
 FEATURES = ("score", "gap", "rank", "symbol", "coverage", "best_coverage", "terms", "cosine",
             "best_cosine")
@@ -187,7 +187,8 @@ def calibrator_for(mode: str, scale: str, *, cosine: bool = False) -> Calibrator
             entry = FITTED[key]
             return Calibrator(weights=dict(entry["weights"]), bias=entry["bias"],
                               log_score=entry.get("log_score", False),
-                              fitted=entry.get("fitted", ""))
+                              fitted=f"{key}, fitted on {entry.get('hits', '?')} hits: "
+                                     f"{FITTED_BY}")
     return _UNFITTED
 
 
@@ -198,46 +199,60 @@ _UNFITTED = Calibrator(weights={"coverage": 4.0, "rank": -0.5}, bias=-2.5,
 
 # fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by hand)
 FINGERPRINT = 'c0b2c58d5af6bd5599d56dff3b209ad7'  # the default model's: cosine features need it
-CONFIDENT = 0.29
+CONFIDENT = 0.32
+FITTED_BY = (
+    'python benchmarks/calibrate.py fit --write, on the rows of: python '
+    "benchmarks/calibrate.py collect --mode lexical --index-root '<rank-index>'; "
+    "DENSE_RETRIEVER_CACHE='<bench-cache>' python benchmarks/calibrate.py collect --mode "
+    "hybrid --mode dense --index-root '<hybrid-index>' (tune half and corpora only; hits = "
+    'tune rows)'
+)
 FITTED: dict[str, dict] = {
-    "lexical/any/nocos": {
-        "bias": -4.09749,
-        "fitted": "python benchmarks/calibrate.py fit --write (tune rows: 48512; 124 files)",
-        "log_score": False,
-        "weights": {
-            "best_coverage": 2.2443,
-            "coverage": 2.26391,
-            "rank": -0.70706,
-            "symbol": 0.04833,
-            "terms": 0.24633
-        }
-    },
-    "lexical/priors/nocos": {
-        "bias": -5.21995,
-        "fitted": "python benchmarks/calibrate.py fit --write (tune rows: 11361; 60 files)",
-        "log_score": False,
-        "weights": {
-            "best_coverage": 3.27663,
-            "coverage": 0.8145,
-            "gap": 0.06446,
-            "rank": -0.35512,
-            "score": 0.35222,
-            "symbol": -0.99515,
-            "terms": 0.85865
-        }
-    },
-    "lexical/raw/nocos": {
-        "bias": -4.84061,
-        "fitted": "python benchmarks/calibrate.py fit --write (tune rows: 37151; 64 files)",
-        "log_score": True,
-        "weights": {
-            "best_coverage": 3.03764,
-            "coverage": 1.40985,
-            "gap": -1.75181,
-            "rank": -0.45622,
-            "symbol": 0.30525,
-            "terms": 0.58047
-        }
-    }
+    'dense/any': {'bias': -2.63048, 'log_score': False, 'hits': 50200, 'weights':
+        {'best_coverage': 1.15181, 'coverage': 3.4718, 'rank': -0.76935, 'symbol': -0.52436,
+        'terms': -0.12385}},
+    'dense/any/nocos': {'bias': -2.63053, 'log_score': False, 'hits': 50200, 'weights':
+        {'best_coverage': 1.15197, 'coverage': 3.47176, 'rank': -0.76935, 'symbol': -0.52449,
+        'terms': -0.12388}},
+    'dense/priors': {'bias': -3.94953, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_cosine': 1.41099, 'best_coverage': 1.40756, 'cosine': 1.07981, 'coverage':
+        2.1516, 'gap': -0.01097, 'rank': -0.33835, 'score': 0.16793, 'symbol': -0.76497,
+        'terms': 0.15132}},
+    'dense/priors/nocos': {'bias': -4.00236, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 1.96818, 'coverage': 2.37174, 'gap': 0.01009, 'rank': -0.36699,
+        'score': 0.19121, 'symbol': -0.89826, 'terms': 0.57988}},
+    'dense/raw': {'bias': -2.93686, 'log_score': False, 'hits': 38190, 'weights':
+        {'best_coverage': 1.44869, 'coverage': 3.26654, 'gap': -4.48279, 'rank': -0.53185,
+        'symbol': -0.32772, 'terms': -0.02925}},
+    'dense/raw/nocos': {'bias': -2.93648, 'log_score': False, 'hits': 38190, 'weights':
+        {'best_coverage': 1.44857, 'coverage': 3.26671, 'gap': -4.48319, 'rank': -0.53185,
+        'symbol': -0.32793, 'terms': -0.02943}},
+    'hybrid/any': {'bias': -3.56581, 'log_score': False, 'hits': 50200, 'weights':
+        {'best_coverage': 1.6249, 'cosine': 0.9546, 'coverage': 2.60789, 'rank': -0.85499,
+        'symbol': -0.08882, 'terms': 0.03417}},
+    'hybrid/any/nocos': {'bias': -3.20655, 'log_score': False, 'hits': 50200, 'weights':
+        {'best_coverage': 1.7355, 'coverage': 2.66241, 'rank': -0.91322, 'symbol': -0.19221,
+        'terms': 0.08041}},
+    'hybrid/priors': {'bias': -3.62769, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 1.31806, 'cosine': 3.6306, 'coverage': 1.79252, 'gap': 0.27061,
+        'rank': -0.80277, 'score': 0.11084, 'symbol': -1.35301, 'terms': -0.05693}},
+    'hybrid/priors/nocos': {'bias': -4.10514, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 2.32865, 'coverage': 1.87451, 'gap': 0.33823, 'rank': -0.91667,
+        'score': 0.24984, 'symbol': -1.46551, 'terms': 0.57952}},
+    'hybrid/raw': {'bias': -6.20116, 'log_score': False, 'hits': 38190, 'weights':
+        {'best_coverage': 1.4424, 'cosine': 0.14768, 'coverage': 2.38437, 'gap': -61.00897,
+        'rank': -0.35259, 'score': 103.778, 'symbol': 0.00691, 'terms': -0.0123}},
+    'hybrid/raw/nocos': {'bias': -6.20734, 'log_score': False, 'hits': 38190, 'weights':
+        {'best_coverage': 1.45174, 'coverage': 2.38942, 'gap': -61.23175, 'rank': -0.35472,
+        'score': 106.07823, 'symbol': -0.00843, 'terms': -0.00739}},
+    'lexical/any/nocos': {'bias': -4.09749, 'log_score': False, 'hits': 48512, 'weights':
+        {'best_coverage': 2.2443, 'coverage': 2.26391, 'rank': -0.70706, 'symbol': 0.04833,
+        'terms': 0.24633}},
+    'lexical/priors/nocos': {'bias': -5.21995, 'log_score': False, 'hits': 11361, 'weights':
+        {'best_coverage': 3.27663, 'coverage': 0.8145, 'gap': 0.06446, 'rank': -0.35512,
+        'score': 0.35222, 'symbol': -0.99515, 'terms': 0.85865}},
+    'lexical/raw/nocos': {'bias': -4.84061, 'log_score': True, 'hits': 37151, 'weights':
+        {'best_coverage': 3.03764, 'coverage': 1.40985, 'gap': -1.75181, 'rank': -0.45622,
+        'symbol': 0.30525, 'terms': 0.58047}},
 }
 # fitted:end
