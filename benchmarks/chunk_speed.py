@@ -1,13 +1,15 @@
-"""Lexical-only build speed over the semble trees, peak memory in one process, and a check
-that the chunk tables equal reference builds row for row.
+"""Build speed over the semble trees (lexical-only or fast tier), peak memory in one process,
+and a check that the chunk tables equal reference builds row for row.
 
 usage:
     python benchmarks/chunk_speed.py --trees ../bench/semble-trees [--workers N|auto] \
-        [--reference ../bench/rank-index] [--repo NAME ...] [--out FILE.json]
+        [--tier lexical|fast] [--reference ../bench/rank-index] [--repo NAME ...] \
+        [--out FILE.json]
 
 Every benchmark tree (its ``benchmark_root``, as ``ranking_eval.open_repos`` indexes it) is
-built lexical-only into a scratch folder, one after the other in this one process, so the
-peak RSS printed at the end is what indexing all of them in one process costs. With
+built (``--tier lexical``: BM25, symbols and the chunk table; ``fast``: also the shipped static
+model's vectors; no vector cache) into a scratch folder, one after the other in this one
+process, so the peak RSS printed at the end is what indexing all of them in one process costs. With
 ``--reference`` (a folder of ``<repo>/`` indexes, e.g. those ``ranking_eval.py`` keeps), each
 new ``chunks.parquet`` is compared with the reference's: the same rows in the same order with
 the same ids, texts and text hashes (the shared vector cache is keyed by those hashes, so a
@@ -15,6 +17,13 @@ faster chunker must not change them). Exit status 1 when any table differs.
 
 ``--profile`` instead chunks every file of the trees without building (reading and chunking
 only) under cProfile and prints where the time goes.
+
+``--latency`` instead takes the repository of median size (bytes of files; or the one
+``--repo`` names) and measures the fast tier's cost to a new user: the first answer from a
+cold process (interpreter start, imports, static model load, fast-tier build of the tree with
+no index, one search, exit; fresh copy of the tree each run), then the p50/p95 of single
+``Index.search`` calls (k = 10, default mode and pipeline) over the repository's benchmark
+queries on that index.
 """
 
 from __future__ import annotations
@@ -24,6 +33,9 @@ import cProfile
 import json
 import pstats
 import resource
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -78,14 +90,16 @@ def same_table(built: Path, reference: Path) -> str | None:
     return "schemas differ"
 
 
-def build_all(roots: dict[str, Path], workers, reference: Path | None) -> dict:
+def build_all(roots: dict[str, Path], workers, reference: Path | None, tier: str) -> dict:
     rows, failures = {}, {}
+    # Passed only when given, so the script also measures engines from before the option.
+    options = {} if workers is None else {"workers": workers}
     with tempfile.TemporaryDirectory() as scratch:
         for name, root in roots.items():
             index_dir = Path(scratch) / name
             start = time.perf_counter()
-            index = retriever.index(root, index_dir=index_dir, lexical_only=True, cache=False,
-                                    workers=workers)
+            index = retriever.index(root, index_dir=index_dir, tier=tier, cache=False,
+                                    **options)
             seconds = time.perf_counter() - start
             report = index.last_build
             row = {"seconds": seconds, "files": report.files, "chunks": report.chunks,
@@ -100,6 +114,7 @@ def build_all(roots: dict[str, Path], workers, reference: Path | None) -> dict:
             rows[name] = row
             print(f"{name:20} {report.files:6d} files {report.chunks:7d} chunks "
                   f"{seconds:6.2f} s  chunk {report.timings.get('chunk', 0):5.2f} s  "
+                  f"embed {report.timings.get('embed', 0):5.2f} s  "
                   f"index {report.timings.get('index', 0):5.2f} s  "
                   f"peak {row['rss_mib']:6.0f} MiB"
                   + ("" if reference is None else
@@ -130,6 +145,53 @@ def profile(roots: dict[str, Path]) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 
+COLD = """
+import sys, time, retriever
+index = retriever.index(sys.argv[1], tier="fast", cache=False, workers=None)
+hits = index.search(sys.argv[2], k=10)
+print(len(hits))
+"""
+
+
+def median_repo(roots: dict[str, Path]) -> str:
+    from chunking import walk
+
+    sizes = {name: sum(f.size for f in walk(root).files) for name, root in roots.items()}
+    ordered = sorted(sizes, key=lambda name: (sizes[name], name))
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def latency(roots: dict[str, Path], annotations: Path, runs: int) -> dict:
+    name = median_repo(roots) if len(roots) > 1 else next(iter(roots))
+    queries = [q.query for q in load_repo_benchmark(annotations)[0] if q.repo == name]
+    cold = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for run in range(runs):
+            tree = Path(scratch) / f"tree-{run}"
+            shutil.copytree(roots[name], tree, ignore=shutil.ignore_patterns(".retriever"))
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", COLD, str(tree), queries[0]], check=True,
+                           capture_output=True)
+            cold.append(time.perf_counter() - start)
+        index = retriever.index(Path(scratch) / "tree-0", tier="fast", cache=False)
+        index.search(queries[0], k=10)  # warm
+        times = []
+        for query in queries * 3:
+            start = time.perf_counter()
+            index.search(query, k=10)
+            times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    result = {"repo": name, "chunks": len(index), "queries": len(queries),
+              "cold_first_answer_s": statistics.median(cold), "cold_runs_s": cold,
+              "query_p50_ms": statistics.median(times),
+              "query_p95_ms": times[int(0.95 * (len(times) - 1))]}
+    print(f"{name}: {len(index)} chunks; cold first answer {result['cold_first_answer_s']:.2f} s "
+          f"(median of {runs}: {', '.join(f'{s:.2f}' for s in cold)}); query p50 "
+          f"{result['query_p50_ms']:.2f} ms, p95 {result['query_p95_ms']:.2f} ms "
+          f"({len(times)} calls)")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trees", type=Path, required=True, help="export.py output folder")
@@ -137,22 +199,38 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, default=None,
                         help="folder of <repo>/ indexes whose chunk tables must be matched")
     parser.add_argument("--workers", default="auto", help="chunking processes, or auto")
+    parser.add_argument("--tier", default="lexical", choices=["lexical", "fast"],
+                        help="what to build: BM25 only, or BM25 and the static model's vectors")
     parser.add_argument("--repo", action="append", default=None, help="only these (repeatable)")
     parser.add_argument("--profile", action="store_true", help="cProfile chunking only")
+    parser.add_argument("--latency", action="store_true",
+                        help="cold first answer and query p50 on the median repository")
+    parser.add_argument("--runs", type=int, default=5, help="cold runs for --latency")
     parser.add_argument("--out", type=Path, default=None, help="JSON results")
     args = parser.parse_args()
-    roots = benchmark_roots(args.trees, args.annotations or semble_dir() / "annotations",
-                            args.repo)
+    annotations = args.annotations or semble_dir() / "annotations"
+    roots = benchmark_roots(args.trees, annotations, args.repo)
     if args.profile:
         profile(roots)
         return
+    if args.latency:
+        result = latency(roots, annotations, args.runs)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        return
     workers = None if args.workers == "auto" else int(args.workers)
     start = time.perf_counter()
-    result = build_all(roots, workers, args.reference)
+    result = build_all(roots, workers, args.reference, args.tier)
     total = sum(r["seconds"] for r in result["per_repo"].values())
-    result.update({"repos": len(roots), "workers": args.workers, "build_seconds_sum": total,
+    stages = {stage: sum(r["timings"].get(stage, 0.0) for r in result["per_repo"].values())
+              for stage in ("chunk", "embed", "index")}
+    result.update({"repos": len(roots), "workers": args.workers, "tier": args.tier,
+                   "build_seconds_sum": total, "stage_seconds_sum": stages,
                    "wall_seconds": time.perf_counter() - start, "peak_rss_mib": peak_rss_mib()})
-    print(f"{len(roots)} repositories, workers {args.workers}: build {total:.1f} s (sum), "
+    print(f"{len(roots)} repositories, {args.tier}, workers {args.workers}: build {total:.1f} s "
+          f"(sum; chunk {stages['chunk']:.1f}, embed {stages['embed']:.1f}, index "
+          f"{stages['index']:.1f}), "
           f"peak RSS {result['peak_rss_mib']:.0f} MiB, "
           f"{len(result['failures'])} chunk tables differ")
     if args.out:

@@ -13,6 +13,7 @@ ends a line (as in git, editors' line numbers and tree-sitter).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import accumulate
 
 from chunking.chunk import Chunk
 
@@ -31,13 +32,10 @@ class SourceLines:
 
     def __init__(self, text: str) -> None:
         self.lines = text.split("\n")
-        cumulative = [0]
-        total = 0
-        for line in self.lines:
-            # str.split() drops every kind of Unicode whitespace, matching str.isspace.
-            total += sum(len(part) for part in line.split())
-            cumulative.append(total)
-        self._cumulative = cumulative
+        # str.split() drops every kind of Unicode whitespace, matching str.isspace; the
+        # maps keep the per-line loop in C (a third of the chunker's Python time before).
+        sizes = map(len, map("".join, map(str.split, self.lines)))
+        self._cumulative = list(accumulate(sizes, initial=0))
 
     def __len__(self) -> int:
         return len(self.lines)

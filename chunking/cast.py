@@ -146,8 +146,13 @@ class CastChunker:
                 if chunks is not None:
                     return chunks, None
                 note = "tree-sitter failed to parse it; chunked by lines"
+        return self.chunk_by_lines(path, source, language), note
+
+    def chunk_by_lines(self, path: str, source: str, language: str | None = None) -> list[Chunk]:
+        """The file in line windows, as for a file without a grammar (kind ``"window"``)."""
         windows = WindowChunker(window_lines=self.window_lines, max_chars=self.max_chars)
-        return list(windows.chunk(path, source, language=language)), note
+        language = language or detect_language(path, source)
+        return list(windows.chunk(path, source, language=language))
 
 
 def _parse(language: Language, data: bytes) -> Tree | None:

@@ -11,8 +11,10 @@ stay in this process: starting workers costs more than it saves there (see
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,10 @@ POOL_MIN_BYTES = 8 << 20
 _BATCH_BYTES = 1 << 20
 BATCH_FILES = 256
 _MAX_WORKERS = 8
+# A worker that has not answered a batch in this many seconds is killed and its files are
+# tried again one at a time; one that takes longer still is cut by lines. Generous: the
+# slowest grammar here parses 1 MiB in about half a second.
+TIMEOUT_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +122,24 @@ class _Worker:
             stdout=subprocess.PIPE, env=env,
         )
         self.files: list[SourceFile] = []
+        self.sent = 0.0
 
     def send(self, chunker: Chunker, files: list[SourceFile]) -> None:
         self.files = files
+        self.sent = time.monotonic()
         write_message(self.process.stdin, (chunker, files))
 
-    def receive(self) -> list[FileChunks]:
+    def receive(self, timeout: float | None = None) -> list[FileChunks] | None:
+        """The answer to the last batch; None when none came within ``timeout`` seconds of
+        sending it (the worker is then killed: a grammar that never returns cannot hang the
+        build)."""
+        if timeout is not None and os.name != "nt":  # select() takes no pipes on Windows
+            left = max(0.0, self.sent + timeout - time.monotonic())
+            ready, _, _ = select.select([self.process.stdout], [], [], left)
+            if not ready:
+                self.process.kill()
+                self.close()
+                return None
         answer = read_message(self.process.stdout)
         if answer is None:
             code = self.process.wait()
@@ -139,8 +157,8 @@ class _Worker:
         try:
             write_message(self.process.stdin, None)
             self.process.stdin.close()
-        except OSError:
-            pass  # it has gone already
+        except (OSError, ValueError):
+            pass  # it has gone (or been closed) already
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -149,8 +167,42 @@ class _Worker:
         self.process.stdout.close()
 
 
+def _by_lines(chunker: Chunker, file: SourceFile, timeout: float) -> FileChunks:
+    """A file that no worker chunked within ``timeout`` seconds, cut into line windows here."""
+    by_lines = getattr(chunker, "chunk_by_lines", None)
+    if by_lines is None:
+        raise RuntimeError(f"Chunking {file.path} took over {timeout:g} s in a worker and "
+                           f"{type(chunker).__name__} has no line-window fallback.")
+    try:
+        source = read_source(file)
+    except (RetrieverError, OSError, UnicodeError) as error:
+        return FileChunks(file, [], error=getattr(error, "reason", None) or str(error))
+    return FileChunks(file, by_lines(file.path, source),
+                      note=f"chunking took over {timeout:g} s; chunked by lines")
+
+
+def _one_at_a_time(chunker: Chunker, files: list[SourceFile], timeout: float
+                   ) -> list[FileChunks]:
+    """The files of a batch that timed out, each in a worker of its own time limit."""
+    done = []
+    worker = _Worker()
+    try:
+        for file in files:
+            worker.send(chunker, [file])
+            answer = worker.receive(timeout)
+            if answer is None:
+                done.append(_by_lines(chunker, file, timeout))
+                worker = _Worker()
+            else:
+                done.extend(answer)
+    finally:
+        worker.close()
+    return done
+
+
 def chunk_files(chunker: Chunker, files: Sequence[SourceFile], *, workers: int | None = None,
-                batch_files: int = BATCH_FILES) -> Iterator[FileChunks]:
+                batch_files: int = BATCH_FILES,
+                timeout: float = TIMEOUT_SECONDS) -> Iterator[FileChunks]:
     """Chunk ``files`` in their order, in ``workers`` processes.
 
     Workers are plain ``python -m chunking._worker`` processes rather than a
@@ -163,6 +215,9 @@ def chunk_files(chunker: Chunker, files: Sequence[SourceFile], *, workers: int |
         files: files from :func:`chunking.walk`.
         workers: processes to use; None picks :func:`auto_workers`; 1 chunks here.
         batch_files: the most files a worker gets at a time (batches also close at 1 MiB).
+        timeout: seconds a worker may spend on one batch; after that its files are tried
+            one at a time with the same limit, and a file over it is cut into line windows
+            (with a note). Workers only: a file chunked here has the parse budget alone.
 
     Yields:
         One :class:`FileChunks` per file, in the order of ``files``, the same as a serial
@@ -188,10 +243,13 @@ def chunk_files(chunker: Chunker, files: Sequence[SourceFile], *, workers: int |
         for worker, batch in zip(pool, batches, strict=False):
             worker.send(chunker, batch)
         for i in range(len(batches)):
-            worker = pool[i % len(pool)]
-            done = worker.receive()
+            slot = i % len(pool)
+            done = pool[slot].receive(timeout)
+            if done is None:
+                pool[slot] = _Worker()
+                done = _one_at_a_time(chunker, batches[i], timeout)
             if i + len(pool) < len(batches):
-                worker.send(chunker, batches[i + len(pool)])
+                pool[slot].send(chunker, batches[i + len(pool)])
             yield from done
     finally:
         # Also when the consumer stops early or a worker fails: no worker is left running.

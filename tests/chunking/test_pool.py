@@ -59,3 +59,17 @@ def test_bad_workers_are_refused_before_anything_is_built(tmp_path: Path, worker
 
 def test_small_trees_stay_in_this_process() -> None:
     assert auto_workers(walk(REPO).files) == 1
+
+
+def test_a_worker_over_its_time_limit_is_replaced_and_its_files_cut_by_lines() -> None:
+    # No new worker can answer within a millisecond (starting one takes far longer), so the
+    # batch times out, each file is retried alone in a new worker and times out again: the
+    # build goes on with line windows and a note per file, in file order.
+    files = walk(REPO).files[:4]
+    done = list(chunk_files(CastChunker(), files, workers=2, timeout=0.001))
+    assert [d.file.path for d in done] == [f.path for f in files]
+    for result in done:
+        assert result.note == "chunking took over 0.001 s; chunked by lines"
+        assert result.chunks and {c.kind for c in result.chunks} == {"window"}
+    serial = list(chunk_files(CastChunker(), files, workers=1))
+    assert [d.note for d in serial] == [None] * len(files)
