@@ -12,11 +12,12 @@ own virtualenv, with an empty cache folder so nothing is reused; our engine buil
 ``retriever.index(..., encoder="static")`` through ``eval.run_repo_benchmark`` and searches in
 ``--mode`` (default ``hybrid``: BM25 and static vectors, fused). Both result lists are scored by
 ``eval.repos.score_repo_benchmark`` (semble's protocol: NDCG@10 per repository, then the mean).
-semble runs first, then ours, in one run, so both see the same machine.
+semble runs first, then ours (``--ours-first`` swaps them), in one run, so both see the same
+machine.
 
 Printed and written to ``--out`` (JSON): NDCG@10 over the repositories and over the two halves
 (names sorted, alternating), build seconds (sum and median per repository; each system's model
-load included in its first build), and chunk counts.
+load included in its first build), their ratio, and chunk counts.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def main() -> None:
                         help="static model: a shipped name or a Model2Vec folder")
     parser.add_argument("--mode", default="hybrid", help="our search mode (hybrid, dense...)")
     parser.add_argument("--repo", action="append", default=None, help="only these (repeatable)")
+    parser.add_argument("--ours-first", action="store_true",
+                        help="build ours before semble (to see what the order does to times)")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON results (default: the scratch folder's side_by_side.json)")
     args = parser.parse_args()
@@ -128,16 +131,24 @@ def main() -> None:
     model = resolve_static_model(args.model)
 
     started = time.perf_counter()
+
+    def run_ours():
+        return run_repo_benchmark(annotations, args.trees, encoder="static",
+                                  encoder_config={"model": args.model}, mode=args.mode,
+                                  repos=names)
+
+    ours = run_ours() if args.ours_first else None
     semble = run_semble(args.semble_python, model, roots, queries, 10)
     semble_results = {qid: [_prefixed(s, roots[name][1]) for s in spans]
                       for name, found in semble.items() for qid, spans in found["results"].items()}
     semble_indexed = {name: [_prefixed(s, roots[name][1]) for s in found["chunks"]]
                       for name, found in semble.items()}
     semble_scores = score_repo_benchmark(queries, semble_results, semble_indexed)
-    ours = run_repo_benchmark(annotations, args.trees, encoder="static",
-                              encoder_config={"model": args.model}, mode=args.mode, repos=names)
+    if ours is None:
+        ours = run_ours()
     report = {
         "repos": names, "model": args.model, "our_mode": args.mode,
+        "order": "ours, semble" if args.ours_first else "semble, ours",
         "wall_seconds": time.perf_counter() - started,
         "semble": summary(semble_scores.per_repo,
                           {n: f["seconds"] for n, f in semble.items()},
@@ -146,6 +157,8 @@ def main() -> None:
                         {n: c.index_seconds for n, c in ours.per_repo_cost.items()},
                         {n: c.chunks or 0 for n, c in ours.per_repo_cost.items()}),
     }
+    report["build_ratio"] = (report["ours"]["build_seconds_sum"]
+                             / report["semble"]["build_seconds_sum"])
     out = args.out or scratch_dir("side_by_side.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
@@ -157,6 +170,7 @@ def main() -> None:
         print(f"{system:8} {row['ndcg@10']:8.3f} {row['half_a']:7.3f} {row['half_b']:7.3f} "
               f"{row['build_seconds_sum']:8.1f} {row['build_seconds_median']:8.2f} "
               f"{row['chunks']:8d}")
+    print(f"build time, ours / semble: {report['build_ratio']:.2f}")
     print(f"written to {out}")
 
 
