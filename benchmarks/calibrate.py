@@ -198,7 +198,8 @@ def _design(tables, names) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _fit(tables, names, *, l2: float = 1e-3) -> tuple[dict, float]:
-    """Weighted logistic regression, monotone features' weights bounded below by 0."""
+    """Weighted logistic regression; weights of cal.MONOTONE features >= 0, of cal.ANTITONE
+    features <= 0."""
     from scipy.optimize import minimize
 
     x, y, w = _design(tables, names)
@@ -215,7 +216,8 @@ def _fit(tables, names, *, l2: float = 1e-3) -> tuple[dict, float]:
         grad[1:] += 2 * l2 * theta[1:]
         return value, grad
 
-    bounds = [(None, None)] + [(0.0, None) if n in cal.MONOTONE else (None, None)
+    bounds = [(None, None)] + [(0.0, None) if n in cal.MONOTONE else
+                               (None, 0.0) if n in cal.ANTITONE else (None, None)
                                for n in names]
     theta = minimize(loss, np.zeros(len(names) + 1), jac=True, method="L-BFGS-B",
                      bounds=bounds).x

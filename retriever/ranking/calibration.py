@@ -18,13 +18,15 @@ cheap features of each hit to an estimate of P(relevant), fitted on tune data:
   the calibration was fitted with.
 
 The model is a logistic regression whose weights on ``score``, ``coverage`` and ``cosine``
-are constrained to be non-negative, so relevance never falls when the score rises with the
-other features fixed. One calibrator per mode and score scale (``raw``: the first stages
-alone, ``priors``: the ``code`` presets, ``any``: a pipeline of the caller's own or a
-reranker, where the score's scale is unknown and is not used), each with and without the
-cosine feature. :data:`CONFIDENT` is the relevance a query's best hit needs for the answer
-to count as a confident match. :data:`FITTED` records the data and the command of each fit
-(``benchmarks/calibrate.py fit --write`` rewrites it).
+are constrained to be non-negative and those on ``gap`` and ``rank`` non-positive, so
+relevance never falls when the score rises with the other features fixed, nor along one
+answer's ranking unless a lower hit holds more of the query. One calibrator per mode and
+score scale (``raw``: the first stages alone, ``priors``: the ``code`` presets, ``any``: a
+pipeline of the caller's own or a reranker, where the score's scale is unknown and is not
+used), each with and without the cosine feature. :data:`CONFIDENT` is the relevance a
+query's best hit needs for the answer to count as a confident match. :data:`FITTED` holds
+the fits and :data:`FITTED_BY` the data and commands (``benchmarks/calibrate.py fit
+--write`` rewrites them).
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ FEATURES = ("score", "gap", "rank", "symbol", "coverage", "best_coverage", "term
             "best_cosine")
 # Weights that must not be negative: relevance is monotone in each of these.
 MONOTONE = ("score", "coverage", "best_coverage", "cosine", "best_cosine")
+# Weights that must not be positive: a hit further below the best, or ranked lower, never
+# gains. With MONOTONE this makes relevance fall along one answer's ranking, except where a
+# lower hit holds more of the query (coverage, cosine).
+ANTITONE = ("gap", "rank")
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,10 @@ class Calibrator:
             raise InputError(f"Unknown calibration features {sorted(unknown)}; known: "
                              f"{', '.join(FEATURES)}.")
         negative = [f for f in MONOTONE if self.weights.get(f, 0.0) < 0]
-        if negative:
-            raise InputError(f"Calibration weights of {negative} must be >= 0 (relevance is "
-                             "monotone in them).")
+        positive = [f for f in ANTITONE if self.weights.get(f, 0.0) > 0]
+        if negative or positive:
+            raise InputError(f"Calibration weights of {negative or positive} must be "
+                             f"{'>=' if negative else '<='} 0 (relevance is monotone in them).")
 
     @property
     def uses_cosine(self) -> bool:
@@ -199,7 +206,7 @@ _UNFITTED = Calibrator(weights={"coverage": 4.0, "rank": -0.5}, bias=-2.5,
 
 # fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by hand)
 FINGERPRINT = 'c0b2c58d5af6bd5599d56dff3b209ad7'  # the default model's: cosine features need it
-CONFIDENT = 0.32
+CONFIDENT = 0.31
 FITTED_BY = (
     'python benchmarks/calibrate.py fit --write, on the rows of: python '
     "benchmarks/calibrate.py collect --mode lexical --index-root '<rank-index>'; "
@@ -218,9 +225,9 @@ FITTED: dict[str, dict] = {
         {'best_cosine': 1.41099, 'best_coverage': 1.40756, 'cosine': 1.07981, 'coverage':
         2.1516, 'gap': -0.01097, 'rank': -0.33835, 'score': 0.16793, 'symbol': -0.76497,
         'terms': 0.15132}},
-    'dense/priors/nocos': {'bias': -4.00236, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_coverage': 1.96818, 'coverage': 2.37174, 'gap': 0.01009, 'rank': -0.36699,
-        'score': 0.19121, 'symbol': -0.89826, 'terms': 0.57988}},
+    'dense/priors/nocos': {'bias': -3.99924, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 1.9749, 'coverage': 2.38011, 'rank': -0.36257, 'score': 0.18614,
+        'symbol': -0.82993, 'terms': 0.57656}},
     'dense/raw': {'bias': -2.93686, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.44869, 'coverage': 3.26654, 'gap': -4.48279, 'rank': -0.53185,
         'symbol': -0.32772, 'terms': -0.02925}},
@@ -233,12 +240,12 @@ FITTED: dict[str, dict] = {
     'hybrid/any/nocos': {'bias': -3.20655, 'log_score': False, 'hits': 50200, 'weights':
         {'best_coverage': 1.7355, 'coverage': 2.66241, 'rank': -0.91322, 'symbol': -0.19221,
         'terms': 0.08041}},
-    'hybrid/priors': {'bias': -3.62769, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_coverage': 1.31806, 'cosine': 3.6306, 'coverage': 1.79252, 'gap': 0.27061,
-        'rank': -0.80277, 'score': 0.11084, 'symbol': -1.35301, 'terms': -0.05693}},
-    'hybrid/priors/nocos': {'bias': -4.10514, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_coverage': 2.32865, 'coverage': 1.87451, 'gap': 0.33823, 'rank': -0.91667,
-        'score': 0.24984, 'symbol': -1.46551, 'terms': 0.57952}},
+    'hybrid/priors': {'bias': -3.61656, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 1.49928, 'cosine': 3.74076, 'coverage': 1.79522, 'rank': -0.68971,
+        'symbol': -0.65748, 'terms': -0.08225}},
+    'hybrid/priors/nocos': {'bias': -4.05254, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 2.59373, 'coverage': 1.88779, 'rank': -0.80027, 'score': 0.08096,
+        'symbol': -0.56948, 'terms': 0.57617}},
     'hybrid/raw': {'bias': -6.20116, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.4424, 'cosine': 0.14768, 'coverage': 2.38437, 'gap': -61.00897,
         'rank': -0.35259, 'score': 103.778, 'symbol': 0.00691, 'terms': -0.0123}},
@@ -248,9 +255,9 @@ FITTED: dict[str, dict] = {
     'lexical/any/nocos': {'bias': -4.09749, 'log_score': False, 'hits': 48512, 'weights':
         {'best_coverage': 2.2443, 'coverage': 2.26391, 'rank': -0.70706, 'symbol': 0.04833,
         'terms': 0.24633}},
-    'lexical/priors/nocos': {'bias': -5.21995, 'log_score': False, 'hits': 11361, 'weights':
-        {'best_coverage': 3.27663, 'coverage': 0.8145, 'gap': 0.06446, 'rank': -0.35512,
-        'score': 0.35222, 'symbol': -0.99515, 'terms': 0.85865}},
+    'lexical/priors/nocos': {'bias': -5.24304, 'log_score': False, 'hits': 11361, 'weights':
+        {'best_coverage': 3.33921, 'coverage': 0.83186, 'rank': -0.32613, 'score': 0.33061,
+        'symbol': -0.55065, 'terms': 0.85016}},
     'lexical/raw/nocos': {'bias': -4.84061, 'log_score': True, 'hits': 37151, 'weights':
         {'best_coverage': 3.03764, 'coverage': 1.40985, 'gap': -1.75181, 'rank': -0.45622,
         'symbol': 0.30525, 'terms': 0.58047}},
