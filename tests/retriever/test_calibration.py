@@ -65,6 +65,22 @@ def test_relevance_never_falls_when_the_score_rises(low, rise, gap, cover, rank,
         assert after >= before
 
 
+@settings(max_examples=40, deadline=None)
+@given(score=finite, fall=st.floats(min_value=0.0, max_value=1e3), cover=unit,
+       rank=st.integers(0, 50), step=st.integers(0, 50))
+def test_relevance_never_rises_further_below_the_top_or_down_the_ranking(score, fall, cover,
+                                                                        rank, step):
+    for key in KEYS:
+        entry = FITTED[key]
+        calibrator = Calibrator(weights=entry["weights"], bias=entry["bias"])
+        table = {name: np.array([0.0, 0.0]) for name in FEATURES}
+        table.update(score=np.array([score, score]), gap=np.array([0.0, fall]),
+                     rank=np.log1p(np.array([rank, rank + step], dtype=float)),
+                     coverage=np.array([cover, cover]))
+        higher, lower = calibrator.relevance(table)
+        assert lower <= higher
+
+
 def test_more_of_the_query_in_a_hit_never_lowers_its_relevance():
     calibrator = calibrator_for("lexical", "priors")
     low, high = (calibrator([1.0], coverage=[c], terms=4, symbol=False)[0] for c in (0.0, 1.0))
@@ -80,6 +96,8 @@ def test_a_raw_bm25_score_is_read_in_log_scale():
 def test_negative_weight_on_a_monotone_feature_is_refused():
     with pytest.raises(InputError, match="must be >= 0"):
         Calibrator(weights={"score": -1.0}, bias=0.0)
+    with pytest.raises(InputError, match="must be <= 0"):
+        Calibrator(weights={"gap": 0.5}, bias=0.0)
     with pytest.raises(InputError, match="Unknown calibration features"):
         Calibrator(weights={"shoe_size": 1.0}, bias=0.0)
 
