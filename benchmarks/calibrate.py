@@ -292,6 +292,15 @@ def fit(args) -> None:
                     x, y, _ = _design(check, ["label"])
                     p = np.concatenate([_predict(entry, t) for t in check])
                     result["check"][key] = _quality(p, y)
+                    # The same measure on the tune half's semble rows, to set beside it.
+                    mine = [t for t in tune if t["source"].startswith("semble")]
+                    if scale == "any":
+                        mine = [t for t in mine if t["source"].endswith("-priors")]
+                    x, y, _ = _design(mine, ["label"])
+                    p = np.concatenate([_predict(entry, t) for t in mine])
+                    tuned = _quality(p, y)
+                    result["check"][key].update(tune_brier=tuned["brier"],
+                                                tune_ece=tuned["ece"])
                 if scale != "any" and cosine == (mode != "lexical"):
                     best, relevant = _tops([t for t in tune
                                             if not t["source"].startswith("nonsense")], entry)
@@ -338,11 +347,12 @@ def _command() -> str:
 
 def _print(result: dict) -> None:
     print(f"confidence threshold {result['confident']}")
-    print("| calibrator | check rows | base rate | Brier | ECE | relevant tops confident "
-          "| all confident | nonsense confident |")
+    print("| calibrator | check rows | base rate | Brier (tune) | ECE (tune) | relevant tops "
+          "confident | all confident | nonsense confident |")
     print("|---|---|---|---|---|---|---|---|")
     for key, q in result["check"].items():
-        print(f"| {key} | {q['n']} | {q['base_rate']} | {q['brier']} | {q['ece']} | "
+        print(f"| {key} | {q['n']} | {q['base_rate']} | {q['brier']} ({q['tune_brier']}) | "
+              f"{q['ece']} ({q['tune_ece']}) | "
               f"{q.get('confident_relevant_tops', '')} | {q.get('confident_all', '')} | "
               f"{q.get('confident_nonsense', '')} |")
 
