@@ -70,20 +70,42 @@ def index_command(
     wait: float = typer.Option(
         0.0, "--wait", help="Seconds to wait for another process writing this index."
     ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1,
+        help="Processes that read and chunk files [by the tree's size; 1 starts none].",
+    ),
+    ray: str | None = typer.Option(
+        None, "--ray", metavar="auto|ADDRESS",
+        help="Build on a Ray cluster: auto (the running one, else a local one) or its "
+             "address. Needs the ray extra: pip install 'dense-retriever[ray]'.",
+    ),
 ) -> None:
     """Index a source tree: chunk, embed, and write dense and lexical indexes."""
     config = {"model": model} if model else None
     options = _parse_options(index_option) if index_option else None
     if config and encoder is None:
         encoder = "sentence-transformers"
-    with silenced(quiet), progress_bar(not quiet) as progress:
-        opened = retriever.index(
-            path, index_dir=index, encoder=encoder, encoder_config=config, force=force,
-            include_dependencies=include_deps, max_file_bytes=max_file_bytes, progress=progress,
-            index_spec=index_spec, index_options=options, wait=wait,
-            lexical_only=lexical_only, cache=False if no_cache else cache_dir,
-            tier=tier, fast_model=fast_model,
+    settings = dict(
+        index_dir=index, encoder=encoder, encoder_config=config, force=force,
+        include_dependencies=include_deps, max_file_bytes=max_file_bytes,
+        index_spec=index_spec, index_options=options, wait=wait,
+        lexical_only=lexical_only, tier=tier, fast_model=fast_model,
+    )
+    if ray is not None and (workers is not None or no_cache or cache_dir is not None):
+        raise retriever.InputError(
+            "--ray chunks on the cluster's workers and keeps its vectors in shards: leave out "
+            "--workers, --no-cache and --cache-dir with it."
         )
+    with silenced(quiet), progress_bar(not quiet) as progress:
+        if ray is not None:
+            from retriever.ray_build import index as ray_index
+
+            opened = ray_index(path, ray=ray, progress=progress, **settings)
+        else:
+            opened = retriever.index(
+                path, progress=progress, cache=False if no_cache else cache_dir,
+                workers=workers, **settings,
+            )
     report = opened.last_build
     # Text(printable(...)): file names are untrusted, neither markup nor terminal escapes.
     if not report.rebuilt:

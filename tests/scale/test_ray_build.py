@@ -114,3 +114,19 @@ def test_bad_settings_are_refused_before_anything_starts(repo, bad):
     with pytest.raises(InputError, match=next(iter(bad))):
         ray_build.index(repo, lexical_only=True, **bad)
     assert not (repo / ".retriever").exists()
+
+
+def test_cli_index_with_ray_builds_what_a_local_build_does(cluster, repo, tmp_path):
+    from typer.testing import CliRunner
+
+    from retriever.cli.app import app
+
+    runner = CliRunner()
+    local = retriever.index(repo, index_dir=tmp_path / "local", lexical_only=True)
+    result = runner.invoke(app, ["index", str(repo), "--ray", "auto", "--lexical-only",
+                                 "--index", str(tmp_path / "ray"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert f"into {len(local)} chunks" in result.output
+    _same_index(retriever.open(tmp_path / "ray"), local)
+    mixed = runner.invoke(app, ["index", str(repo), "--ray", "auto", "--workers", "2"])
+    assert mixed.exit_code == 1 and "leave out --workers" in mixed.output
