@@ -16,6 +16,11 @@ holds in memory.
     python benchmarks/index_scale.py synthetic --sizes 100000 1000000 [--specs S ...]
     python benchmarks/index_scale.py corpora [--data DIR] [--cache DIR]
     python benchmarks/index_scale.py embed          # only fill the vector cache
+    python benchmarks/index_scale.py ray --root TREE --work DIR [--tier fast] [--cpus 2]
+
+``ray``: the same tree built locally (``retriever.index``) and on a local Ray cluster of
+``--cpus`` CPUs (``retriever.ray_build.index``), each timed, then compared: the chunk
+table, the manifest (but its date) and every vector set must be the same.
 
 Queries run on BENCH_THREADS FAISS threads (default 1); builds use every core.
 """
@@ -286,6 +291,50 @@ def run_corpora(data: Path, cache: Path, names: list[str]) -> None:
                   f"{ndcg / exact:.3f}, {memory}, {float_bytes / memory:.1f}", flush=True)
 
 
+def run_ray(root: Path, work: Path, tier: str, cpus: int, shard_files: int,
+            results: Path | None) -> dict:
+    import shutil
+
+    import ray
+
+    import retriever
+    from retriever import ray_build
+    from retriever.generation import Generation
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    started = time.perf_counter()
+    local = retriever.index(root, index_dir=work / "local", tier=tier, cache=False)
+    local_seconds = time.perf_counter() - started
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    started = time.perf_counter()
+    built = ray_build.index(root, index_dir=work / "ray", tier=tier, shard_files=shard_files)
+    ray_seconds = time.perf_counter() - started
+    ray.shutdown()
+    a, b = Generation(built.generation), Generation(local.generation)
+    manifests = [dict(g.manifest) for g in (a, b)]
+    for manifest in manifests:
+        manifest.pop("created_at")
+    differences = {}
+    for entry in a.manifest["encoders"]:
+        differences[entry["id"]] = float(np.abs(
+            a.vectors(entry["id"]) - b.vectors(entry["id"])).max())
+    report = built.last_build
+    result = {
+        "root": root.name, "tier": tier, "cpus": cpus, "files": report.files,
+        "chunks": report.chunks, "shards": report.shards,
+        "local_seconds": local_seconds, "ray_seconds": ray_seconds,
+        "ray_cluster_seconds": report.timings.get("cluster"),
+        "chunk_tables_equal": a.chunk_table().equals(b.chunk_table()),
+        "manifests_equal": manifests[0] == manifests[1],
+        "max_vector_difference": differences,
+    }
+    print(json.dumps(result, indent=2))
+    if results:
+        results.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -299,6 +348,13 @@ def main() -> None:
         part.add_argument("--data", type=Path, default=DEFAULT_DATA)
         part.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
         part.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=list(CORPORA))
+    on_ray = sub.add_parser("ray")
+    on_ray.add_argument("--root", type=Path, required=True)
+    on_ray.add_argument("--work", type=Path, default=scratch_dir("ray-scale"))
+    on_ray.add_argument("--tier", default="fast", choices=["lexical", "fast", "dense", "full"])
+    on_ray.add_argument("--cpus", type=int, default=2)
+    on_ray.add_argument("--shard-files", type=int, default=64)
+    on_ray.add_argument("--json", type=Path, default=None)
     child = sub.add_parser("_child")
     child.add_argument("what", choices=["build", "query"])
     child.add_argument("spec")
@@ -311,6 +367,8 @@ def main() -> None:
         run_corpora(args.data, args.cache, args.corpora)
     elif args.command == "synthetic":
         run_synthetic(args.sizes, args.specs, args.cache, args.json)
+    elif args.command == "ray":
+        run_ray(args.root, args.work, args.tier, args.cpus, args.shard_files, args.json)
     elif args.what == "build":
         docs, out = args.paths
         print(json.dumps(child_build(args.spec, docs, out)))
