@@ -11,8 +11,10 @@ The default is ``"code"``.
   (:mod:`retriever.ranking.fitted`);
 - ``"code-files"``: ``"code"`` with per-file saturation, for one file per slot (better on
   file-level targets, worse on line-level ones). On a corpus of
-  documents (no code) it is ``"plain"``; on an index built before the symbol table existed
-  the definition prior does nothing and the others still apply.
+  documents (no code) no prior applies: hybrid is min-max score fusion with the document
+  weight of :data:`~retriever.ranking.fitted.DOCUMENTS_FUSION` (fitted on CoSQA dev and SciFact
+  train), dense and lexical their first stage alone; on an index built before the symbol
+  table existed the definition prior does nothing and the others still apply.
 
 :func:`code_pipeline` builds the ``code`` stage with any weights (what tuning and ablations
 use).
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from retriever.errors import InputError
 from retriever.pipeline import Stage
 from retriever.ranking.context import context_of
-from retriever.ranking.fitted import weights_for
+from retriever.ranking.fitted import DOCUMENTS_FUSION, weights_for
 from retriever.ranking.fusion import Blend
 from retriever.ranking.priors import (
     Definitions,
@@ -78,13 +80,17 @@ def code_pipeline(index, *, mode, depth, filter=None, weights: dict | None = Non
     # (Index.search_many asks for more than _DEPTH only when k > _DEPTH / 3).
     if depth <= _DEPTH:
         depth = min(depth, int(weights.get("depth", depth)))
-    if mode == "hybrid" and "fusion" in weights:
+    code = context_of(index).code
+    # Documents get no priors, so their fusion has weights of its own (fitted.py).
+    fusion = weights.get("fusion") if code else {
+        key: value for key, value in DOCUMENTS_FUSION.items() if key != "fitted"}
+    if mode == "hybrid" and fusion:
         first = Blend(index.stage("dense", depth=depth, filter=filter, **knobs),
                       index.stage("lexical", depth=depth, filter=filter, **knobs),
-                      **weights["fusion"])
+                      **fusion)
     else:
         first = index.stage(mode, depth=depth, filter=filter, **knobs)
-    if not context_of(index).code:
+    if not code:
         return first
     return first >> code_priors(index, weights, filter=filter)
 

@@ -1,0 +1,107 @@
+"""Fit the hybrid fusion weight of document corpora (no code priors) on CoSQA dev + SciFact train.
+
+A corpus of documents gets no code priors, only the fusion of its dense and lexical lists, so
+its weight is fitted apart from the code one, on the splits we may tune on (never a test
+split): the mean NDCG@10 over the sets, each weighted alike, on a grid of dense weights, for
+min-max score fusion and weighted RRF.
+
+    python benchmarks/fit_document_fusion.py --set cosqa:dev --set scifact:train \
+        [--vector-cache DIR] [--index-root DIR] [--out FILE]
+
+With ``--vector-cache`` (filled by ``gpu_vectors.py``) the builds embed nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from locations import data_dir, scratch_dir  # noqa: E402
+
+import retriever  # noqa: E402
+from eval.data import load_beir  # noqa: E402
+from eval.metrics import evaluate  # noqa: E402
+from retriever.pipeline import Results, Stage  # noqa: E402
+from retriever.ranking.fusion import Blend  # noqa: E402
+
+WEIGHTS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+
+
+class Frozen(Stage):
+    """Replays one first stage's results (each grid point reruns only the fusion)."""
+
+    def __init__(self, results: Results) -> None:
+        self.results = results
+
+    def __call__(self, queries, results=None) -> Results:
+        return self.results
+
+
+def first_stages(name: str, split: str, cache, index_root: Path, depth: int) -> dict:
+    bench = load_beir(data_dir() / name, split)
+    docs = [retriever.Document(id=d.id, text=d.text, title=d.title)
+            for d in bench.corpus.values()]
+    index = retriever.index_documents(docs, index_dir=index_root / name, cache=cache)
+    qids = list(bench.queries)
+    texts = [bench.queries[q] for q in qids]
+    return {"bench": bench, "qids": qids, "texts": texts,
+            "paths": [c.path for c in index.chunks()],
+            "dense": index.stage("dense", depth=depth)(texts),
+            "lexical": index.stage("lexical", depth=depth)(texts)}
+
+
+def ndcg(data: dict, results: Results) -> float:
+    run = {}
+    for i, qid in enumerate(data["qids"]):
+        scores: dict[str, float] = {}
+        for row, score in zip(results.ids[i].tolist(), results.scores[i].tolist(), strict=True):
+            if row >= 0:
+                scores.setdefault(data["paths"][row], float(score))
+        run[qid] = scores
+    return evaluate(data["bench"].qrels, run, ["ndcg@10"]).mean["ndcg@10"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--set", action="append", required=True, help="NAME:SPLIT")
+    parser.add_argument("--vector-cache", default=None)
+    parser.add_argument("--index-root", type=Path, default=scratch_dir("fusion-index"))
+    parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    sets = {}
+    for item in args.set:
+        name, split = item.split(":")
+        sets[item] = first_stages(name, split, args.vector_cache, args.index_root, args.depth)
+    rows = []
+    for item, data in sets.items():
+        rows.append({"set": item, "fusion": "dense", "ndcg@10": ndcg(data, data["dense"])})
+        rows.append({"set": item, "fusion": "lexical", "ndcg@10": ndcg(data, data["lexical"])})
+    grid = []
+    for method in ("score", "rrf"):
+        for weight in WEIGHTS:
+            found = {}
+            for item, data in sets.items():
+                blend = Blend(Frozen(data["dense"]), Frozen(data["lexical"]), method=method,
+                              symbol=weight, natural=weight)
+                found[item] = ndcg(data, blend(data["texts"]))
+            mean = sum(found.values()) / len(found)
+            grid.append({"method": method, "dense_weight": weight, "mean": round(mean, 4),
+                         **{k: round(v, 4) for k, v in found.items()}})
+            print(json.dumps(grid[-1]), flush=True)
+    best = max(grid, key=lambda row: row["mean"])
+    result = {"command": " ".join(["python", "benchmarks/fit_document_fusion.py", *sys.argv[1:]]),
+              "sides": rows, "grid": grid, "best": best}
+    print("best", json.dumps(best))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,18 @@
+"""Hybrid search over documents fuses with the weight fitted for documents, not the code one."""
+
+from __future__ import annotations
+
+import retriever
+from retriever.ranking import preset
+from retriever.ranking.fitted import DOCUMENTS_FUSION
+
+
+def test_documents_fuse_with_their_own_weight_and_code_keeps_its_own(tmp_path):
+    docs = [retriever.Document(id=f"d{i}", text=text) for i, text in enumerate(
+        ["the cat sat on the mat", "stock markets fell sharply", "a recipe for bread"])]
+    index = retriever.index_documents(docs, index_dir=tmp_path / "docs")
+    stage = preset("code", index, mode="hybrid", depth=10, filter=None)
+    assert f"natural={DOCUMENTS_FUSION['natural']:.3g}" in repr(stage)
+    assert "definitions" not in repr(stage)  # no code prior on documents
+    hits = index.search("baking bread", k=3, mode="hybrid")
+    assert hits[0].path == "d2"
