@@ -153,12 +153,15 @@ def hit_table(query: str, candidates: Sequence, *, tokenize: Callable[[str], lis
     found = [coverage(wanted, tokenize(f"{c.best.path}\n{c.text()}")) for c in candidates]
     cosine = None
     if vector is not None and vectors is not None:
-        unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
         cosine = []
-        for c in candidates:
-            rows = np.asarray(vectors[c.rows], dtype=np.float32)
-            norms = np.maximum(np.linalg.norm(rows, axis=1), 1e-12)
-            cosine.append(float((rows @ unit / norms).max()))
+        # A damaged vector file may hold huge values: its cosine becomes NaN (then 0 in the
+        # relevance), without overflow warnings on the way.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            for c in candidates:
+                rows = np.asarray(vectors[c.rows], dtype=np.float32)
+                norms = np.maximum(np.linalg.norm(rows, axis=1), 1e-12)
+                cosine.append(float((rows @ unit / norms).max()))
     return features([c.score for c in candidates], coverage=found, terms=len(wanted),
                     symbol=analyze(query).is_symbol, cosine=cosine, log_score=log_score,
                     top=top)
