@@ -222,10 +222,14 @@ def _base_model(path: Path):
 
 def _resolve_base(base: str) -> tuple[Path, dict]:
     from encoders.folder import content_digests
-    from encoders.sentence import PACKAGED_MODELS, resolve_model
 
-    path = resolve_model(base)
-    name = base if base in PACKAGED_MODELS else path.name  # no path of this machine
+    path = Path(base).expanduser()
+    if path.is_dir():
+        path, name = path.resolve(), path.name  # the name only: no path of this machine
+    else:
+        from encoders.sentence import resolve_model
+
+        path, name = resolve_model(base), base
     return path, {"model": name, "fingerprint": content_digests(path, [b""])[0]}
 
 

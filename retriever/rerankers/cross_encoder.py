@@ -74,6 +74,11 @@ class CrossEncoderReranker:
         check_options(max_length=max_length, batch_size=batch_size, threads=threads,
                       device=device)
         self._path = _check_folder(model)
+        # Never past the model's position embeddings: a longer input would fail, not truncate.
+        positions = json.loads((self._path / "config.json").read_text(encoding="utf-8")).get(
+            "max_position_embeddings")
+        self._limit = max_length if not isinstance(positions, int) else min(
+            max_length or positions, positions)
         self.model = model
         self.max_length = max_length
         self.batch_size = batch_size
@@ -105,7 +110,7 @@ class CrossEncoderReranker:
         try:
             with quiet_transformers():
                 model = CrossEncoder(str(self._path), device=self.device, local_files_only=True,
-                                     max_length=self.max_length)
+                                     max_length=self._limit)
         except Exception as exc:  # noqa: BLE001 - any failure to load is a bad folder
             raise InputError(f"Could not load the CrossEncoder folder {self._path}: {exc}. "
                              "Pass a folder saved by CrossEncoder.save().") from exc

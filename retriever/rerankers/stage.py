@@ -19,6 +19,12 @@ def _check_depth(depth: object) -> int:
     return depth
 
 
+def _minmax(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float32)
+    span = float(values.max() - values.min())
+    return np.zeros_like(values) if span == 0 else (values - values.min()) / span
+
+
 class Rerank(Stage):
     """Re-score each query's top ``depth`` candidates with ``reranker.score(query, texts)``.
 
@@ -27,9 +33,12 @@ class Rerank(Stage):
     stage sets the depth (``Rerank(index, r) % 50`` reranks 50), as it asks a first stage
     for fewer rows rather than cutting after it.
 
-    Scores: reranked rows carry the reranker's score; the rows below ``depth`` keep their
-    own scores shifted by one constant, so the first of them sits just below the last
-    reranked row and the list stays in descending order.
+    Scores: with ``weight=1`` reranked rows carry the reranker's score. With ``weight < 1``
+    they carry ``weight * r + (1 - weight) * s``, where ``r`` and ``s`` are the reranker's and
+    the incoming scores, each min-max normalised over the query's reranked rows: the first
+    stage's evidence (the code priors) is kept beside the model's. The rows below ``depth``
+    keep their own scores shifted by one constant, so the first of them sits just below the
+    last reranked row and the list stays in descending order.
 
     The text a reranker reads is the one the index embeds: for code, the chunk's
     ``path :: symbol`` header line then its text (:func:`chunking.embedding_text`); for a
@@ -39,14 +48,19 @@ class Rerank(Stage):
         index: the opened :class:`~retriever.Index` the candidates' rows belong to.
         reranker: anything with ``score(query, texts)`` (see :func:`retriever.rerankers.load`).
         depth: candidates a query to re-score.
+        weight: share of the reranker's score in the reranked rows' score, in (0, 1].
     """
 
-    def __init__(self, index, reranker, depth: int = 20) -> None:
+    def __init__(self, index, reranker, depth: int = 20, *, weight: float = 1.0) -> None:
         if not callable(getattr(reranker, "score", None)):
             raise InputError(f"{reranker!r} is not a reranker: it has no score(query, texts).")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or \
+                not 0 < weight <= 1:
+            raise InputError(f"A rerank weight must be a number in (0, 1], got {weight!r}.")
         self.index = index
         self.reranker = reranker
         self.depth = _check_depth(depth)
+        self.weight = float(weight)
         self._texts: list[str] | None = None
 
     @property
@@ -54,12 +68,13 @@ class Rerank(Stage):
         return str(getattr(self.reranker, "name", type(self.reranker).__name__))
 
     def __mod__(self, k: int) -> Stage:
-        rerank = Rerank(self.index, self.reranker, _check_depth(k))
+        rerank = Rerank(self.index, self.reranker, _check_depth(k), weight=self.weight)
         rerank._texts = self._texts
         return rerank
 
     def __repr__(self) -> str:
-        return f"rerank({self.name}) % {self.depth}"
+        weight = "" if self.weight == 1 else f", weight={self.weight:g}"
+        return f"rerank({self.name}{weight}) % {self.depth}"
 
     def texts(self, rows: Sequence[int]) -> list[str]:
         """The texts the reranker reads for chunk ``rows``."""
@@ -84,6 +99,9 @@ class Rerank(Stage):
             if len(new) != len(top) or not np.all(np.isfinite(new)):
                 raise InputError(f"The reranker {self.name} returned {len(new)} scores (or "
                                  f"non-finite ones) for {len(top)} texts.")
+            if self.weight < 1:
+                new = self.weight * _minmax(new) + (1 - self.weight) * _minmax(
+                    results.scores[q, top])
             order = np.argsort(-new, kind="stable")
             head = len(top)
             ids[q, :head] = results.ids[q, top][order]

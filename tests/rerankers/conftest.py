@@ -25,7 +25,7 @@ def tiny_cross_encoder_dir(tmp_path_factory) -> Path:
     tokenizer = BertTokenizerFast.from_pretrained(str(resolve_model("all-MiniLM-L6-v2")))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
-                        num_labels=1)
+                        num_labels=1, initializer_range=0.2)  # wide: texts score apart
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

@@ -1,0 +1,267 @@
+"""The one GPU run behind the shipped code reranker: what is prepared here, what runs there.
+
+The GPU machine has torch and transformers but not this engine's BM25, FAISS or tree-sitter,
+and what travels there is limited to 64 MiB. So the engine's work happens here and plain files
+travel in ``BUNDLE`` (a git-ignored folder):
+
+- ``mine``: hard negatives for the mined (docstring -> code) pairs with this engine's BM25
+  (:func:`retriever.rerankers.mine_negatives`); written as a pool of distinct texts and rows
+  of indices into it (``train.json.xz``).
+- ``base``: the packaged MiniLM as fp16 with only the word-embedding rows that any carried
+  text uses (the embeddings are frozen and an unused row is never read, so training is the
+  same; the full matrix is rebuilt there with zeros elsewhere).
+- ``gpu`` (there): rebuild the base, train with :func:`encoders.train.reranker.
+  train_reranker` (the steps that fit ``--seconds``, measured on the first steps), score the
+  benchmark candidates of ``candidates.json.xz`` (``benchmarks/rerank_eval.py candidates``)
+  and write the adapter, the manifest and the scores to ``$OUT``.
+
+    python benchmarks/rerank_bundle.py mine --data .train-carry/mined --bundle .carry-rerank
+    python benchmarks/rerank_eval.py candidates --bundle .carry-rerank
+    python benchmarks/rerank_bundle.py base --bundle .carry-rerank
+    (device) python benchmarks/rerank_bundle.py gpu --bundle .carry-rerank --out $OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+# Texts are cut to this many characters before they travel: the model reads at most 256
+# tokens of query and text together, about 1,000 characters of code.
+TEXT_CHARS = 1200
+
+
+def write_xz(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with lzma.open(path, "wt", encoding="utf-8", preset=9) as handle:
+        json.dump(data, handle, ensure_ascii=False)
+
+
+def read_xz(path: Path):
+    with lzma.open(path, "rt", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def mine(args) -> None:
+    from encoders.train.inputs import load_pairs, rows_hash
+    from retriever.rerankers import mine_negatives
+    from retriever.rerankers.mining import NEAR_DUPLICATE
+
+    started = time.time()
+    rows, dev = load_pairs(args.data)
+    every = [*rows, *(dev or [])]
+    mined = mine_negatives(every, count=args.negatives, depth=args.depth,
+                           progress=lambda _s, done, total: print(f"mined {done}/{total} "
+                                                                 f"{time.time() - started:.0f}s",
+                                                                 flush=True)
+                           if done % 5120 == 0 or done == total else None)
+    pool: dict[str, int] = {}
+
+    def at(text: str) -> int:
+        return pool.setdefault(text[:TEXT_CHARS], len(pool))
+
+    out = [{"q": q, "p": at(p), "n": [at(n) for n in negs],
+            "split": "dev" if i >= len(rows) else "train"}
+           for i, (q, p, negs) in enumerate(mined)]
+    manifest = json.loads((Path(args.data) / "manifest.json").read_text())
+    write_xz(Path(args.bundle) / "train.json.xz", {
+        "pool": list(pool), "rows": out,
+        "data": {"source": "mined (docstring -> code) pairs of 325 Python packages in no "
+                 "benchmark (encoders/train/data.py)", "data_hash": manifest.get("data_hash"),
+                 "input_hash": rows_hash(every),
+                 "negatives": f"{args.negatives} a query: this engine's BM25 over the "
+                 f"{len(pool)} distinct texts, top {args.depth}, near-duplicates (Jaccard >= "
+                 f"{NEAR_DUPLICATE}) and same-query positives dropped"}})
+    counts = [len(r["n"]) for r in out]
+    print(f"{len(out)} rows, {len(pool)} texts, negatives a row: min {min(counts)} mean "
+          f"{sum(counts) / len(counts):.2f}, {time.time() - started:.0f}s")
+
+
+def base(args) -> None:
+    """The packaged MiniLM, fp16, word-embedding rows of the tokens the carried texts use."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+    from tokenizers import Tokenizer
+
+    from encoders.folder import content_digests
+    from encoders.sentence import resolve_model
+
+    bundle = Path(args.bundle)
+    source = resolve_model("all-MiniLM-L6-v2")
+    texts = []
+    train = read_xz(bundle / "train.json.xz")
+    texts += train["pool"] + [row["q"] for row in train["rows"]]
+    if (bundle / "candidates.json.xz").is_file():
+        for repo in read_xz(bundle / "candidates.json.xz")["repos"].values():
+            texts += repo["texts"] + [query for query, _ in repo["queries"]]
+    tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+    tokenizer.no_truncation()
+    used = set(range(104))  # [PAD], [unused*], [UNK], [CLS], [SEP], [MASK]
+    for start in range(0, len(texts), 4096):
+        for encoding in tokenizer.encode_batch(texts[start:start + 4096]):
+            used.update(encoding.ids)
+    ids = np.asarray(sorted(used), dtype=np.int32)
+    weights = load_file(str(source / "model.safetensors"))
+    out = {k: v.astype(np.float16) for k, v in weights.items()
+           if k != "embeddings.word_embeddings.weight" and v.dtype == np.float32}
+    out["embeddings.word_embeddings.rows"] = \
+        weights["embeddings.word_embeddings.weight"][ids].astype(np.float16)
+    out["embeddings.word_embeddings.ids"] = ids
+    target = bundle / "base"
+    target.mkdir(parents=True, exist_ok=True)
+    save_file(out, str(target / "pruned.safetensors"))
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json", "vocab.txt"):
+        if (source / name).is_file():
+            (target / name).write_bytes((source / name).read_bytes())
+    identity = {"model": "all-MiniLM-L6-v2",
+                "fingerprint": content_digests(source, [b""])[0],
+                "vocab_rows": int(weights["embeddings.word_embeddings.weight"].shape[0])}
+    (target / "identity.json").write_text(json.dumps(identity) + "\n")
+    print(f"{len(ids)} of {identity['vocab_rows']} token rows used by {len(texts)} texts")
+
+
+def _rebuild_base(bundle: Path, target: Path) -> dict:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    source = bundle / "base"
+    identity = json.loads((source / "identity.json").read_text())
+    weights = load_file(str(source / "pruned.safetensors"))
+    ids, rows = weights.pop("embeddings.word_embeddings.ids"), \
+        weights.pop("embeddings.word_embeddings.rows")
+    table = torch.zeros(identity["vocab_rows"], rows.shape[1], dtype=torch.float32)
+    table[ids.long()] = rows.float()
+    weights = {k: v.float() for k, v in weights.items()}
+    weights["embeddings.word_embeddings.weight"] = table
+    target.mkdir(parents=True, exist_ok=True)
+    save_file(weights, str(target / "model.safetensors"))
+    for file in source.iterdir():
+        if file.suffix in (".json", ".txt") and file.name != "identity.json":
+            (target / file.name).write_bytes(file.read_bytes())
+    return identity
+
+
+def _step_seconds(base_dir: Path, groups: list, settings) -> float:
+    """Seconds a training step takes here, from a few steps of a throwaway copy."""
+    import torch
+
+    from encoders.train.reranker import ListwiseLoss, _base_model, add_lora
+
+    model, tokenizer = _base_model(base_dir)
+    add_lora(model, settings.rank, settings.alpha, settings.dropout)
+    model.to(settings.device).train()
+    cuda = settings.device.startswith("cuda")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    loss_fn, times = ListwiseLoss(1 + settings.negatives), []
+    for step in range(6):
+        chosen = groups[step * settings.batch_size:(step + 1) * settings.batch_size]
+        queries = [g[0] for g in chosen for _ in g[1:]]
+        texts = [t for g in chosen for t in g[1:]]
+        if cuda:
+            torch.cuda.synchronize()
+        started = time.time()
+        batch = tokenizer(queries, texts, truncation="longest_first",
+                          max_length=settings.max_length, padding=True, return_tensors="pt")
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            batch = {k: v.to(settings.device) for k, v in batch.items()}
+            loss = loss_fn(model(**batch).logits[:, 0])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.time() - started)
+    del model
+    return float(sorted(times[1:])[len(times[1:]) // 2])
+
+
+def gpu(args) -> None:
+    """(device) Train within ``--seconds``, then score the benchmark candidates."""
+    import torch
+
+    from encoders.train.reranker import RerankSettings, load_model, score_pairs, train_reranker
+
+    started = time.time()
+    bundle, out = Path(args.bundle), Path(args.out)
+    work = Path(tempfile.mkdtemp(prefix="rerank-"))
+    base_dir = work / "base"
+    identity = _rebuild_base(bundle, base_dir)
+    data = read_xz(bundle / "train.json.xz")
+    pool = data["pool"]
+    rows = [(r["q"], pool[r["p"]], tuple(pool[n] for n in r["n"])) for r in data["rows"]
+            if r["split"] == "train"]
+    dev = [(r["q"], pool[r["p"]], tuple(pool[n] for n in r["n"])) for r in data["rows"]
+           if r["split"] == "dev"]
+    settings = RerankSettings(epochs=args.epochs, batch_size=args.batch_size,
+                              negatives=args.negatives, lr=args.lr, seed=0,
+                              max_length=args.max_length, rank=args.rank,
+                              alpha=2.0 * args.rank, device=args.device)
+    groups = [[q, p, *n] for q, p, n in rows if len(n) >= settings.negatives]
+    per_step = _step_seconds(base_dir, groups, settings)
+    steps = min(args.epochs * (len(rows) // settings.batch_size),
+                int(args.seconds / per_step))
+    print(f"[{time.time() - started:.0f}s] {per_step:.3f} s a step; {steps} steps "
+          f"({steps * settings.batch_size / len(rows):.2f} epochs)", flush=True)
+    settings = RerankSettings(**{**settings.__dict__, "max_steps": steps})
+    last = [0.0]
+
+    def progress(stage, done, total):
+        if time.time() - last[0] > 20 or done == total:
+            last[0] = time.time()
+            print(f"[{time.time() - started:.0f}s] {stage} {done}/{total}", flush=True)
+
+    artifact = work / "artifact"
+    manifest = train_reranker(
+        rows, out=artifact, base=str(base_dir), settings=settings, dev=dev, progress=progress,
+        data=data["data"], command="python benchmarks/rerank_bundle.py " + " ".join(sys.argv[1:]))
+    print(f"[{time.time() - started:.0f}s] trained: {json.dumps(manifest['training']['loss'])} "
+          f"dev {json.dumps(manifest['training']['dev'])}", flush=True)
+    manifest["base_used_for_training"] = manifest["base"]
+    manifest["base"] = {"model": identity["model"], "fingerprint": identity["fingerprint"]}
+    (out / "reranker.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / "adapter.safetensors").write_bytes((artifact / "adapter.safetensors").read_bytes())
+    if (bundle / "candidates.json.xz").is_file():
+        torch.backends.cuda.matmul.allow_tf32 = False  # score as the CPU will: float32
+        model, tokenizer, _ = load_model(artifact, base=str(base_dir), device=args.device)
+        candidates = read_xz(bundle / "candidates.json.xz")
+        for repo in candidates["repos"].values():
+            repo["scores"] = [score_pairs(model, tokenizer, query, [repo["texts"][i] for i in ids],
+                                          max_length=settings.max_length,
+                                          batch_size=128).astype(float).round(5).tolist()
+                              for query, ids in repo["queries"]]
+        write_xz(out / "scores.json.xz", candidates)
+        print(f"[{time.time() - started:.0f}s] scored the candidates", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("mine")
+    p.add_argument("--data", required=True)
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--negatives", type=int, default=7)
+    p.add_argument("--depth", type=int, default=30)
+    p = commands.add_parser("base")
+    p.add_argument("--bundle", required=True)
+    p = commands.add_parser("gpu")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--seconds", type=float, default=150.0, help="training time budget")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--negatives", type=int, default=7)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--rank", type=int, default=32)
+    args = parser.parse_args()
+    {"mine": mine, "base": base, "gpu": gpu}[args.command](args)
