@@ -11,6 +11,7 @@ stay in this process: starting workers costs more than it saves there (see
 from __future__ import annotations
 
 import os
+import pickle
 import select
 import subprocess
 import sys
@@ -87,6 +88,17 @@ def auto_workers(files: Sequence[SourceFile]) -> int:
     if size < POOL_MIN_BYTES or cpus < 2:
         return 1
     return max(1, min(cpus, _MAX_WORKERS, size // (POOL_MIN_BYTES // 4)))
+
+
+def _can_travel(chunker: Chunker) -> bool:
+    """Whether a worker can be started and sent this chunker."""
+    if not sys.executable:
+        return False
+    try:
+        pickle.dumps(chunker)
+    except Exception:  # noqa: BLE001 - any pickling failure means "chunk here"
+        return False
+    return True
 
 
 def check_workers(workers: int | None) -> None:
@@ -211,7 +223,8 @@ def chunk_files(chunker: Chunker, files: Sequence[SourceFile], *, workers: int |
     "__main__"`` guard, and fork copies the caller's threads and locks.
 
     Args:
-        chunker: a picklable chunker (``CastChunker`` is); it is sent with every batch.
+        chunker: the chunker, sent with every batch; one that cannot be pickled is run in
+            this process instead.
         files: files from :func:`chunking.walk`.
         workers: processes to use; None picks :func:`auto_workers`; 1 chunks here.
         batch_files: the most files a worker gets at a time (batches also close at 1 MiB).
@@ -230,6 +243,8 @@ def chunk_files(chunker: Chunker, files: Sequence[SourceFile], *, workers: int |
     check_workers(workers)
     if workers is None:
         workers = auto_workers(files)
+    if workers > 1 and not _can_travel(chunker):
+        workers = 1  # a plugin chunker that cannot be sent to a worker, or no interpreter
     if workers == 1:
         for file in files:
             yield chunk_file(chunker, file)

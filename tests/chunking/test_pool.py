@@ -73,3 +73,19 @@ def test_a_worker_over_its_time_limit_is_replaced_and_its_files_cut_by_lines() -
         assert result.chunks and {c.kind for c in result.chunks} == {"window"}
     serial = list(chunk_files(CastChunker(), files, workers=1))
     assert [d.note for d in serial] == [None] * len(files)
+
+
+class _LocalChunker(CastChunker):
+    """A chunker holding something no worker can be sent (a lock)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.lock = threading.Lock()
+
+
+def test_a_chunker_that_cannot_be_sent_to_workers_runs_here() -> None:
+    files = walk(REPO).files
+    done = list(chunk_files(_LocalChunker(), files, workers=2, batch_files=1))
+    assert [d.chunks for d in done] == [d.chunks for d in chunk_files(CastChunker(), files)]
