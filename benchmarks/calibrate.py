@@ -109,7 +109,7 @@ def collect(args) -> None:
     if command not in known:
         commands.write_text("\n".join([*known, command]) + "\n")
     for mode in args.mode:
-        for name in names:
+        for name in [] if args.skip_semble else names:
             index = retriever.open(args.index_root / name)
             if mode != "lexical" and not index.has_vectors:
                 continue
@@ -145,13 +145,17 @@ def collect(args) -> None:
             def label(q, c, qids=qids, qrels=benchmark.qrels):
                 return qrels[qids[q]].get(c.best.path, 0) > 0
 
-            rows = _rows(index, texts, label, mode, "plain")
-            np.savez(out / f"{corpus}-tune-{corpus}-{mode}-raw.npz", **rows)
             # The other corpus's questions: code search queries asked of scientific
             # abstracts and the reverse, none relevant.
             alien = list(load_beir(args.data / other, other_split).queries.values())
-            rows = _rows(index, alien, lambda q, c: False, mode, "plain")
-            np.savez(out / f"nonsense-tune-{corpus}-{mode}-raw.npz", **rows)
+            # Hybrid documents under the default preset: score fusion with the documents'
+            # own weight (retriever.ranking), a scale of its own ("fused").
+            scales = {"plain": "raw", "code": "fused"} if mode == "hybrid" else {"plain": "raw"}
+            for preset_name, scale in scales.items():
+                rows = _rows(index, texts, label, mode, preset_name)
+                np.savez(out / f"{corpus}-tune-{corpus}-{mode}-{scale}.npz", **rows)
+                rows = _rows(index, alien, lambda q, c: False, mode, preset_name)
+                np.savez(out / f"nonsense-tune-{corpus}-{mode}-{scale}.npz", **rows)
             print(f"{mode} {corpus}: {len(texts)} queries", file=sys.stderr)
 
 
@@ -273,7 +277,7 @@ def fit(args) -> None:
     result: dict = {"command": _command(), "collected": collected, "fitted": {}, "check": {}}
     thresholds = []
     for mode in ("lexical", "dense", "hybrid"):
-        for scale in ("raw", "priors", "any"):
+        for scale in ("raw", "priors", "fused", "any"):
             pattern = "*" if scale == "any" else scale
             log = mode == "lexical" and scale == "raw"
             tune = _load(rows, f"*-tune-*-{mode}-{pattern}.npz", log)
@@ -396,6 +400,8 @@ def main() -> None:
     collect_parser.add_argument("--annotations", type=Path,
                                 default=semble_dir() / "annotations")
     collect_parser.add_argument("--data", type=Path, default=data_dir())
+    collect_parser.add_argument("--skip-semble", action="store_true",
+                                help="only the document corpora")
     fit_parser = sub.choices["fit"]
     fit_parser.add_argument("--write", action="store_true")
     fit_parser.add_argument("--fingerprint", default="c0b2c58d5af6bd5599d56dff3b209ad7",

@@ -339,8 +339,11 @@ class Index:
             stage = preset(pipeline, self, mode=mode, depth=depth, filter=chosen,
                            nprobe=nprobe, ef_search=ef_search,
                            rescore_multiplier=rescore_multiplier)
+            # The score's scale, for the relevance estimate: the first stages' own, after the
+            # code priors, or (hybrid documents) the documents' score fusion.
             code = self.manifest.get("chunker", {}).get("name") != "document"
-            scale = "raw" if pipeline == "plain" or not code else "priors"
+            scale = ("raw" if pipeline == "plain" else "priors" if code
+                     else "fused" if mode is SearchMode.HYBRID else "raw")
         if rerank is not None:
             stage, scale = self._reranked(stage, rerank, rerank_depth), "any"
         cosine = (mode is not SearchMode.LEXICAL

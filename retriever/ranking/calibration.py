@@ -21,9 +21,10 @@ The model is a logistic regression whose weights on ``score``, ``coverage`` and 
 are constrained to be non-negative and those on ``gap`` and ``rank`` non-positive, so
 relevance never falls when the score rises with the other features fixed, nor along one
 answer's ranking unless a lower hit holds more of the query. One calibrator per mode and
-score scale (``raw``: the first stages alone, ``priors``: the ``code`` presets, ``any``: a
-pipeline of the caller's own or a reranker, where the score's scale is unknown and is not
-used), each with and without the cosine feature. :data:`CONFIDENT` is the relevance a
+score scale (``raw``: the first stages alone, ``priors``: the ``code`` presets, ``fused``:
+hybrid search of a document corpus, whose default preset is a score fusion without priors,
+``any``: a pipeline of the caller's own or a reranker, where the score's scale is unknown and
+is not used), each with and without the cosine feature. :data:`CONFIDENT` is the relevance a
 query's best hit needs for the answer to count as a confident match. :data:`FITTED` holds
 the fits and :data:`FITTED_BY` the data and commands (``benchmarks/calibrate.py fit
 --write`` rewrites them).
@@ -188,7 +189,7 @@ def check_min_score(min_score: object) -> float | None:
 
 def calibrator_for(mode: str, scale: str, *, cosine: bool = False) -> Calibrator:
     """The calibrator of a search mode (``lexical``, ``dense``, ``hybrid``) and score scale
-    (``raw``, ``priors``, ``any``); ``cosine``: the query-hit cosine is available (the
+    (``raw``, ``priors``, ``fused``, ``any``); ``cosine``: the query-hit cosine is available (the
     index's encoder is the one of :data:`FINGERPRINT`)."""
     mode = getattr(mode, "value", mode)
     suffix = "" if cosine and mode != "lexical" else "/nocos"
@@ -209,13 +210,14 @@ _UNFITTED = Calibrator(weights={"coverage": 4.0, "rank": -0.5}, bias=-2.5,
 
 # fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by hand)
 FINGERPRINT = 'c0b2c58d5af6bd5599d56dff3b209ad7'  # the default model's: cosine features need it
-CONFIDENT = 0.31
+CONFIDENT = 0.32
 FITTED_BY = (
     'python benchmarks/calibrate.py fit --write, on the rows of: python '
     "benchmarks/calibrate.py collect --mode lexical --index-root '<rank-index>'; "
     "DENSE_RETRIEVER_CACHE='<bench-cache>' python benchmarks/calibrate.py collect --mode "
-    "hybrid --mode dense --index-root '<hybrid-index>' (tune half and corpora only; hits = "
-    'tune rows)'
+    "hybrid --mode dense --index-root '<hybrid-index>'; DENSE_RETRIEVER_CACHE='<bench- "
+    "cache>' python benchmarks/calibrate.py collect --mode hybrid --skip-semble --index- "
+    "root '<hybrid-index>' (tune half and corpora only; hits = tune rows)"
 )
 FITTED: dict[str, dict] = {
     'dense/any': {'bias': -2.63048, 'log_score': False, 'hits': 50200, 'weights':
@@ -237,12 +239,18 @@ FITTED: dict[str, dict] = {
     'dense/raw/nocos': {'bias': -2.93648, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.44857, 'coverage': 3.26671, 'gap': -4.48319, 'rank': -0.53185,
         'symbol': -0.32793, 'terms': -0.02943}},
-    'hybrid/any': {'bias': -3.56581, 'log_score': False, 'hits': 50200, 'weights':
-        {'best_coverage': 1.6249, 'cosine': 0.9546, 'coverage': 2.60789, 'rank': -0.85499,
-        'symbol': -0.08882, 'terms': 0.03417}},
-    'hybrid/any/nocos': {'bias': -3.20655, 'log_score': False, 'hits': 50200, 'weights':
-        {'best_coverage': 1.7355, 'coverage': 2.66241, 'rank': -0.91322, 'symbol': -0.19221,
-        'terms': 0.08041}},
+    'hybrid/any': {'bias': -3.32206, 'log_score': False, 'hits': 76380, 'weights':
+        {'best_coverage': 1.51747, 'cosine': 0.74301, 'coverage': 2.72094, 'rank': -0.88041,
+        'symbol': -0.13852, 'terms': 0.0054}},
+    'hybrid/any/nocos': {'bias': -3.03722, 'log_score': False, 'hits': 76380, 'weights':
+        {'best_coverage': 1.62517, 'coverage': 2.74417, 'rank': -0.92873, 'symbol': -0.21929,
+        'terms': 0.03894}},
+    'hybrid/fused': {'bias': -7.36872, 'log_score': False, 'hits': 26180, 'weights': {'cosine':
+        2.72723, 'coverage': 1.6737, 'gap': -1.17496, 'rank': -0.43197, 'score': 3.62781,
+        'terms': 0.55242}},
+    'hybrid/fused/nocos': {'bias': -6.99307, 'log_score': False, 'hits': 26180, 'weights':
+        {'best_coverage': 0.72532, 'coverage': 1.75143, 'gap': -0.87408, 'rank': -0.35443,
+        'score': 4.8592, 'terms': 0.42028}},
     'hybrid/priors': {'bias': -3.61656, 'log_score': False, 'hits': 12010, 'weights':
         {'best_coverage': 1.49928, 'cosine': 3.74076, 'coverage': 1.79522, 'rank': -0.68971,
         'symbol': -0.65748, 'terms': -0.08225}},

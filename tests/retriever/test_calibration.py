@@ -30,8 +30,11 @@ def _calibrators():
 
 
 def test_every_mode_and_scale_has_a_fitted_calibrator():
-    # The fit covers the lexical mode's three scales at least (dense and hybrid need vectors).
-    assert {"lexical/raw/nocos", "lexical/priors/nocos", "lexical/any/nocos"} <= set(FITTED)
+    wanted = {f"{mode}/{scale}{suffix}" for mode in ("dense", "hybrid")
+              for scale in ("raw", "priors", "any") for suffix in ("", "/nocos")}
+    wanted |= {"lexical/raw/nocos", "lexical/priors/nocos", "lexical/any/nocos",
+               "hybrid/fused", "hybrid/fused/nocos"}
+    assert wanted <= set(FITTED)
     assert 0.0 < CONFIDENT < 1.0
     assert FITTED_BY.startswith("python benchmarks/calibrate.py fit")
     for key in KEYS:
