@@ -145,6 +145,7 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
         return target
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
+    work.chmod(0o755)  # mkdtemp makes it private; the published folder is an ordinary one
     try:
         for path in base.rglob("*"):
             relative = path.relative_to(base)

@@ -1,0 +1,335 @@
+"""Train the code-tuned encoder and its static model on the GPU machine, in two warm calls.
+
+What may travel is 64 MiB a call, the working tree included (about 18 MiB), and what comes back
+is 64 MiB in at most 8 files; so the work is cut in two calls made back to back, while the
+machine stays warm (files under ``--work`` persist between them):
+
+    # here: the base model (word embeddings int8, everything else float16: 32 MiB) and the
+    # training pairs (codes once, negatives as row numbers) into CARRY1; the static model's
+    # chunks, vocabulary and the benchmark texts into CARRY2
+    python benchmarks/gpu_code_encoder.py pack --data DATA --vocab VOCAB \\
+        --texts .bench-carry/texts.parquet --carry1 .carry-e1 --carry2 .carry-e2
+    # GPU call 1: LoRA contrastive training (in-batch + one BM25-mined hard negative)
+    python benchmarks/gpu_code_encoder.py train --carry .carry-e1 --work /tmp/e --out $OUT \\
+        --epochs 1 --lr 2e-4 --rank 32
+    # GPU call 2: benchmark texts embedded with the trained model (int8 rows back), and the
+    # static recipe distilled from the trained model (and from the base, time allowing)
+    python benchmarks/gpu_code_encoder.py finish --carry .carry-e2 --work /tmp/e --out $OUT
+    # here: vectors into a vector cache under the merged model's fingerprint
+    python benchmarks/gpu_code_encoder.py unpack --back BACK --texts .bench-carry/texts.parquet \\
+        --model MERGED_FOLDER --cache CACHE
+
+The int8 rows (one float scale a row) of unit vectors differ from the float32 ones by about
+1e-4 in cosine; an int8 word-embedding table changes the base model's outputs by less (the
+smallest cosine over 200 CoSQA texts was 0.99997, measured here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+EMBEDDINGS = "embeddings.word_embeddings.weight"
+_START = time.monotonic()
+
+
+def _say(*parts) -> None:
+    print(f"[{time.monotonic() - _START:6.1f}s]", *parts, flush=True)
+
+
+def _read_xz_json(path: Path):
+    with lzma.open(path, "rt", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _write_xz_json(path: Path, value) -> None:
+    with lzma.open(path, "wt", encoding="utf-8", preset=9) as handle:
+        json.dump(value, handle, ensure_ascii=False, separators=(",", ":"))
+
+
+def pack(data: Path, vocab: Path | None, texts: Path, carry1: Path | None, carry2: Path | None,
+         base: str = "all-MiniLM-L6-v2", max_chunks: int = 60000) -> dict:
+    """Write the two carry folders (see the module docstring); None skips one."""
+
+    from encoders.sentence import resolve_model
+    from encoders.train.data import read_jsonl
+
+    source = resolve_model(base)
+    summary = {}
+    if carry1 is not None:
+        summary.update(_pack_training(data, source, carry1))
+    if carry2 is not None:
+        shutil.rmtree(carry2, ignore_errors=True)
+        carry2.mkdir(parents=True)
+        chunks = [row["text"] for row in read_jsonl(data / "chunks.jsonl.xz")][:max_chunks]
+        _write_xz_json(carry2 / "chunks.json.xz", chunks)
+        shutil.copytree(vocab, carry2 / "vocab")
+        shutil.copy(texts, carry2 / "texts.parquet")
+        summary["chunks"] = len(chunks)
+    for name, folder in (("carry1_bytes", carry1), ("carry2_bytes", carry2)):
+        if folder is not None:
+            summary[name] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return summary
+
+
+def _pack_training(data: Path, source: Path, carry1: Path) -> dict:
+    from safetensors.numpy import load_file, save_file
+
+    from encoders.folder import content_digests
+    from encoders.train.data import read_jsonl
+
+    model_out = carry1 / "base"
+    shutil.rmtree(carry1, ignore_errors=True)
+    model_out.mkdir(parents=True)
+    tensors = load_file(str(source / "model.safetensors"))
+    packed = {}
+    for name, value in tensors.items():
+        if name.endswith(EMBEDDINGS):
+            scale = np.abs(value).max(axis=1, keepdims=True) / 127.0
+            packed[name + "@int8"] = np.clip(np.rint(value / scale), -127, 127).astype(np.int8)
+            packed[name + "@scale"] = scale.astype(np.float32)
+        else:
+            packed[name] = value.astype(np.float16) if value.dtype == np.float32 else value
+    save_file(packed, str(model_out / "model.safetensors"))
+    for path in source.rglob("*"):
+        if path.is_file() and path.name != "model.safetensors" and "__pycache__" not in path.parts \
+                and path.suffix != ".py":
+            target = model_out / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    rows = list(read_jsonl(data / "pairs.jsonl.xz"))
+    codes = [row["code"] for row in rows]
+    where = {code: i for i, code in enumerate(codes)}
+    compact = [[row["query"], row["source"], row["split"],
+                [where[n] for n in row.get("negatives", []) if n in where][:1]] for row in rows]
+    _write_xz_json(carry1 / "pairs.json.xz", {"codes": codes, "rows": compact})
+    manifest = json.loads((data / "manifest.json").read_text(encoding="utf-8"))
+    (carry1 / "manifest.json").write_text(json.dumps(
+        {"sources": manifest["sources"], "pairs": manifest["pairs"],
+         "data_hash": manifest["data_hash"],
+         "base_fingerprint": content_digests(source, [b""])[0]}), encoding="utf-8")
+    return {"pairs": len(rows)}
+
+
+def _unpack_base(carry: Path, target: Path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(carry / "base", target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("model.safetensors*"))
+    packed = carry / "base" / "model.safetensors"
+    if not packed.exists():  # carried xz-compressed (`xz -1`) to fit the transfer
+        with lzma.open(packed.with_name("model.safetensors.xz")) as source, \
+                open(target / "packed.safetensors", "wb") as sink:
+            shutil.copyfileobj(source, sink)
+        packed = target / "packed.safetensors"
+    tensors = load_file(str(packed))
+    full = {}
+    for name, value in tensors.items():
+        if name.endswith("@int8"):
+            stem = name[: -len("@int8")]
+            full[stem] = value.float() * tensors[stem + "@scale"].float()
+        elif not name.endswith("@scale"):
+            full[name] = value.float() if value.is_floating_point() else value
+    save_file({k: v.contiguous() for k, v in full.items()}, str(target / "model.safetensors"))
+    (target / "packed.safetensors").unlink(missing_ok=True)
+    del torch
+
+
+def train(carry: Path, work: Path, out: Path, *, epochs: int, lr: float, rank: int,
+          batch_size: int, mini_batch_size: int, max_steps: int | None = None,
+          limit: int = 0) -> dict:
+    """GPU call 1: LoRA contrastive training; the adapter and the run's record come back."""
+    import torch
+
+    from encoders.train.common import TrainSettings
+    from encoders.train.contrastive import train_contrastive
+
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    work.mkdir(parents=True, exist_ok=True)
+    _unpack_base(carry, work / "base")
+    packed = _read_xz_json(carry / "pairs.json.xz")
+    codes, rows = packed["codes"], packed["rows"]
+    if limit:  # a smoke test's sample, every k-th row
+        rows = rows[:: max(1, len(rows) // limit)][:limit]
+    train_rows = [(q, codes[i], tuple(codes[n] for n in negs))
+                  for i, (q, _, split, negs) in enumerate(rows) if split == "train"]
+    dev_rows = [(q, codes[i]) for i, (q, _, split, _) in enumerate(rows) if split == "dev"]
+    # The static recipe reads the same pairs in its own layout in call 2.
+    static = work / "static-data"
+    static.mkdir(parents=True, exist_ok=True)
+    with lzma.open(static / "pairs.jsonl.xz", "wt", encoding="utf-8", preset=1) as handle:
+        for i, (q, source, split, _) in enumerate(rows):
+            handle.write(json.dumps({"query": q, "code": codes[i], "source": source,
+                                     "split": split}, ensure_ascii=False) + "\n")
+    shutil.copy(carry / "manifest.json", static / "manifest.json")
+    _say("pairs", len(train_rows), "dev", len(dev_rows))
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size,
+                             mini_batch_size=mini_batch_size, lr=lr, warmup=0.1, seed=0,
+                             max_length=256, checkpoint_every=100000, lora=True, lora_rank=rank,
+                             max_steps=max_steps)
+    last = [0.0]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if time.monotonic() - last[0] > 15 or done == total:
+            last[0] = time.monotonic()
+            _say(stage, done, total)
+
+    command = (f"python benchmarks/gpu_code_encoder.py train --epochs {epochs} --lr {lr} "
+               f"--rank {rank} --batch-size {batch_size} --mini-batch-size {mini_batch_size}")
+    result = train_contrastive(train_rows, dev=dev_rows or None, out=work / "trained",
+                               base=str(work / "base"), settings=settings, hard_negatives=1,
+                               progress=progress, command=command)
+    _say("trained", result.steps, json.dumps(result.manifest["dev_metrics"]))
+    with tarfile.open(out / "trained.tar", "w") as tar:
+        for path in (work / "trained").rglob("*"):
+            if path.is_file() and path.name != "model.safetensors":
+                tar.add(path, arcname=str(path.relative_to(work / "trained")))
+    return {"steps": result.steps, "dev": result.manifest["dev_metrics"]}
+
+
+def finish(carry: Path, work: Path, out: Path, *, static_budget_s: float,
+           teachers: list[str], device: str = "cuda", limit: int = 0) -> dict:
+    """GPU call 2: embed the benchmark texts, then distil static models from the teachers."""
+    from gpu_vectors import embed, load_shards
+
+    texts = carry / "texts.parquet"
+    if limit:  # a smoke test's slice
+        import pyarrow.parquet as pq
+
+        texts = work / "texts-slice.parquet"
+        pq.write_table(pq.read_table(carry / "texts.parquet").slice(0, limit), texts)
+    summary = embed(texts, work / "trained", work / "vectors")
+    _say("embedded", json.dumps(summary))
+    _, vectors = load_shards(work / "vectors")
+    scale = np.abs(vectors).max(axis=1, keepdims=True) / 127.0
+    quantized = np.clip(np.rint(vectors / scale), -127, 127).astype(np.int8)
+    half = len(quantized) // 2
+    np.save(out / "vectors-a.npy", quantized[:half])
+    np.save(out / "vectors-b.npy", quantized[half:])
+    np.save(out / "scales.npy", scale.astype(np.float32))
+    static = work / "static-data"
+    if (carry / "chunks.jsonl.xz").is_file():  # the mined file as it is
+        shutil.copy(carry / "chunks.jsonl.xz", static / "chunks.jsonl.xz")
+    else:
+        with lzma.open(static / "chunks.jsonl.xz", "wt", encoding="utf-8", preset=1) as handle:
+            for text in _read_xz_json(carry / "chunks.json.xz"):
+                handle.write(json.dumps({"text": text, "source": "chunks"}) + "\n")
+    fingerprint = json.loads((static / "manifest.json").read_text())["base_fingerprint"]
+    done = {}
+    for teacher in teachers:
+        if done and time.monotonic() - _START > static_budget_s:
+            _say("skipping static from", teacher, "(time)")
+            break
+        folder = work / ("trained" if teacher == "trained" else "base")
+        target = work / f"static-{teacher}"
+        command = [sys.executable, "-m", "encoders.train", "train", "--data", str(static),
+                   "--vocab", str(carry / "vocab"), "--teacher", str(folder),
+                   "--teacher-name", f"all-MiniLM-L6-v2 ({teacher})",
+                   "--teacher-fingerprint", fingerprint, "--out", str(target),
+                   "--device", device, "--seed", "0", "--limit", str(limit),
+                   "--variant", '{"name": "lr20", "epochs": 20, "lr": 0.02}']
+        subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+        model = target / "lr20"
+        shutil.copy(model / "model.safetensors", out / f"static-{teacher}.safetensors")
+        done[teacher] = str(model)
+    with tarfile.open(out / "static.tar", "w") as tar:
+        for teacher, model in done.items():
+            for name in ("config.json", "training.json"):
+                tar.add(Path(model) / name, arcname=f"{teacher}/{name}")
+            tar.add(Path(model).parent / "log.jsonl", arcname=f"{teacher}/log.jsonl")
+        if done:
+            tar.add(Path(next(iter(done.values()))) / "tokenizer.json", arcname="tokenizer.json")
+    (out / "embed.json").write_text(json.dumps(summary))
+    return {"embedded": summary, "static": list(done)}
+
+
+def unpack(back: Path, texts: Path, model: str, cache: Path, shards: Path) -> dict:
+    """Vectors that came back -> gpu_vectors' shard layout -> the vector cache."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from gpu_vectors import import_vectors
+
+    quantized = np.concatenate([np.load(back / "vectors-a.npy"), np.load(back / "vectors-b.npy")])
+    vectors = quantized.astype(np.float32) * np.load(back / "scales.npy")
+    hashes = pq.read_table(texts, columns=["hash"]).column("hash").to_pylist()
+    if len(hashes) != len(vectors):
+        raise SystemExit(f"{len(hashes)} texts but {len(vectors)} vectors came back")
+    shards.mkdir(parents=True, exist_ok=True)
+    np.save(shards / "vectors-00.npy", vectors.astype(np.float16))
+    pq.write_table(pa.table({"hash": hashes}), shards / "hashes.parquet")
+    return import_vectors(shards, model, cache)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pack")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--vocab", type=Path, default=None)
+    p.add_argument("--texts", type=Path, required=True)
+    p.add_argument("--carry1", type=Path, default=None)
+    p.add_argument("--carry2", type=Path, default=None)
+    p.add_argument("--max-chunks", type=int, default=60000)
+    p = sub.add_parser("train")
+    p.add_argument("--carry", type=Path, required=True)
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--rank", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--mini-batch-size", type=int, default=256)
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--limit", type=int, default=0, help="use only this many rows (smoke)")
+    p = sub.add_parser("finish")
+    p.add_argument("--carry", type=Path, required=True)
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--teacher", action="append", default=[], choices=["trained", "base"])
+    p.add_argument("--static-budget-s", type=float, default=200.0,
+                   help="start no further static run after this many seconds")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--limit", type=int, default=0, help="use only this many texts (smoke)")
+    p = sub.add_parser("unpack")
+    p.add_argument("--back", type=Path, required=True)
+    p.add_argument("--texts", type=Path, required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--cache", type=Path, required=True)
+    p.add_argument("--shards", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "pack":
+        result = pack(args.data, args.vocab, args.texts, args.carry1, args.carry2,
+                      max_chunks=args.max_chunks)
+    elif args.command == "train":
+        result = train(args.carry, args.work, args.out, epochs=args.epochs, lr=args.lr,
+                       rank=args.rank, batch_size=args.batch_size,
+                       mini_batch_size=args.mini_batch_size, max_steps=args.max_steps,
+                       limit=args.limit)
+    elif args.command == "finish":
+        result = finish(args.carry, args.work, args.out, static_budget_s=args.static_budget_s,
+                        teachers=args.teacher or ["trained"], device=args.device,
+                        limit=args.limit)
+    else:
+        result = unpack(args.back, args.texts, args.model, args.cache, args.shards)
+    _say(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
