@@ -19,13 +19,7 @@ from retriever.filters import Filter
 from retriever.generation import Generation
 from retriever.hits import Hit, assemble
 from retriever.pipeline import Results, Retrieve, Stage, fuse
-from retriever.ranking.calibration import (
-    FINGERPRINT,
-    Calibrator,
-    calibrator_for,
-    check_min_score,
-    hit_table,
-)
+from retriever.ranking import calibration
 
 __all__ = ["Index", "SearchMode", "MAX_K"]
 
@@ -277,9 +271,6 @@ class Index:
                 per-query vector index parameters (passed to FAISS as SearchParameters,
                 never set on the shared index), and ``pipeline=``, ``rerank=``,
                 ``rerank_depth=``, ``min_score=`` as for :meth:`search_many`.
-
-        Each hit carries ``relevance``, the estimated probability that it is relevant
-        (:mod:`retriever.ranking.calibration`).
         """
         return self.search_many([query], k=k, mode=mode, **options)[0]
 
@@ -305,7 +296,8 @@ class Index:
 
         The filters are those of :meth:`search` (see :class:`retriever.filters.Filter`).
         Pieces of one definition that rank together come back as one hit spanning them
-        (:func:`retriever.hits.assemble`), so the k hits are k different answers.
+        (:func:`retriever.hits.assemble`); each hit's ``relevance`` is the estimated
+        probability that it is relevant (:mod:`retriever.ranking.calibration`).
 
         Args:
             pipeline: a named preset of :mod:`retriever.ranking` (None: its default) or a
@@ -314,7 +306,7 @@ class Index:
                 re-score the pipeline's top ``rerank_depth`` candidates.
             min_score: drop hits whose ``relevance`` is below this, in [0, 1].
         """
-        min_score = check_min_score(min_score)
+        min_score = calibration.check_min_score(min_score)
         chosen = Filter.make(within=within, paths=paths, languages=languages, exclude=exclude)
         if isinstance(queries, str):
             raise InputError("search_many() takes a list of queries; use search() for one.")
@@ -332,23 +324,21 @@ class Index:
         k = min(k, len(self), MAX_K)
         depth = min(max(_FUSION_DEPTH, 3 * k), len(self))
         if isinstance(pipeline, Stage):
-            stage, scale = pipeline, "any"
+            stage = pipeline
         else:
             from retriever.ranking import preset
 
             stage = preset(pipeline, self, mode=mode, depth=depth, filter=chosen,
                            nprobe=nprobe, ef_search=ef_search,
                            rescore_multiplier=rescore_multiplier)
-            # The score's scale, for the relevance estimate: the first stages' own, after the
-            # code priors, or (hybrid documents) the documents' score fusion.
-            code = self.manifest.get("chunker", {}).get("name") != "document"
-            scale = ("raw" if pipeline == "plain" else "priors" if code
-                     else "fused" if mode is SearchMode.HYBRID else "raw")
         if rerank is not None:
-            stage, scale = self._reranked(stage, rerank, rerank_depth), "any"
-        cosine = (mode is not SearchMode.LEXICAL
-                  and self._encoder_entry["fingerprint"] == FINGERPRINT)
-        calibrator = calibrator_for(mode.value, scale, cosine=cosine)
+            stage = self._reranked(stage, rerank, rerank_depth)
+        calibrator = calibration.calibrator_for(
+            mode.value, calibration.scale_of(
+                pipeline, mode=mode.value, reranked=rerank is not None,
+                code=self.manifest.get("chunker", {}).get("name") != "document"),
+            cosine=mode is not SearchMode.LEXICAL
+            and self._encoder_entry["fingerprint"] == calibration.FINGERPRINT)
         queries = list(queries)
         results = stage(queries)
         vectors = self._query_vectors(queries) if calibrator.uses_cosine else None
@@ -361,13 +351,12 @@ class Index:
         return answers
 
     def _reranked(self, stage: Stage, rerank: object, depth: int) -> Stage:
-        """``stage`` followed by the reranker ``rerank`` (a name, a folder or a reranker)
-        over its top ``depth``."""
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            # Before a reranker's model is loaded: a bad depth fails at once.
             raise InputError(f"rerank_depth must be a positive integer, got {depth!r}.")
         from retriever import rerankers
 
-        reranker = rerankers.load(rerank) if isinstance(rerank, str | Path) else rerank
+        reranker = rerankers.load(str(rerank)) if isinstance(rerank, str | Path) else rerank
         return stage >> rerankers.Rerank(self, reranker, depth=depth)
 
     def _paths_and_languages(self) -> tuple[list[str], list[str]]:
@@ -376,8 +365,8 @@ class Index:
                              self._chunks.column("language").to_pylist())
         return self._columns
 
-    def _hits(self, results: Results, q: int, k: int, query: str, calibrator: Calibrator,
-              vector: np.ndarray | None) -> list[Hit]:
+    def _hits(self, results: Results, q: int, k: int, query: str,
+              calibrator: calibration.Calibrator, vector: np.ndarray | None) -> list[Hit]:
         keep = results.ids[q] >= 0
         rows = results.ids[q][keep].tolist()
         scores = results.scores[q][keep].tolist()
@@ -385,10 +374,9 @@ class Index:
         candidates = assemble(zip(rows, chunks, scores, strict=True), k)
         if not candidates:
             return []
-        table = hit_table(query, candidates, tokenize=self._lexical.tokenize,
-                          vectors=self._vectors, vector=vector,
-                          log_score=calibrator.log_score, top=scores[0])
-        relevance = calibrator.relevance(table)
+        relevance = calibrator.relevance(calibration.hit_table(
+            query, candidates, tokenize=self._lexical.tokenize, vectors=self._vectors,
+            vector=vector, log_score=calibrator.log_score, top=scores[0]))
         return [c.hit(float(r)) for c, r in zip(candidates, relevance, strict=True)]
 
     def info(self) -> dict:

@@ -42,7 +42,7 @@ from retriever.errors import InputError
 from retriever.ranking.query import analyze
 
 __all__ = ["FEATURES", "Calibrator", "FITTED", "FITTED_BY", "CONFIDENT", "FINGERPRINT",
-           "calibrator_for", "features", "hit_table", "coverage", "check_min_score"]
+           "calibrator_for", "scale_of", "features", "hit_table", "coverage", "check_min_score"]
 
 FEATURES = ("score", "gap", "rank", "symbol", "coverage", "best_coverage", "terms", "cosine",
             "best_cosine")
@@ -185,6 +185,19 @@ def check_min_score(min_score: object) -> float | None:
         raise InputError(f"min_score is a relevance in [0, 1], got {min_score!r}; pass e.g. "
                          f"{CONFIDENT:.2f} (the confidence threshold) to keep confident hits.")
     return float(min_score)
+
+
+def scale_of(pipeline: object, *, mode: str, code: bool, reranked: bool = False) -> str:
+    """The score scale of a search: ``any`` for a caller's own stage or a reranker (scale
+    unknown), ``raw`` for ``plain`` (and dense or lexical documents, which get no priors),
+    ``priors`` for the code presets on code, ``fused`` for hybrid documents."""
+    if reranked or not (pipeline is None or isinstance(pipeline, str)):
+        return "any"
+    if pipeline == "plain":
+        return "raw"
+    if code:
+        return "priors"
+    return "fused" if mode == "hybrid" else "raw"
 
 
 def calibrator_for(mode: str, scale: str, *, cosine: bool = False) -> Calibrator:
