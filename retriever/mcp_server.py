@@ -37,6 +37,7 @@ from retriever.budget import (
 from retriever.errors import InputError, RetrieverError
 from retriever.hits import Hit
 from retriever.payload import search_payload
+from retriever.ranking.calibration import CONFIDENT
 from retriever.watch import DEFAULT_DEBOUNCE_MS, LiveIndex, pending_changes
 
 __all__ = ["INSTRUCTIONS", "MAX_HITS", "Tools", "build_server", "serve"]
@@ -47,7 +48,7 @@ _OPEN_LINES = 200
 _OPEN_MAX_BYTES = 8 << 20
 _RELATED_DEPTH = 20
 
-INSTRUCTIONS = """\
+INSTRUCTIONS = f"""\
 Code search over one repository (semantic + keyword, hybrid by default).
 - search(query): describe what the code does ("where are retries backed off") or name an
   identifier. Hits give path, start_line-end_line, symbol and the chunk's text. Narrow with
@@ -58,7 +59,7 @@ Code search over one repository (semantic + keyword, hybrid by default).
 - status(): what is indexed and whether the index is up to date.
 Each search hit has a relevance in [0, 1] (estimated probability it is what was asked);
 "confident": false means no hit reached the confidence threshold: rephrase, or the code is
-not there. min_score=0.5 keeps only confident hits.
+not there. min_score={CONFIDENT} keeps only confident hits.
 Results are trimmed to max_tokens; "truncated": true says something was cut."""
 
 Budget = Annotated[int, Field(ge=MIN_MAX_TOKENS, le=MAX_MAX_TOKENS,
