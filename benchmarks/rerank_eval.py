@@ -52,6 +52,12 @@ DEPTHS = (10, 20, 30, 50)
 WEIGHTS = (1.0, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1)
 
 
+def command() -> str:
+    """This run's command line, folders named by their last part (no path of this machine)."""
+    parts = [Path(a).name if Path(a).is_absolute() else a for a in sys.argv[1:]]
+    return " ".join(["python", "benchmarks/rerank_eval.py", *map(shlex.quote, parts)])
+
+
 def open_repos(index_root: Path, trees: Path, names=None) -> list[Repo]:
     """The kept index of each scorable repository, opened read-only."""
     annotations = semble_dir() / "annotations"
@@ -146,8 +152,7 @@ def evaluate(args) -> None:
                 key=lambda label: rows[label]["tune"]["ndcg@10"])
     report = {"mode": args.mode, "rows": rows, "tuned_on_tune_half": tuned,
               "split": {"tune": tune, "check": check},
-              "command": " ".join(["python", "benchmarks/rerank_eval.py",
-                                   *map(shlex.quote, sys.argv[1:])])}
+              "command": command()}
     print("tuned on the tune half:", tuned, {h: rows[tuned][h]["ndcg@10"] for h in halves})
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"semble-{args.mode}.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -191,8 +196,7 @@ def latency(args) -> None:
                 "p50_ms": round(1000 * times[len(times) // 2]),
                 "p95_ms": round(1000 * times[min(len(times) - 1, int(0.95 * len(times)))])}
             print(found, flush=True)
-    found["command"] = " ".join(["python", "benchmarks/rerank_eval.py",
-                                 *map(shlex.quote, sys.argv[1:])])
+    found["command"] = command()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latency.json").write_text(json.dumps(found, indent=1) + "\n")
 
