@@ -15,8 +15,9 @@ new ``chunks.parquet`` is compared with the reference's: the same rows in the sa
 the same ids, texts and text hashes (the shared vector cache is keyed by those hashes, so a
 faster chunker must not change them). Exit status 1 when any table differs.
 
-``--profile`` instead chunks every file of the trees without building (reading and chunking
-only) under cProfile and prints where the time goes.
+``--chunk-only`` instead reads and chunks every file of the trees in this process without
+building anything and prints CPU and wall seconds and the peak RSS; ``--profile`` does the
+same under cProfile and prints where the time goes.
 
 ``--latency`` instead takes the repository of median size (bytes of files; or the one
 ``--repo`` names) and measures the fast tier's cost to a new user: the first answer from a
@@ -134,25 +135,33 @@ def build_all(roots: dict[str, Path], workers, reference: Path | None, tier: str
     return {"per_repo": rows, "failures": failures}
 
 
-def profile(roots: dict[str, Path]) -> None:
+def chunk_only(roots: dict[str, Path], profiled: bool) -> dict:
+    """Read and chunk every file of the trees in this process (no index): CPU, wall, peak."""
     from chunking import CastChunker, read_source, walk
 
     chunker = CastChunker()
     files = [f for root in roots.values() for f in walk(root).files]
-    profiler = cProfile.Profile()
-    start = time.perf_counter()
-    profiler.enable()
+    profiler = cProfile.Profile() if profiled else None
+    start, cpu = time.perf_counter(), cpu_seconds()
+    if profiler is not None:
+        profiler.enable()
     count = 0
     for file in files:
         try:
             source = read_source(file)
         except (OSError, UnicodeError, retriever.RetrieverError):
             continue
-        count += len(chunker.chunk_noted(file.path, source)[0])
-    profiler.disable()
-    print(f"{len(files)} files, {count} chunks, {time.perf_counter() - start:.2f} s "
-          f"(profiled), peak {peak_rss_mib():.0f} MiB")
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+        count += sum(1 for _ in chunker.chunk(file.path, source))
+    if profiler is not None:
+        profiler.disable()
+    result = {"files": len(files), "chunks": count, "cpu_seconds": cpu_seconds() - cpu,
+              "wall_seconds": time.perf_counter() - start, "peak_rss_mib": peak_rss_mib()}
+    print(f"{len(files)} files, {count} chunks, CPU {result['cpu_seconds']:.1f} s, wall "
+          f"{result['wall_seconds']:.1f} s{' (profiled)' if profiled else ''}, peak "
+          f"{result['peak_rss_mib']:.0f} MiB")
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+    return result
 
 
 COLD = """
@@ -212,7 +221,8 @@ def main() -> None:
     parser.add_argument("--tier", default="lexical", choices=["lexical", "fast"],
                         help="what to build: BM25 only, or BM25 and the static model's vectors")
     parser.add_argument("--repo", action="append", default=None, help="only these (repeatable)")
-    parser.add_argument("--profile", action="store_true", help="cProfile chunking only")
+    parser.add_argument("--chunk-only", action="store_true", help="read and chunk only")
+    parser.add_argument("--profile", action="store_true", help="--chunk-only under cProfile")
     parser.add_argument("--latency", action="store_true",
                         help="cold first answer and query p50 on the median repository")
     parser.add_argument("--runs", type=int, default=5, help="cold runs for --latency")
@@ -220,8 +230,11 @@ def main() -> None:
     args = parser.parse_args()
     annotations = args.annotations or semble_dir() / "annotations"
     roots = benchmark_roots(args.trees, annotations, args.repo)
-    if args.profile:
-        profile(roots)
+    if args.profile or args.chunk_only:
+        result = chunk_only(roots, args.profile)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         return
     if args.latency:
         result = latency(roots, annotations, args.runs)
