@@ -1,10 +1,15 @@
 """Fit the calibrated relevance of search hits (retriever/ranking/calibration.py) and check it.
 
 usage (scratch folders default to ../bench, or $DENSE_RETRIEVER_BENCH):
-    python benchmarks/calibrate.py collect --mode lexical --index-root /tmp/rank-index
-    DENSE_RETRIEVER_CACHE=... python benchmarks/calibrate.py collect --mode hybrid \
-        --mode dense --index-root /tmp/hybrid-index
+    python benchmarks/calibrate.py collect --mode lexical --index-root RANK_INDEX
+    DENSE_RETRIEVER_CACHE=CACHE python benchmarks/calibrate.py collect --mode hybrid \
+        --mode dense --index-root HYBRID_INDEX
     python benchmarks/calibrate.py fit --write
+
+RANK_INDEX holds one lexical-only index per semble repository (benchmarks/ranking_eval.py
+``open_repos``), HYBRID_INDEX one hybrid index each (built with the default model; CACHE is the
+vector cache they were embedded into, so the corpora embed nothing either). Indexes are only
+opened, never written.
 
 ``collect`` answers every query of the tune and check halves of the semble benchmark (the
 fixed split of benchmarks/ranking_eval.py: repositories sorted by name, alternating, the first
