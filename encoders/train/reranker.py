@@ -22,11 +22,12 @@ Mining those negatives happens above this recipe (``retriever.rerankers.mining``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -180,24 +181,21 @@ class ListwiseLoss:
         return {"group": self.group}
 
 
-def quiet_transformers():
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """A library must not print: transformers warns about a newly made head and draws a bar
+    while loading weights. Both are off for the block, then the caller's settings return."""
     from transformers.utils import logging as hf_logging
 
-    class _Quiet:
-        # A library must not print: transformers warns about the newly made head and draws
-        # a bar while loading weights. Restore the caller's settings afterwards.
-        def __enter__(self):
-            self.level = hf_logging.get_verbosity()
-            self.bars = hf_logging.is_progress_bar_enabled()
-            hf_logging.set_verbosity_error()
-            hf_logging.disable_progress_bar()
-
-        def __exit__(self, *exc):
-            hf_logging.set_verbosity(self.level)
-            if self.bars:
-                hf_logging.enable_progress_bar()
-
-    return _Quiet()
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _base_model(path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,13 +11,30 @@ from chunking import embedding_text
 from retriever.errors import InputError
 from retriever.pipeline import Results, Stage
 
-__all__ = ["Rerank"]
+__all__ = ["Rerank", "texts_of"]
 
 
 def _check_depth(depth: object) -> int:
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise InputError(f"A rerank depth must be an integer of at least 1, got {depth!r}.")
     return depth
+
+
+# An opened index is a read-only view of one generation, so its texts never change: built
+# once per index (0.2 s for the largest semble tree, 9,094 chunks) and kept while it lives.
+_TEXTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def texts_of(index) -> list[str]:
+    """Every row's reranker text: the embedding text (``path :: symbol`` header and the code;
+    for a corpus of documents, the title line and the text)."""
+    found = _TEXTS.get(index)
+    if found is None:
+        document = index.manifest.get("chunker", {}).get("name") == "document"
+        found = _TEXTS[index] = [
+            (f"{c.symbol}\n{c.text}" if c.symbol else c.text) if document else embedding_text(c)
+            for c in index.chunks()]
+    return found
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -79,10 +97,7 @@ class Rerank(Stage):
     def texts(self, rows: Sequence[int]) -> list[str]:
         """The texts the reranker reads for chunk ``rows``."""
         if self._texts is None:
-            # All rows once, then kept: a stage answers many queries of one index.
-            document = self.index.manifest.get("chunker", {}).get("name") == "document"
-            self._texts = [(f"{c.symbol}\n{c.text}" if c.symbol else c.text) if document
-                           else embedding_text(c) for c in self.index.chunks()]
+            self._texts = texts_of(self.index)
         return [self._texts[row] for row in rows]
 
     def __call__(self, queries: Sequence[str], results: Results | None = None) -> Results:
