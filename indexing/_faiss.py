@@ -9,7 +9,9 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +164,8 @@ class FaissComponent:
         depth = k * (rescore_multiplier or self.rescore_multiplier) if fetch else k
         params, _keep = search_params(self._index, k=depth, ef_search=ef_search or self.ef_search,
                                       nprobe=nprobe or self.nprobe)
-        scores, labels = self._raw_search(queries, depth, params)
+        with one_thread(nq <= INTERACTIVE_QUERIES):
+            scores, labels = self._raw_search(queries, depth, params)
         labels = labels.astype(np.int64, copy=False)
         if fetch is not None:
             return rescore_labels(queries, labels, self._rows, fetch, k)
@@ -298,6 +301,38 @@ def ivf_of(index):
     if isinstance(inner, (faiss.IndexIVF, faiss.IndexBinaryIVF)):
         return inner
     return None
+
+
+# Searches of at most this many queries (one person's, or an agent's) run on one OpenMP
+# thread: waking FAISS's thread team costs more than it gains for them, and on a busy machine
+# far more (one query over 100,000 vectors, 2 cores under load 8: p50 101 ms with two threads,
+# 23 ms with one). Batches keep FAISS's setting.
+INTERACTIVE_QUERIES = 4
+_threads_lock = threading.Lock()
+_one_thread_calls = 0
+_saved_threads = 0
+
+
+@contextmanager
+def one_thread(wanted: bool) -> Iterator[None]:
+    """Run the body with FAISS on one OpenMP thread when ``wanted``; the setting is the
+    process's, so concurrent calls share one switch and the last to leave restores it."""
+    global _one_thread_calls, _saved_threads
+    if not wanted:
+        yield
+        return
+    with _threads_lock:
+        if _one_thread_calls == 0:
+            _saved_threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+        _one_thread_calls += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _one_thread_calls -= 1
+            if _one_thread_calls == 0:
+                faiss.omp_set_num_threads(_saved_threads)
 
 
 def search_params(index, *, k: int, ef_search: int, nprobe: int):
