@@ -58,7 +58,7 @@ __all__ = ["RayBuildReport", "WORK_FOLDER", "index"]
 
 WORK_FOLDER = "ray-work"
 SHARD_FORMAT = "dense-retriever-ray-shard"
-SHARD_VERSION = 1
+SHARD_VERSION = 2
 _INSTALL = "pip install 'dense-retriever[ray]'"
 
 
@@ -70,11 +70,14 @@ class RayBuildReport(BuildReport):
         shards: shards of the tree.
         shards_reused: finished shards found in the work folder and used as they were.
         shards_refused: shards found there made by another encoder (or damaged), made again.
+        cluster_embedded: chunks the cluster's actors embedded (per encoder, summed); chunks
+            the live generation already has vectors for are not embedded again.
     """
 
     shards: int = 0
     shards_reused: int = 0
     shards_refused: int = 0
+    cluster_embedded: int = 0
 
 
 def _ray():
@@ -196,14 +199,24 @@ def index(
             ray_report.shards_refused += state == "refused"
             pending.append((key, files))
     if pending:
-        _run_cluster(ray_module, ray, pending, work, slots, wanted, chunker_entry,
-                     embed_batch, embedders, progress, len(shards) - len(pending), len(shards))
+        # Vectors the live generation holds are reused by the assembling build (it looks
+        # there before the shards), so the actors skip those texts.
+        known = {}
+        for slot, entry in zip(slots, wanted, strict=True):
+            rows, _ = (({}, None) if live is None
+                       else live.reusable(entry["fingerprint"], entry["dim"]))
+            known[slot.id] = sorted(rows)
+        ray_report.cluster_embedded = _run_cluster(
+            ray_module, ray, pending, work, slots, wanted, chunker_entry, known, embed_batch,
+            embedders, progress, len(shards) - len(pending), len(shards))
     cluster_seconds = time.perf_counter() - started
 
     skipped = [(s.path, s.reason) for s in walked.skipped]
+    notes: list[str] = []
     vectors = _ShardVectors(wanted)
     report = build_generation(
-        index_dir, _items([work / _shard_name(key) for key, _ in shards], skipped, vectors),
+        index_dir, _items([work / _shard_name(key) for key, _ in shards], skipped, notes,
+                          vectors),
         encoders=slots, chunker_entry=chunker_entry, lexical_config={}, text_style="code",
         extra_manifest={
             "source": {"root": os.path.relpath(root, index_dir.resolve()),
@@ -213,6 +226,7 @@ def index(
         skipped=skipped, progress=progress, total_files=len(walked.files), wait=wait,
         cache=vectors if slots else None, still_stale=stale,
     )
+    report.warnings.extend(notes)
     for item in fields(BuildReport):
         setattr(ray_report, item.name, getattr(report, item.name))
     ray_report.timings["cluster"] = cluster_seconds
@@ -322,42 +336,50 @@ def _chunk_shard(row: dict, *, chunker_entry: dict) -> list[dict]:
         for chunk in done.chunks:
             rows.append({"id": chunk.id, "path": chunk.path, "language": chunk.language,
                          "start_line": chunk.start_line, "end_line": chunk.end_line,
-                         "kind": chunk.kind, "symbol": chunk.symbol, "text": chunk.text})
+                         "kind": chunk.kind, "symbol": chunk.symbol, "text": chunk.text,
+                         "text_hash": text_hash(embedding_text(chunk))})
     total = len(rows) + 1
     out = [{**r, "shard": row["shard"], "seq": i, "total": total, "trailer": ""}
            for i, r in enumerate(rows)]
     out.append({"id": "", "path": "", "language": "", "start_line": 0, "end_line": 0,
-                "kind": "", "symbol": None, "text": "", "shard": row["shard"], "seq": -1,
+                "kind": "", "symbol": None, "text": "", "text_hash": "",
+                "shard": row["shard"], "seq": -1,
                 "total": total, "trailer": json.dumps({"files": files, "notes": notes})})
     return out
 
 
 class _Embedder:
-    """Ray actor: the vectors of each encoder of the build for a batch of chunk rows."""
+    """Ray actor: the vectors of each encoder of the build for a batch of chunk rows, but
+    for the texts in ``known`` (their vectors are in the live generation already)."""
 
-    def __init__(self, encoders: list[tuple[str, str, dict]]) -> None:
-        self.encoders = [(i, registry.create("encoder", name, config))
+    def __init__(self, encoders: list[tuple[str, str, dict]], known: dict[str, list[str]]
+                 ) -> None:
+        self.encoders = [(i, registry.create("encoder", name, config), set(known.get(i, ())))
                          for i, name, config in encoders]
 
     def __call__(self, batch: dict) -> dict:
-        keep = np.flatnonzero(np.asarray(batch["seq"]) >= 0)
-        texts = [embedding_text(Chunk(id=batch["id"][i], path=batch["path"][i],
-                                      language=batch["language"][i],
-                                      start_line=int(batch["start_line"][i]),
-                                      end_line=int(batch["end_line"][i]), kind=batch["kind"][i],
-                                      symbol=batch["symbol"][i] or None, text=batch["text"][i]))
-                 for i in keep]
-        for encoder_id, encoder in self.encoders:
-            vectors = np.zeros((len(batch["seq"]), encoder.dim), dtype=np.float32)
-            if texts:
-                vectors[keep] = encoder.encode_documents(texts)
+        hashes = [str(h) for h in batch["text_hash"]]
+        chunks = np.asarray(batch["seq"]) >= 0
+        for encoder_id, encoder, known in self.encoders:
+            need = [i for i in np.flatnonzero(chunks) if hashes[i] not in known]
+            vectors = np.zeros((len(hashes), encoder.dim), dtype=np.float32)
+            if need:
+                vectors[need] = encoder.encode_documents(
+                    [embedding_text(_chunk({k: batch[k][i] for k in _FIELDS})) for i in need])
+            has = np.zeros(len(hashes), dtype=bool)
+            has[need] = True
             batch[f"vectors_{encoder_id}"] = vectors
+            batch[f"has_{encoder_id}"] = has
         return batch
 
 
-def _run_cluster(ray, address, pending, work, slots, wanted, chunker_entry, embed_batch,
-                 embedders, progress, done, total) -> None:
-    """Chunk and embed the pending shards on the cluster; write each shard as it completes."""
+_FIELDS = ("id", "path", "language", "start_line", "end_line", "kind", "symbol", "text")
+
+
+def _run_cluster(ray, address, pending, work, slots, wanted, chunker_entry, known, embed_batch,
+                 embedders, progress, done, total) -> int:
+    """Chunk and embed the pending shards on the cluster; write each shard as it completes.
+    Returns how many vectors the actors computed."""
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=None if address == "auto" else address, log_to_driver=False,
@@ -377,16 +399,18 @@ def _run_cluster(ray, address, pending, work, slots, wanted, chunker_entry, embe
             dataset = dataset.map_batches(
                 _Embedder, batch_size=embed_batch, batch_format="numpy",
                 fn_constructor_kwargs={"encoders": [(s.id, s.name, s.encoder.config())
-                                                    for s in slots]},
+                                                    for s in slots], "known": known},
                 concurrency=actors, num_gpus=1 if gpus >= actors else 0)
         gathered: dict[str, list[dict]] = {}
+        embedded = 0
         batches = iter(dataset.iter_batches(batch_size=embed_batch, batch_format="numpy"))
         try:
             for batch in batches:
                 for key, rows in _split_by_shard(batch).items():
                     gathered.setdefault(key, []).extend(rows)
                     if len(gathered[key]) == rows[0]["total"]:
-                        _write_shard(work / _shard_name(key), gathered.pop(key), wanted)
+                        embedded += _write_shard(work / _shard_name(key), gathered.pop(key),
+                                                 wanted)
                         done += 1
                         if progress:
                             progress("shards", done, total)
@@ -398,6 +422,7 @@ def _run_cluster(ray, address, pending, work, slots, wanted, chunker_entry, embe
                 close()
         if gathered:
             raise IndexFormatError(f"Ray returned {len(gathered)} shards incomplete; run again.")
+        return embedded
     finally:
         if started_here:
             ray.shutdown()
@@ -412,8 +437,9 @@ def _split_by_shard(batch: dict) -> dict[str, list[dict]]:
     return out
 
 
-def _write_shard(path: Path, rows: list[dict], wanted: list[dict]) -> None:
-    """One shard's chunks (in file order) and vectors as Parquet, published by rename."""
+def _write_shard(path: Path, rows: list[dict], wanted: list[dict]) -> int:
+    """One shard's chunks (in file order) and vectors as Parquet, published by rename.
+    Returns how many vectors it holds."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -421,26 +447,27 @@ def _write_shard(path: Path, rows: list[dict], wanted: list[dict]) -> None:
     rows = sorted((r for r in rows if int(r["seq"]) >= 0), key=lambda r: int(r["seq"]))
     columns = {}
     for name in CHUNK_SCHEMA.names:
-        if name == "text_hash":
-            continue
         values = [r[name] for r in rows]
         if name == "symbol":
             values = [v or None for v in values]
         columns[name] = pa.array([v.item() if hasattr(v, "item") else v for v in values],
                                  type=CHUNK_SCHEMA.field(name).type)
-    columns["text_hash"] = pa.array([text_hash(embedding_text(_chunk(r))) for r in rows],
-                                    type=pa.string())
+    held = 0
     for entry in wanted:
         flat = np.stack([r[f"vectors_{entry['id']}"] for r in rows]).astype(np.float32) \
             if rows else np.zeros((0, entry["dim"]), dtype=np.float32)
         columns[f"vectors_{entry['id']}"] = pa.FixedSizeListArray.from_arrays(
             pa.array(flat.reshape(-1)), entry["dim"])
+        has = [bool(r[f"has_{entry['id']}"]) for r in rows]
+        columns[f"has_{entry['id']}"] = pa.array(has, type=pa.bool_())
+        held += sum(has)
     meta = {"format": SHARD_FORMAT, "version": SHARD_VERSION, "encoders": wanted,
             **json.loads(str(trailer["trailer"]))}
     table = pa.table(columns).replace_schema_metadata({"dense_retriever": json.dumps(meta)})
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
+    return held
 
 
 def _chunk(row: dict) -> Chunk:
@@ -453,15 +480,19 @@ def _chunk(row: dict) -> Chunk:
                  text=plain(row["text"]))
 
 
-def _items(paths: list[Path], skipped: list, vectors: _ShardVectors
+def _items(paths: list[Path], skipped: list, notes: list, vectors: _ShardVectors
            ) -> Iterator[tuple[dict, Iterable[Chunk]]]:
     """The local build's items, read back from the shards in file order."""
     import pyarrow.parquet as pq
 
     for path in paths:
         meta = _shard_meta(path)
-        table = pq.read_table(path, columns=list(CHUNK_SCHEMA.names)).to_pylist()
-        vectors.add(path, [row["text_hash"] for row in table])
+        ids = [e["id"] for e in meta["encoders"]]
+        read = pq.read_table(path, columns=list(CHUNK_SCHEMA.names) + [f"has_{i}" for i in ids])
+        table = read.to_pylist()
+        vectors.add(path, [row["text_hash"] for row in table],
+                    {i: read.column(f"has_{i}").to_numpy(zero_copy_only=False) for i in ids})
+        notes.extend(meta.get("notes", ()))
         at = 0
         for file in meta["files"]:
             record = {"path": file["path"], "size": file["size"], "mtime_ns": file["mtime_ns"]}
@@ -474,20 +505,23 @@ def _items(paths: list[Path], skipped: list, vectors: _ShardVectors
 
 class _ShardVectors:
     """The shards' vectors as a vector cache (``lookup``/``store``/``problems``) for the
-    assembling build: hash -> (shard, row), vectors read one shard at a time."""
+    assembling build: per encoder, hash -> (shard, row) of the rows that hold a vector;
+    vectors are read one shard at a time (the build asks in table order)."""
 
     def __init__(self, wanted: list[dict]) -> None:
         self._ids = {(e["fingerprint"], e["dim"]): e["id"] for e in wanted}
         self.problems: list[str] = []
-        self._where: dict[str, tuple[int, int]] = {}
+        self._where: dict[str, dict[str, tuple[int, int]]] = {e["id"]: {} for e in wanted}
         self._paths: list[Path] = []
         self._loaded: tuple[tuple[int, str], np.ndarray] | None = None
 
-    def add(self, path: Path, hashes: list[str]) -> None:
+    def add(self, path: Path, hashes: list[str], held: dict[str, np.ndarray]) -> None:
         shard = len(self._paths)
         self._paths.append(path)
-        for row, value in enumerate(hashes):
-            self._where.setdefault(value, (shard, row))
+        for encoder_id, mask in held.items():
+            where = self._where.setdefault(encoder_id, {})
+            for row in np.flatnonzero(mask):
+                where.setdefault(hashes[row], (shard, int(row)))
 
     def _vectors(self, shard: int, encoder_id: str) -> np.ndarray:
         import pyarrow.parquet as pq
@@ -505,10 +539,11 @@ class _ShardVectors:
         found = np.zeros(len(hashes), dtype=bool)
         if encoder_id is None:
             return out, found
+        where = self._where.get(encoder_id, {})
         for i, value in enumerate(hashes):
-            where = self._where.get(value)
-            if where is not None:
-                out[i] = self._vectors(where[0], encoder_id)[where[1]]
+            at = where.get(value)
+            if at is not None:
+                out[i] = self._vectors(at[0], encoder_id)[at[1]]
                 found[i] = True
         return out, found
 

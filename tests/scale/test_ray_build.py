@@ -61,6 +61,13 @@ def test_ray_build_equals_the_local_build(cluster, repo, tmp_path, tiny_model_di
     assert not (tmp_path / "ray" / ray_build.WORK_FOLDER).exists()  # gone once published
     again = ray_build.index(repo, index_dir=tmp_path / "ray")
     assert not again.last_build.rebuilt  # up to date: nothing runs on the cluster
+    # A refresh: the actors embed only the texts the live generation has no vectors for.
+    (repo / "python" / "added.py").write_text("def added_helper():\n    return 42\n")
+    refreshed = ray_build.index(repo, index_dir=tmp_path / "ray", shard_files=3)
+    added = [c for c in refreshed.chunks() if c.path == "python/added.py"]
+    assert added and refreshed.last_build.cluster_embedded == len(added)
+    assert refreshed.last_build.reused == len(refreshed) - len(added)
+    _same_index(refreshed, retriever.index(repo, index_dir=tmp_path / "local", cache=False))
 
 
 def test_an_interrupted_build_keeps_the_live_index_and_the_next_reuses_its_shards(
