@@ -306,7 +306,15 @@ class SentenceTransformerEncoder:
     def _encode(
         self, texts: Sequence[str], prompt: str, progress: Callable[[int], None] | None
     ) -> np.ndarray:
-        texts = [prompt + text for text in texts] if prompt else list(texts)
+        if isinstance(texts, str):
+            raise InputError("Pass a list of texts, not one string (it would be encoded "
+                             "character by character).")
+        texts = list(texts)
+        for position, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InputError(f"Texts to encode must be strings; item {position} is a "
+                                 f"{type(text).__name__}.")
+        texts = [prompt + text for text in texts] if prompt else texts
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._model()

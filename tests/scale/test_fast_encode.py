@@ -88,3 +88,20 @@ def test_matryoshka_cut_applies_on_the_fast_path(tiny_model_dir):
 def test_bad_fast_path_settings_are_refused(tiny_model_dir, bad):
     with pytest.raises(InputError, match=next(iter(bad))):
         SentenceTransformerEncoder(model=str(tiny_model_dir), **bad)
+
+
+def test_texts_that_are_not_strings_are_refused(tiny_model_dir):
+    encoder = SentenceTransformerEncoder(model=str(tiny_model_dir))
+    with pytest.raises(InputError, match="item 2 is a NoneType"):
+        encoder.encode_documents(["a", "b", None])
+    with pytest.raises(InputError, match="not one string"):
+        encoder.encode_queries("find the parser")
+
+
+def test_an_error_on_the_tokenising_thread_reaches_the_caller(tiny_model_dir):
+    model = SentenceTransformerEncoder(model=str(tiny_model_dir))._model()
+    texts = ["def f(): pass"] * 40 + [b"bytes are not text"]  # past the encoder's check
+    with pytest.raises(TypeError):
+        FastEncoder(model, window=8).encode(texts)
+    # The thread has stopped and the runner still works.
+    assert FastEncoder(model, window=8).encode(texts[:20]).shape == (20, 32)
