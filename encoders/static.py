@@ -35,7 +35,9 @@ from retriever.errors import InputError, MissingDependencyError
 __all__ = ["DEFAULT_STATIC_MODEL", "StaticEncoder", "packaged_static_models",
            "resolve_static_model"]
 
-DEFAULT_STATIC_MODEL = "code-static-minilm-v1"
+DEFAULT_STATIC_MODEL = "code-static-minilm-v2"
+# Shipped models replaced by a better one: the name an old index records -> its successor.
+_RETIRED = {"code-static-minilm-v1": "code-static-minilm-v2"}
 _WEIGHTS = Path(__file__).resolve().parent / "weights"
 _TABLE_FILE = "model.safetensors"
 _REQUIRED = (_TABLE_FILE, "tokenizer.json", "config.json")
@@ -61,6 +63,13 @@ def resolve_static_model(model: str) -> Path:
     if not isinstance(model, str) or not model.strip():
         raise InputError(f"model must be a packaged name or a folder path, not {model!r}.")
     path = Path(model).expanduser()
+    if not path.is_dir() and model in _RETIRED and not (_WEIGHTS / model).is_dir():
+        raise MissingDependencyError(
+            f"The static model {model!r} was replaced by {_RETIRED[model]!r} (better on the "
+            "semble benchmark and CoSQA; see its MODEL.md). An index built with the old one "
+            "needs its fast tier rebuilt: `retriever index PATH --force`, or pass a folder "
+            "holding a copy of the old model."
+        )
     if not path.is_dir():
         packaged = _WEIGHTS / model
         if "/" in model or "\\" in model or not (packaged / _TABLE_FILE).is_file():
@@ -163,7 +172,7 @@ class StaticEncoder:
     every encoder of this process over the same files).
 
     Args:
-        model: a packaged static model name (default ``code-static-minilm-v1``) or a folder.
+        model: a packaged static model name (default ``code-static-minilm-v2``) or a folder.
         normalize: L2-normalise each output row (the index expects unit rows; False gives the
             raw mean, for analysis).
         max_tokens: tokens per text; longer texts are cut.
