@@ -4,7 +4,7 @@
     python -m encoders.train export-teacher --out TEACHER     # all-MiniLM-L6-v2 in float16
     python -m encoders.train vocab --data DATA --teacher TEACHER --size 61000 --out VOCAB
     python -m encoders.train train --data DATA --vocab VOCAB --teacher TEACHER --out MODELS \\
-        --variant '{"name": "code-static-minilm-v1"}' [--device cuda]
+        --variant '{"name": "code-static-minilm-v2"}' [--device cuda]
 
 ``mine`` and ``vocab`` run on a CPU; ``train`` wants a GPU for the teacher (it runs anywhere).
 ``train`` writes one Model2Vec folder per variant, each with its ``training.json``, and
