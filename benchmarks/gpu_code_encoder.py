@@ -4,17 +4,22 @@ What may travel is 64 MiB a call, the working tree included (about 18 MiB), and 
 is 64 MiB in at most 8 files; so the work is cut in two calls made back to back, while the
 machine stays warm (files under ``--work`` persist between them):
 
-    # here: the base model (word embeddings int8, everything else float16: 32 MiB) and the
-    # training pairs (codes once, negatives as row numbers) into CARRY1; the static model's
-    # chunks, vocabulary and the benchmark texts into CARRY2
-    python benchmarks/gpu_code_encoder.py pack --data DATA --vocab VOCAB \\
-        --texts .bench-carry/texts.parquet --carry1 .carry-e1 --carry2 .carry-e2
+    # here: the base model (word embeddings int8, everything else float16) and the training
+    # pairs (codes once, negatives as row numbers) into CARRY1; then `xz -1` the base's
+    # model.safetensors (train() reads model.safetensors.xz too) so that CARRY1 and the
+    # working tree stay under 64 MiB
+    python benchmarks/gpu_code_encoder.py pack --data DATA --texts .bench-carry/texts.parquet \
+        --carry1 .carry-e1
+    # CARRY2: the mined chunks.jsonl.xz, the static vocabulary (python -m encoders.train
+    # vocab) as vocab/, and the benchmark texts (benchmarks/gpu_vectors.py export)
     # GPU call 1: LoRA contrastive training (in-batch + one BM25-mined hard negative)
-    python benchmarks/gpu_code_encoder.py train --carry .carry-e1 --work /tmp/e --out $OUT \\
-        --epochs 1 --lr 2e-4 --rank 32
-    # GPU call 2: benchmark texts embedded with the trained model (int8 rows back), and the
-    # static recipe distilled from the trained model (and from the base, time allowing)
-    python benchmarks/gpu_code_encoder.py finish --carry .carry-e2 --work /tmp/e --out $OUT
+    python benchmarks/gpu_code_encoder.py train --carry .carry-e1 --work SCRATCH --out $OUT \
+        --epochs 2 --lr 2e-4 --rank 32 --batch-size 256 --mini-batch-size 256
+    # GPU call 2, right after (the machine stays warm 30 s): benchmark texts embedded with the
+    # trained model (int8 rows back), and the static recipe distilled from the trained model
+    # (and from the base, time allowing)
+    python benchmarks/gpu_code_encoder.py finish --carry .carry-e2 --work SCRATCH --out $OUT \
+        --teacher trained --teacher base --static-budget-s 120
     # here: vectors into a vector cache under the merged model's fingerprint
     python benchmarks/gpu_code_encoder.py unpack --back BACK --texts .bench-carry/texts.parquet \\
         --model MERGED_FOLDER --cache CACHE
