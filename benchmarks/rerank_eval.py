@@ -12,8 +12,8 @@
 - ``verify``: the shipped model on this CPU against the GPU's scores on a sample of pairs.
 - ``latency``: one query's rerank of the top 20 and top 50 on this CPU, threads 1 and 2.
 
-Indexes are opened read-only: the hybrid ones under ``/tmp/hybrid-index`` style folders
-(``--index-root``), or the lexical ones the ranking benchmarks keep.
+Indexes are opened read-only (``--index-root``: one index folder per repository): the kept
+hybrid indexes of the 60 trees, or the lexical-only ones the ranking benchmarks keep.
 """
 
 from __future__ import annotations
@@ -114,14 +114,46 @@ def candidates(args) -> None:
     print(f"{pairs} pairs -> {args.bundle / 'candidates.json.xz'}")
 
 
-def load_scores(path: Path) -> dict:
-    data = read_xz(path)
+def load_scores(paths) -> dict:
+    """``{(query, text): score}`` from one or more scored candidate files."""
     table = {}
-    for repo in data["repos"].values():
-        for (query, ids), scores in zip(repo["queries"], repo["scores"], strict=True):
-            for i, s in zip(ids, scores, strict=True):
-                table[(query, repo["texts"][i])] = float(s)
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        for repo in read_xz(Path(path))["repos"].values():
+            for (query, ids), scores in zip(repo["queries"], repo["scores"], strict=True):
+                for i, s in zip(ids, scores, strict=True):
+                    table[(query, repo["texts"][i])] = float(s)
     return table
+
+
+def fill(args) -> None:
+    """Score on this CPU the pairs that ``--mode``'s top ``--depth`` need and the scored
+    files lack (another mode's candidates overlap most of them)."""
+    from retriever.rerankers.stage import texts_of
+
+    table = load_scores(args.scores)
+    reranker = retriever.rerankers.load("code-rerank", threads=2)
+    out, done = {"mode": args.mode, "depth": args.depth, "repos": {}}, 0
+    for repo in open_repos(args.index_root, args.trees):
+        texts = [q.query for q in repo.queries]
+        results = first_stage(repo, args.mode)(texts)
+        rows = texts_of(repo.index)
+        wanted = {}
+        for query, ids in zip(texts, results.ids, strict=True):
+            for row in ids[: args.depth]:
+                text = rows[row][:TEXT_CHARS] if row >= 0 else None
+                if text is not None and (query, text) not in table:
+                    wanted.setdefault(query, []).append(text)
+        if not wanted:
+            continue
+        pool = sorted({t for found in wanted.values() for t in found})
+        at = {t: i for i, t in enumerate(pool)}
+        entry = out["repos"][repo.name] = {"texts": pool, "queries": [], "scores": []}
+        for query, found in wanted.items():
+            entry["queries"].append([query, [at[t] for t in found]])
+            entry["scores"].append([round(float(x), 5) for x in reranker.score(query, found)])
+            done += len(found)
+        print(f"{repo.name}: {sum(len(f) for f in wanted.values())} pairs ({done})", flush=True)
+    write_xz(args.out_scores, out)
 
 
 def evaluate(args) -> None:
@@ -137,6 +169,8 @@ def evaluate(args) -> None:
         frozen[repo.name] = Frozen(texts, first_stage(repo, args.mode)(texts), "code")
     rows = {}
     grid = [(0, 1.0)] + [(d, w) for w in WEIGHTS for d in DEPTHS]
+    grid = [(d, w) for d, w in grid if d <= max(args.depths)
+            and (d == 0 or d in args.depths)]
     for depth, weight in grid:
         def make(repo, depth=depth, weight=weight):
             stage = frozen[repo.name]
@@ -203,16 +237,22 @@ def latency(args) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["candidates", "score", "verify", "latency"])
+    parser.add_argument("action", choices=["candidates", "fill", "score", "verify",
+                                           "latency"])
     parser.add_argument("--index-root", type=Path, required=True)
     parser.add_argument("--trees", type=Path, required=True, help="the exported semble trees")
     parser.add_argument("--mode", default="hybrid", choices=["lexical", "dense", "hybrid"])
     parser.add_argument("--bundle", type=Path, default=Path(".carry-rerank"))
-    parser.add_argument("--scores", type=Path, help="scores.json.xz from the GPU run")
+    parser.add_argument("--scores", type=Path, action="append",
+                        help="scored candidates (scores.json.xz from the GPU run; repeatable)")
+    parser.add_argument("--depths", type=int, nargs="+", default=list(DEPTHS),
+                        help="rerank depths to score (the scored pairs must cover them)")
+    parser.add_argument("--depth", type=int, default=20, help="fill: the depth to cover")
+    parser.add_argument("--out-scores", type=Path, help="fill: where to write the scores")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "rerank")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--repo", default="flask")
     parser.add_argument("--queries", type=int, default=20)
     args = parser.parse_args()
-    {"candidates": candidates, "score": evaluate, "verify": verify,
+    {"candidates": candidates, "fill": fill, "score": evaluate, "verify": verify,
      "latency": latency}[args.action](args)
