@@ -230,6 +230,7 @@ FITTED_BY = (
     "DENSE_RETRIEVER_CACHE='<bench-cache>' python benchmarks/calibrate.py collect --mode "
     "hybrid --mode dense --index-root '<hybrid-index>'; DENSE_RETRIEVER_CACHE='<bench- "
     "cache>' python benchmarks/calibrate.py collect --mode hybrid --skip-semble --index- "
+    "root '<hybrid-index>'; python benchmarks/calibrate.py collect --mode hybrid --index- "
     "root '<hybrid-index>' (tune half and corpora only; hits = tune rows)"
 )
 FITTED: dict[str, dict] = {
@@ -252,24 +253,24 @@ FITTED: dict[str, dict] = {
     'dense/raw/nocos': {'bias': -2.93648, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.44857, 'coverage': 3.26671, 'gap': -4.48319, 'rank': -0.53185,
         'symbol': -0.32793, 'terms': -0.02943}},
-    'hybrid/any': {'bias': -3.32206, 'log_score': False, 'hits': 76380, 'weights':
-        {'best_coverage': 1.51747, 'cosine': 0.74301, 'coverage': 2.72094, 'rank': -0.88041,
-        'symbol': -0.13852, 'terms': 0.0054}},
-    'hybrid/any/nocos': {'bias': -3.03722, 'log_score': False, 'hits': 76380, 'weights':
-        {'best_coverage': 1.62517, 'coverage': 2.74417, 'rank': -0.92873, 'symbol': -0.21929,
-        'terms': 0.03894}},
+    'hybrid/any': {'bias': -3.29445, 'log_score': False, 'hits': 76380, 'weights':
+        {'best_coverage': 1.6168, 'cosine': 0.66761, 'coverage': 2.63921, 'rank': -0.88533,
+        'symbol': -0.13302, 'terms': 0.00654}},
+    'hybrid/any/nocos': {'bias': -3.03621, 'log_score': False, 'hits': 76380, 'weights':
+        {'best_coverage': 1.71092, 'coverage': 2.65996, 'rank': -0.9289, 'symbol': -0.20449,
+        'terms': 0.0364}},
     'hybrid/fused': {'bias': -7.36872, 'log_score': False, 'hits': 26180, 'weights': {'cosine':
         2.72723, 'coverage': 1.6737, 'gap': -1.17496, 'rank': -0.43197, 'score': 3.62781,
         'terms': 0.55242}},
     'hybrid/fused/nocos': {'bias': -6.99307, 'log_score': False, 'hits': 26180, 'weights':
         {'best_coverage': 0.72532, 'coverage': 1.75143, 'gap': -0.87408, 'rank': -0.35443,
         'score': 4.8592, 'terms': 0.42028}},
-    'hybrid/priors': {'bias': -3.61656, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_coverage': 1.49928, 'cosine': 3.74076, 'coverage': 1.79522, 'rank': -0.68971,
-        'symbol': -0.65748, 'terms': -0.08225}},
-    'hybrid/priors/nocos': {'bias': -4.05254, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_coverage': 2.59373, 'coverage': 1.88779, 'rank': -0.80027, 'score': 0.08096,
-        'symbol': -0.56948, 'terms': 0.57617}},
+    'hybrid/priors': {'bias': -3.88798, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 1.73932, 'cosine': 3.48047, 'coverage': 1.49607, 'rank': -0.61866,
+        'score': 0.14105, 'symbol': -0.67637, 'terms': 0.01719}},
+    'hybrid/priors/nocos': {'bias': -4.2824, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 2.74513, 'coverage': 1.58763, 'rank': -0.72245, 'score': 0.21866,
+        'symbol': -0.6087, 'terms': 0.62612}},
     'hybrid/raw': {'bias': -6.20116, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.4424, 'cosine': 0.14768, 'coverage': 2.38437, 'gap': -61.00897,
         'rank': -0.35259, 'score': 103.778, 'symbol': 0.00691, 'terms': -0.0123}},
