@@ -29,6 +29,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))  # line_level.py imports its siblings by plain name
 
 import retriever  # noqa: E402
 from benchmarks.locations import semble_dir  # noqa: E402
@@ -192,6 +193,48 @@ def evaluate(args) -> None:
     (args.out / f"semble-{args.mode}.json").write_text(json.dumps(report, indent=1) + "\n")
 
 
+class Memo:
+    """Scores each (query, text) once: several settings over one candidate list."""
+
+    def __init__(self, reranker) -> None:
+        self.reranker, self.name, self.known = reranker, reranker.name, {}
+
+    def score(self, query, texts):
+        todo = [t for t in dict.fromkeys(texts) if (query, t) not in self.known]
+        if todo:
+            self.known.update(zip(((query, t) for t in todo), self.reranker.score(query, todo),
+                                  strict=True))
+        return np.asarray([self.known[(query, t)] for t in texts], np.float32)
+
+
+def line(args) -> None:
+    """The mined line-level set of ``--repo`` (``benchmarks/line_level.py``: a package tree
+    with its docstrings blanked, queries against their function's lines), reranked live on
+    this CPU. Only packages the reranker never trained on tell anything (bm25s,
+    sentence_transformers)."""
+    from line_level import load_queries
+
+    from retriever.ranking import code_pipeline
+
+    index = retriever.open(args.index_root / args.repo / f"index-{args.mode}")
+    repo = Repo(args.repo, "python", index, "", load_queries(args.mined / args.repo, args.repo),
+                indexed_spans(index))
+    reranker = Memo(retriever.rerankers.load("code-rerank", threads=2))
+    found = {"package": args.repo, "queries": len(repo.queries), "chunks": len(index)}
+    for depth, weight in ((0, 1.0), (10, 1.0), (10, 0.3), (20, 0.2), (20, 1.0)):
+        def make(r, depth=depth, weight=weight):
+            stage = code_pipeline(r.index, mode=args.mode, depth=100)
+            return stage if depth == 0 else stage >> Rerank(r.index, reranker, depth,
+                                                            weight=weight)
+        label = repr(make(repo)).split(">> ")[-1] if depth else "code (no rerank)"
+        found[label] = round(score([repo], answer([repo], make, mode=args.mode)).mean, 4)
+        print(label, found[label], flush=True)
+    found["command"] = command()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"line-{args.repo}-{args.mode}.json").write_text(json.dumps(found, indent=1)
+                                                                 + "\n")
+
+
 def verify(args) -> None:
     """The shipped model on this CPU against the GPU's scores, on ``--pairs`` pairs."""
     table = load_scores(args.scores)
@@ -237,10 +280,10 @@ def latency(args) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["candidates", "fill", "score", "verify",
+    parser.add_argument("action", choices=["candidates", "fill", "score", "line", "verify",
                                            "latency"])
     parser.add_argument("--index-root", type=Path, required=True)
-    parser.add_argument("--trees", type=Path, required=True, help="the exported semble trees")
+    parser.add_argument("--trees", type=Path, help="the exported semble trees")
     parser.add_argument("--mode", default="hybrid", choices=["lexical", "dense", "hybrid"])
     parser.add_argument("--bundle", type=Path, default=Path(".carry-rerank"))
     parser.add_argument("--scores", type=Path, action="append",
@@ -251,8 +294,9 @@ if __name__ == "__main__":
     parser.add_argument("--out-scores", type=Path, help="fill: where to write the scores")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "rerank")
     parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--mined", type=Path, help="line: the mined sets (mine_packages.py)")
     parser.add_argument("--repo", default="flask")
     parser.add_argument("--queries", type=int, default=20)
     args = parser.parse_args()
-    {"candidates": candidates, "fill": fill, "score": evaluate, "verify": verify,
-     "latency": latency}[args.action](args)
+    {"candidates": candidates, "fill": fill, "score": evaluate, "line": line,
+     "verify": verify, "latency": latency}[args.action](args)
