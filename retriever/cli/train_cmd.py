@@ -176,9 +176,14 @@ def _dims(text: str | None) -> list[int] | None:
                          f"{text!r}.") from None
 
 
+RERANK_DATA = typer.Option(..., "--data", help="Pairs JSONL ({query, positive[, negatives]}), "
+                           ".jsonl or .jsonl.xz, or a folder holding pairs.jsonl[.xz].")
+RERANK_OUT = typer.Option(..., "--out", help="A new or empty folder for the reranker.")
+
+
 @app.command("reranker")
 def reranker_command(
-    ctx: typer.Context, data: Path = DATA, base: str = BASE, out: Path = OUT,
+    ctx: typer.Context, data: Path = RERANK_DATA, base: str = BASE, out: Path = RERANK_OUT,
     dev: Path | None = DEV, epochs: int = EPOCHS,
     batch_size: int = typer.Option(32, "--batch-size", help="Queries a step, each with its "
                                    "positive and negatives."),
