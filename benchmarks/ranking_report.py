@@ -80,7 +80,8 @@ def _line_level(lines: list[str], line_level: dict | None, mode: str) -> None:
               "package's source tree indexed as code with every docstring blanked (line "
               "numbers kept); a hit counts only when its lines overlap the function's. "
               + ("`anyio`, `fsspec`, `packaging`, `joblib` guard the lexical fit"
-                 if mode == "lexical" else "`packaging` and `anyio` guard the hybrid fit")
+                 if mode == "lexical" else
+                 "`anyio`, `fsspec`, `packaging`, `joblib` guard the hybrid fit")
               + " (the objective loses 5 x any drop beyond 0.01 below plain); `bm25s` and "
               "`sentence_transformers` (the committed mined sets) were never used in "
               "fitting.", "",
@@ -126,10 +127,16 @@ def render() -> str:
         if report is None:
             continue
         names = report["split"]["tune"] + report["split"]["check"]
-        _headline(lines, report, f"### {mode.capitalize()} ({name}) on {len(names)} small "
-                                 "repositories only")
-        lines += [f"Repositories: {', '.join(sorted(names))} (tune: "
-                  f"{', '.join(report['split']['tune'])}). Line-level NDCG@10 "
+        every = len(names) == len(split["tune"]) + len(split["check"])
+        _headline(lines, report, f"### {mode.capitalize()} ({name}), "
+                  + (f"all {len(names)} repositories" if every
+                     else f"{len(names)} small repositories only"))
+        which = ("Vectors embedded once on a GPU machine into a vector cache "
+                 "(`benchmarks/gpu_vectors.py`; the same model, computed in float32), so the "
+                 "builds embedded nothing." if every else
+                 f"Repositories: {', '.join(sorted(names))} (tune: "
+                 f"{', '.join(report['split']['tune'])}).")
+        lines += [f"{which} Fitted: `{report['weights'].get('fitted', '')}`. Line-level NDCG@10 "
                   + ", ".join(f"{p} {_f(report['rows']['plain']['line_level'][p])} -> "
                               f"{_f(report['rows']['code']['line_level'][p])}"
                               for p in report["rows"]["plain"].get("line_level", {}))
