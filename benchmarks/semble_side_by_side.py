@@ -3,7 +3,7 @@
 usage:
     python3 -m venv ../bench/semble-venv && ../bench/semble-venv/bin/pip install semble==0.7.0
     python benchmarks/semble_side_by_side.py --trees ../bench/semble-trees \
-        --semble-python ../bench/semble-venv/bin/python [--model code-static-minilm-v1]
+        --semble-python ../bench/semble-venv/bin/python [--model code-static-minilm-v2]
 
 Both systems get the same static model (ours, a Model2Vec folder: semble loads it with
 ``SembleIndex.from_path(root, model_path=FOLDER)``, offline) and the same benchmark roots. semble
