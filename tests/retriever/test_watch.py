@@ -222,11 +222,14 @@ def _lines(stream) -> queue.Queue:
     return lines
 
 
-def test_the_cli_watches_until_interrupted(repo):
+def test_the_cli_watches_until_interrupted(repo, tmp_path):
     command = [shutil.which("retriever", path=os.path.dirname(sys.executable)) or "retriever",
                "watch", str(repo), "--lexical-only", "--debounce-ms", "50"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    # stderr goes to a file: progress output of a slow build (a loaded CI machine) would fill
+    # an undrained pipe and block the watcher, which then never sees the interrupt.
+    errors = open(tmp_path / "stderr.txt", "w+")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors,
                                env=env, text=True)
     try:
         printed = _lines(process.stdout)
@@ -235,9 +238,11 @@ def test_the_cli_watches_until_interrupted(repo):
         assert "Indexed" in printed.get(timeout=DEADLINE)  # the change
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=DEADLINE) == 0
-        assert "Traceback" not in process.stderr.read()
+        errors.seek(0)
+        assert "Traceback" not in errors.read()
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+        errors.close()
     assert "docs/NEW.md" in _indexed(repo)
