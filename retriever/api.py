@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ from retriever.generation import Generation
 from retriever.hits import Document
 from retriever.reader import Index
 
-__all__ = ["index", "index_documents", "open", "DEFAULT_INDEX_DIR", "is_stale", "find_root"]
+__all__ = ["index", "index_documents", "open", "DEFAULT_INDEX_DIR", "is_stale", "find_root",
+           "plan_tree", "TreePlan"]
 
 DEFAULT_INDEX_DIR = ".retriever"
 DEFAULT_ENCODER = "sentence-transformers"
@@ -213,53 +215,16 @@ def index(
             encoder's dimension (checked before anything is walked or written).
         IndexLockedError: another process is writing the index (see ``wait``, ``stale_ok``).
     """
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise InputError(f"The path {root} does not exist. Pass the folder to index.")
-    if not root.is_dir():
-        raise InputError(f"{root} is not a folder. Pass the folder that holds the files.")
-    root = root.resolve()
-    if index_dir is None:
-        index_dir = root / DEFAULT_INDEX_DIR
-        if index_dir.is_symlink():
-            # A cloned repository can ship one; following it would write outside the tree.
-            raise InputError(
-                f"{index_dir} is a symlink; refusing to write an index through it. Remove it, "
-                "or pass the index folder explicitly with --index DIR."
-            )
-    index_dir = Path(index_dir).expanduser()
     check_workers(workers)
-    live = _live(index_dir)
-    walk_options = _walk_options(live, max_file_bytes, include_dependencies)
-    tier = _tier(live, tier, lexical_only, encoder)
-    slots = []
-    if tier in ("fast", "full"):
-        slots.append(_fast_slot(live, fast_model))
-    if tier in ("dense", "full"):
-        slots.append(_main_slot(live, encoder, encoder_config, index_spec, index_options))
-    dense_configs = [slot.dense.check(slot.encoder.dim) for slot in slots]  # fail fast
-    chunker_obj = registry.create("chunker", DEFAULT_CHUNKER, chunker_config)
-    chunker_entry = {"name": DEFAULT_CHUNKER, "config": chunker_obj.config(),
-                     "version": getattr(chunker_obj, "version", 1)}
-
-    walked = walk(root, max_bytes=walk_options["max_file_bytes"],
-                  include_dependencies=walk_options["include_dependencies"])
-    if not walked.files:
-        reasons = "; ".join(f"{s.path}: {s.reason}" for s in walked.skipped[:5])
-        detail = f" ({len(walked.skipped)} skipped: {reasons})" if walked.skipped else ""
-        raise InputError(
-            f"No indexable files under {root}{detail}. Point at a folder with source or text "
-            "files, or check its .gitignore and .retrieverignore."
-        )
-
-    def stale(generation) -> bool:
-        return force or is_stale(generation, walked.files, encoders=slots,
-                                 chunker=chunker_entry, walk_options=walk_options,
-                                 dense_configs=dense_configs)
-
-    # The encoder that answers queries: the transformer's when there is one (see Index.tier).
-    query_encoder = next((s.encoder for s in slots if s.id == MAIN),
-                         slots[0].encoder if slots else None)
+    plan = plan_tree(path, index_dir, encoder=encoder, encoder_config=encoder_config,
+                     chunker_config=chunker_config, max_file_bytes=max_file_bytes,
+                     include_dependencies=include_dependencies, force=force,
+                     index_spec=index_spec, index_options=index_options,
+                     lexical_only=lexical_only, tier=tier, fast_model=fast_model)
+    root, index_dir, live, walked = plan.root, plan.index_dir, plan.live, plan.walked
+    slots, chunker_obj, stale = plan.slots, plan.chunker, plan.stale
+    query_encoder = plan.query_encoder
+    walk_options, chunker_entry = plan.walk_options, plan.chunker_entry
     if not stale(live):
         tidy(index_dir)
         return _opened(index_dir, query_encoder, BuildReport(
@@ -307,6 +272,87 @@ def index(
         report.files, report.chunks = len(walked.files), len(opened)
     return opened
 
+
+
+@dataclass
+class TreePlan:
+    """What a build of a tree will be, decided before anything is written: the folders, the
+    live generation, the walk, the encoder slots and the chunker (shared by :func:`index` and
+    the Ray build, so both refuse and decide alike)."""
+
+    root: Path
+    index_dir: Path
+    live: Generation | None
+    walk_options: dict
+    tier: str
+    slots: list[EncoderSlot]
+    dense_configs: list
+    chunker: Any
+    chunker_entry: dict
+    walked: Any
+    force: bool = False
+
+    def stale(self, generation) -> bool:
+        """Whether ``generation`` (or None) must be rebuilt for this plan."""
+        return self.force or is_stale(
+            generation, self.walked.files, encoders=self.slots, chunker=self.chunker_entry,
+            walk_options=self.walk_options, dense_configs=self.dense_configs)
+
+    @property
+    def query_encoder(self):
+        """The encoder that answers queries: the transformer's when there is one."""
+        return next((s.encoder for s in self.slots if s.id == MAIN),
+                    self.slots[0].encoder if self.slots else None)
+
+
+def plan_tree(path: str | Path, index_dir: str | Path | None = None, *, encoder: Any = None,
+              encoder_config: dict | None = None, chunker_config: dict | None = None,
+              max_file_bytes: int | None = None, include_dependencies: bool | None = None,
+              force: bool = False, index_spec: str | None = None,
+              index_options: dict | None = None, lexical_only: bool | None = None,
+              tier: str | None = None, fast_model: str | None = None) -> TreePlan:
+    """Check the arguments of :func:`index`, walk the tree and decide the build (nothing is
+    written). Raises the errors :func:`index` documents for bad input."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise InputError(f"The path {root} does not exist. Pass the folder to index.")
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder. Pass the folder that holds the files.")
+    root = root.resolve()
+    if index_dir is None:
+        index_dir = root / DEFAULT_INDEX_DIR
+        if index_dir.is_symlink():
+            # A cloned repository can ship one; following it would write outside the tree.
+            raise InputError(
+                f"{index_dir} is a symlink; refusing to write an index through it. Remove it, "
+                "or pass the index folder explicitly with --index DIR."
+            )
+    index_dir = Path(index_dir).expanduser()
+    live = _live(index_dir)
+    walk_options = _walk_options(live, max_file_bytes, include_dependencies)
+    tier = _tier(live, tier, lexical_only, encoder)
+    slots = []
+    if tier in ("fast", "full"):
+        slots.append(_fast_slot(live, fast_model))
+    if tier in ("dense", "full"):
+        slots.append(_main_slot(live, encoder, encoder_config, index_spec, index_options))
+    dense_configs = [slot.dense.check(slot.encoder.dim) for slot in slots]  # fail fast
+    chunker = registry.create("chunker", DEFAULT_CHUNKER, chunker_config)
+    chunker_entry = {"name": DEFAULT_CHUNKER, "config": chunker.config(),
+                     "version": getattr(chunker, "version", 1)}
+
+    walked = walk(root, max_bytes=walk_options["max_file_bytes"],
+                  include_dependencies=walk_options["include_dependencies"])
+    if not walked.files:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in walked.skipped[:5])
+        detail = f" ({len(walked.skipped)} skipped: {reasons})" if walked.skipped else ""
+        raise InputError(
+            f"No indexable files under {root}{detail}. Point at a folder with source or text "
+            "files, or check its .gitignore and .retrieverignore."
+        )
+
+    return TreePlan(root, index_dir, live, walk_options, tier, slots, dense_configs, chunker,
+                    chunker_entry, walked, force)
 
 def _opened(index_dir: Path, encoder, report: BuildReport) -> Index:
     opened = Index(index_dir)

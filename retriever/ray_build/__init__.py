@@ -29,21 +29,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from chunking.walker import walk
 from indexing.store import writer
-from retriever import registry
-from retriever.api import (
-    DEFAULT_CHUNKER,
-    DEFAULT_INDEX_DIR,
-    _fast_slot,
-    _live,
-    _main_slot,
-    _opened,
-    _tier,
-    _walk_options,
-    is_stale,
-)
-from retriever.build import MAIN, BuildReport, Progress, build_generation, git_commit
+from retriever.api import _opened, plan_tree
+from retriever.build import BuildReport, Progress, build_generation, git_commit
 from retriever.errors import InputError, MissingDependencyError
 from retriever.ray_build.cluster import run_cluster
 from retriever.ray_build.shards import (
@@ -144,38 +132,14 @@ def index(
         raise InputError(f"embedders must be a positive integer or None, not {embedders!r}.")
     if not isinstance(ray, str) or not ray.strip():
         raise InputError(f"ray must be 'auto' or a cluster address, not {ray!r}.")
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise InputError(f"{root} is not a folder. Pass the folder that holds the files.")
-    root = root.resolve()
-    index_dir = Path(index_dir).expanduser() if index_dir is not None else root / DEFAULT_INDEX_DIR
-    live = _live(index_dir)
-    walk_options = _walk_options(live, max_file_bytes, include_dependencies)
-    tier = _tier(live, tier, lexical_only, encoder)
-    slots = []
-    if tier in ("fast", "full"):
-        slots.append(_fast_slot(live, fast_model))
-    if tier in ("dense", "full"):
-        slots.append(_main_slot(live, encoder, encoder_config, index_spec, index_options))
-    dense_configs = [slot.dense.check(slot.encoder.dim) for slot in slots]  # fail fast
-    chunker = registry.create("chunker", DEFAULT_CHUNKER, chunker_config)
-    chunker_entry = {"name": DEFAULT_CHUNKER, "config": chunker.config(),
-                     "version": getattr(chunker, "version", 1)}
-    walked = walk(root, max_bytes=walk_options["max_file_bytes"],
-                  include_dependencies=walk_options["include_dependencies"])
-    if not walked.files:
-        raise InputError(
-            f"No indexable files under {root}. Point at a folder with source or text files, "
-            "or check its .gitignore and .retrieverignore."
-        )
-
-    def stale(generation) -> bool:
-        return force or is_stale(generation, walked.files, encoders=slots,
-                                 chunker=chunker_entry, walk_options=walk_options,
-                                 dense_configs=dense_configs)
-
-    query_encoder = next((s.encoder for s in slots if s.id == MAIN),
-                         slots[0].encoder if slots else None)
+    plan = plan_tree(path, index_dir, encoder=encoder, encoder_config=encoder_config,
+                     chunker_config=chunker_config, max_file_bytes=max_file_bytes,
+                     include_dependencies=include_dependencies, force=force,
+                     index_spec=index_spec, index_options=index_options,
+                     lexical_only=lexical_only, tier=tier, fast_model=fast_model)
+    root, index_dir, live, walked = plan.root, plan.index_dir, plan.live, plan.walked
+    slots, stale, query_encoder = plan.slots, plan.stale, plan.query_encoder
+    walk_options, chunker_entry = plan.walk_options, plan.chunker_entry
     if not stale(live):
         return _opened(index_dir, query_encoder, RayBuildReport(
             rebuilt=False, files=len(walked.files), chunks=live.chunk_count))
