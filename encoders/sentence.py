@@ -36,7 +36,8 @@ _ALIASES = {
 
 
 def resolve_model(model: str) -> Path:
-    """The local folder of ``model``: a packaged model's name, or a path to a folder.
+    """The local folder of ``model``: a packaged model's name, a shipped adapter's name (the
+    merged folder, built once in the user's model cache), or a path to a folder.
 
     Raises:
         MissingDependencyError: the name is neither a folder nor a packaged model, or the
@@ -56,10 +57,16 @@ def resolve_model(model: str) -> Path:
                 f"installed: {hint}"
             ) from exc
         return Path(module.get_model_path())
+    # A LoRA adapter shipped in encoders/weights: merged into its packaged base on first use.
+    from encoders.adapter import merged_folder, shipped_adapters
+
+    adapters = shipped_adapters()
+    if name in adapters:
+        return merged_folder(name)
     raise MissingDependencyError(
         f"Model {model!r} is neither a local folder nor a packaged model. Models load offline "
         f"only: pass the path of a sentence-transformers folder, or one of: "
-        f"{', '.join(sorted(PACKAGED_MODELS))}."
+        f"{', '.join(sorted([*PACKAGED_MODELS, *adapters]))}."
     )
 
 
