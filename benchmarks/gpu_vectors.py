@@ -42,9 +42,9 @@ def _cut(texts: list[str], keep_tokens: int) -> list[str]:
     only re-splits the word at the cut). It makes the file small enough to travel."""
     from tokenizers import Tokenizer  # noqa: PLC0415
 
-    from encoders.sentence import DEFAULT_MODEL, resolve_model  # noqa: PLC0415
+    from encoders.sentence import BASE_MODEL, resolve_model  # noqa: PLC0415
 
-    tokenizer = Tokenizer.from_file(str(Path(resolve_model(DEFAULT_MODEL)) / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(Path(resolve_model(BASE_MODEL)) / "tokenizer.json"))
     tokenizer.no_truncation()
     cut = []
     for start in range(0, len(texts), 1024):

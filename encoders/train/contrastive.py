@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from encoders.sentence import DEFAULT_MODEL
+from encoders.sentence import BASE_MODEL
 from encoders.train.common import (
     Job,
     Progress,
@@ -46,7 +46,7 @@ def train_contrastive(
     data: Iterable | str | Path,
     *,
     out: str | Path,
-    base: str = DEFAULT_MODEL,
+    base: str = BASE_MODEL,
     settings: TrainSettings | None = None,
     hard_negatives: int | None = None,
     scale: float = 20.0,

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoders.sentence import DEFAULT_MODEL
+from encoders.sentence import BASE_MODEL
 from encoders.train.common import (
     Progress,
     TrainResult,
@@ -98,7 +98,7 @@ def train_hash(
     data: Iterable | str | Path,
     *,
     out: str | Path,
-    base: str = DEFAULT_MODEL,
+    base: str = BASE_MODEL,
     settings: TrainSettings | None = None,
     bits: int | None = None,
     margin: float = 2.0,

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoders.sentence import DEFAULT_MODEL
+from encoders.sentence import BASE_MODEL
 from encoders.train.common import (
     Job,
     Progress,
@@ -153,7 +153,7 @@ def train_mae(
     data: Iterable | str | Path,
     *,
     out: str | Path,
-    base: str = DEFAULT_MODEL,
+    base: str = BASE_MODEL,
     settings: TrainSettings | None = None,
     encoder_mask: float = 0.3,
     decoder_mask: float = 0.5,

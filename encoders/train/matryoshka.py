@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from encoders.sentence import DEFAULT_MODEL
+from encoders.sentence import BASE_MODEL
 from encoders.train.common import (
     Progress,
     TrainResult,
@@ -42,7 +42,7 @@ def train_matryoshka(
     data: Iterable | str | Path,
     *,
     out: str | Path,
-    base: str = DEFAULT_MODEL,
+    base: str = BASE_MODEL,
     settings: TrainSettings | None = None,
     dims: Sequence[int] | None = None,
     layers: bool = False,

@@ -26,7 +26,8 @@ def test_the_adapter_resolves_to_its_merged_folder_and_moves_the_vectors(model_c
     assert folder == merged_folder("code-minilm-v1")
     assert model_cache in folder.parents  # built in the user's model cache, not the package
     code = SentenceTransformerEncoder(model="code-minilm-v1")
-    base = SentenceTransformerEncoder()
+    assert SentenceTransformerEncoder().fingerprint() == code.fingerprint()  # the default
+    base = SentenceTransformerEncoder(model="all-MiniLM-L6-v2")
     assert code.fingerprint() != base.fingerprint()
     texts = ["def read_csv(path): return open(path).read()", "class Router: pass"]
     tuned, plain = code.encode_documents(texts), base.encode_documents(texts)
