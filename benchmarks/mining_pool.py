@@ -15,9 +15,7 @@ become that row's negatives (so a negative never equals its positive).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import lzma
 import re
 import tempfile
 import zlib
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from encoders.train.data import data_hash, read_jsonl
+from encoders.train.data import data_hash, read_jsonl, write_jsonl_xz
 from encoders.train.exclusions import check_sources, excluded_names
 
 NEAR_DUPLICATE = 0.8  # estimated Jaccard at or above which two codes are the same code
@@ -218,9 +216,9 @@ def build_dataset(mined: Iterable[tuple[str, list, list[str], dict | None]], *, 
         [[] for _ in kept]
     out.mkdir(parents=True, exist_ok=True)
     fields = ("query", "code", "source", "language", "style", "split")
-    _write_xz(out / "pairs.jsonl.xz", ({**{k: row[k] for k in fields}, "negatives": negs}
+    write_jsonl_xz(out / "pairs.jsonl.xz", ({**{k: row[k] for k in fields}, "negatives": negs}
                                        for row, negs in zip(kept, mined_negatives, strict=True)))
-    _write_xz(out / "chunks.jsonl.xz", chunks)
+    write_jsonl_xz(out / "chunks.jsonl.xz", chunks)
     languages: dict[str, int] = {}
     styles: dict[str, int] = {}
     for row in kept:
@@ -242,8 +240,3 @@ def build_dataset(mined: Iterable[tuple[str, list, list[str], dict | None]], *, 
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
 
-
-def _write_xz(path: Path, rows: Iterable[dict]) -> None:
-    with lzma.open(path, "wb", preset=6) as raw, io.TextIOWrapper(raw, encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")

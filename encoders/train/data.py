@@ -35,7 +35,8 @@ from pathlib import Path
 from encoders.train.exclusions import check_sources, excluded_name, excluded_names
 from retriever.errors import InputError
 
-__all__ = ["Pair", "data_hash", "first_sentence", "mine", "python_items", "read_jsonl"]
+__all__ = ["Pair", "data_hash", "first_sentence", "mine", "python_items", "read_jsonl",
+           "write_jsonl_xz"]
 
 MIN_LINES = 3
 MIN_WORDS = 3
@@ -364,9 +365,9 @@ def mine(
         raise InputError("Nothing was mined: no documented Python functions in the folders given.")
     check_sources(pair.source for pair, _ in kept)
     out.mkdir(parents=True, exist_ok=True)
-    _write_xz(out / "pairs.jsonl.xz", (
+    write_jsonl_xz(out / "pairs.jsonl.xz", (
         {"query": p.query, "code": p.code, "source": p.source, "split": s} for p, s in kept))
-    _write_xz(out / "chunks.jsonl.xz", ({"text": t, "source": s} for t, s in chunks))
+    write_jsonl_xz(out / "chunks.jsonl.xz", ({"text": t, "source": s} for t, s in chunks))
     manifest = {
         "format": "dense-retriever static training data", "version": 1,
         "pairs": {"train": sum(s == "train" for _, s in kept),
@@ -383,7 +384,8 @@ def mine(
     return manifest
 
 
-def _write_xz(path: Path, rows: Iterable[dict]) -> None:
+def write_jsonl_xz(path: Path, rows: Iterable[dict]) -> None:
+    """Write ``rows`` as xz-compressed JSON lines (the layout :func:`read_jsonl` reads)."""
     # preset 6 without the extreme flag: reproducible bytes across runs of one xz version.
     with lzma.open(path, "wb", preset=6) as raw, io.TextIOWrapper(raw, encoding="utf-8") as out:
         for row in rows:
