@@ -49,6 +49,7 @@ from ranking_eval import LEFT_OUT, split  # noqa: E402
 import retriever  # noqa: E402
 from eval.data import load_beir  # noqa: E402
 from eval.repos import load_repo_benchmark, path_matches  # noqa: E402
+from eval.runner import corpus_documents  # noqa: E402
 from retriever.hits import assemble  # noqa: E402
 from retriever.ranking import calibration as cal  # noqa: E402
 from retriever.ranking import preset  # noqa: E402
@@ -139,8 +140,7 @@ def collect(args) -> None:
         for corpus, qrels_split, other, other_split in pairs:
             benchmark = load_beir(args.data / corpus, qrels_split)
             index = retriever.index_documents(
-                (retriever.Document(id=d.id, text=d.text, title=d.title)
-                 for d in benchmark.corpus.values()),
+                corpus_documents(benchmark),
                 index_dir=args.out / "corpora" / (corpus + ("-lexical" if mode == "lexical"
                                                             else "")),
                 lexical_only=mode == "lexical", total=len(benchmark.corpus))

@@ -21,31 +21,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from locations import data_dir, scratch_dir  # noqa: E402
+from ranking_eval import Frozen  # noqa: E402
 
 import retriever  # noqa: E402
 from eval.data import load_beir  # noqa: E402
 from eval.metrics import evaluate  # noqa: E402
-from retriever.pipeline import Results, Stage  # noqa: E402
+from eval.runner import corpus_documents  # noqa: E402
+from retriever.pipeline import Results  # noqa: E402
 from retriever.ranking.fusion import Blend  # noqa: E402
 
 WEIGHTS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 
 
-class Frozen(Stage):
-    """Replays one first stage's results (each grid point reruns only the fusion)."""
-
-    def __init__(self, results: Results) -> None:
-        self.results = results
-
-    def __call__(self, queries, results=None) -> Results:
-        return self.results
-
-
 def first_stages(name: str, split: str, cache, index_root: Path, depth: int) -> dict:
     bench = load_beir(data_dir() / name, split)
-    docs = [retriever.Document(id=d.id, text=d.text, title=d.title)
-            for d in bench.corpus.values()]
-    index = retriever.index_documents(docs, index_dir=index_root / name, cache=cache)
+    index = retriever.index_documents(corpus_documents(bench), index_dir=index_root / name,
+                                      cache=cache)
     qids = list(bench.queries)
     texts = [bench.queries[q] for q in qids]
     return {"bench": bench, "qids": qids, "texts": texts,
@@ -86,7 +77,8 @@ def main() -> int:
         for weight in WEIGHTS:
             found = {}
             for item, data in sets.items():
-                blend = Blend(Frozen(data["dense"]), Frozen(data["lexical"]), method=method,
+                blend = Blend(Frozen(data["texts"], data["dense"], "dense"),
+                              Frozen(data["texts"], data["lexical"], "lexical"), method=method,
                               symbol=weight, natural=weight)
                 found[item] = ndcg(data, blend(data["texts"]))
             mean = sum(found.values()) / len(found)

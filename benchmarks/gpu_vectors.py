@@ -80,11 +80,11 @@ def export(trees: Path, index_root: Path, beir: list[Path], out: Path, *,
     for folder in beir:
         import retriever  # noqa: PLC0415
         from eval.data import load_beir  # noqa: PLC0415
+        from eval.runner import corpus_documents  # noqa: PLC0415
 
         split = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))[0]
-        corpus = load_beir(folder, split).corpus.values()
-        # The same Documents eval/runner.py indexes, so the hashes are the ones it looks up.
-        docs = [retriever.Document(id=d.id, text=d.text, title=d.title) for d in corpus]
+        # The Documents eval runs index, so the hashes are the ones their builds look up.
+        docs = corpus_documents(load_beir(folder, split))
         index = retriever.index_documents(docs, index_dir=index_root / f"beir-{folder.name}",
                                           lexical_only=True, cache=False)
         before = len(texts)

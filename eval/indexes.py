@@ -88,8 +88,9 @@ class BuildSettings:
         cache = None if vector_cache is None or not vectors else str(vector_cache)
         return cls(encoder, encoder_config, index_spec, index_options, vectors, cache)
 
-    def described(self) -> dict:
-        """The vector index settings given, for a result file (empty for the defaults)."""
+    def described(self, pipeline: str | None = None) -> dict:
+        """The vector index settings given (and the ranking ``pipeline`` when one was named),
+        for a result file (empty for the defaults)."""
         found: dict[str, Any] = {}
         if self.index_spec is not None:
             found["spec"] = self.index_spec
@@ -98,6 +99,8 @@ class BuildSettings:
         if self.vector_cache is not None:
             # Build costs of such a run are not embedding costs: say so beside the numbers.
             found["vectors_from_cache"] = True
+        if pipeline is not None:
+            found["pipeline"] = pipeline
         return found
 
     def index_arguments(self) -> dict[str, Any]:

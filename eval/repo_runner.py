@@ -115,7 +115,7 @@ def run_repo_benchmark(
         for m in wanted:
             found[m] = _repo_result(m, wanted, label, kept, results[m], indexed, per_repo,
                                     times[m], missing, k)
-            found[m].index = _described(settings, pipeline)
+            found[m].index = settings.described(pipeline)
         return found
 
     with ExitStack() as stack:
@@ -197,9 +197,3 @@ def _repo_result(
         build_modes=list(modes),
     )
 
-
-def _described(settings: BuildSettings, pipeline: str | None) -> dict:
-    found = settings.described()
-    if pipeline is not None:
-        found["pipeline"] = pipeline
-    return found

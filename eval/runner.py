@@ -29,11 +29,21 @@ __all__ = [
     "ALL_MODES",
     "RepoRunResult",
     "RunResult",
+    "corpus_documents",
     "parse_modes",
     "run_benchmark",
     "run_beir",
     "run_repo_benchmark",
 ]
+
+
+def corpus_documents(benchmark: Benchmark) -> list:
+    """The benchmark's corpus as the ``retriever.Document`` objects a run indexes (so other
+    builds of it embed the same texts and share cached vectors)."""
+    import retriever
+
+    return [retriever.Document(id=d.id, text=d.text, title=d.title)
+            for d in benchmark.corpus.values()]
 
 
 def run_benchmark(
@@ -94,7 +104,6 @@ def run_benchmark(
         InputError: ``k`` below 1, or settings that contradict the modes (see
             :meth:`eval.indexes.BuildSettings.for_modes`).
     """
-    import retriever
 
     wanted = parse_modes(modes if modes is not None else mode)
     if k < 1:
@@ -109,9 +118,7 @@ def run_benchmark(
         index_options=index_options,
         vector_cache=vector_cache,
     )
-    docs = [
-        retriever.Document(id=d.id, text=d.text, title=d.title) for d in benchmark.corpus.values()
-    ]
+    docs = corpus_documents(benchmark)
     results: dict[str, RunResult] = {}
     with ExitStack() as stack:
         if index_dir is None:
@@ -128,7 +135,7 @@ def run_benchmark(
             seconds = single_query_seconds(idx, timed_texts, k=k, mode=m, pipeline=pipeline)
             results[m] = _scored(benchmark, m, wanted, run, build, seconds, split, metrics,
                                  encoder_label(encoder, encoder_config))
-            results[m].index = _described(settings, pipeline)
+            results[m].index = settings.described(pipeline)
     if out is not None:
         write_results(results, out)
     return results if modes is not None else results[wanted[0]]
@@ -184,9 +191,3 @@ def run_beir(
     """
     return run_benchmark(load_beir(folder, split), split=split, **options)
 
-
-def _described(settings: BuildSettings, pipeline: str | None) -> dict:
-    found = settings.described()
-    if pipeline is not None:
-        found["pipeline"] = pipeline
-    return found
