@@ -65,9 +65,8 @@ def _digest(folder: Path) -> str:
     return hasher.hexdigest()
 
 
-def _read_adapter(folder: Path) -> tuple[dict, dict, dict[str, np.ndarray]]:
-    from safetensors.numpy import load_file
-
+def _read_adapter(folder: Path) -> tuple[dict, dict]:
+    """The adapter's manifest and LoRA config, checked (its weights are read only to merge)."""
     missing = [name for name in (ADAPTER_MANIFEST, "adapter_config.json",
                                  "adapter_model.safetensors") if not (folder / name).is_file()]
     if missing:
@@ -81,7 +80,7 @@ def _read_adapter(folder: Path) -> tuple[dict, dict, dict[str, np.ndarray]]:
     if config.get("use_dora") or config.get("fan_in_fan_out"):
         raise InputError(f"{folder}: DoRA and fan-in-fan-out adapters are not supported; "
                          "train a plain LoRA adapter.")
-    return manifest, config, load_file(str(folder / "adapter_model.safetensors"))
+    return manifest, config
 
 
 def merge_weights(base: dict[str, np.ndarray], config: dict,
@@ -132,7 +131,7 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
 
     shipped = shipped_adapters()
     folder = shipped[str(adapter)] if str(adapter) in shipped else Path(adapter).expanduser()
-    manifest, config, weights = _read_adapter(folder)
+    manifest, config = _read_adapter(folder)
     base = resolve_model(manifest["base"])
     expected = manifest.get("base_fingerprint")
     if expected and content_digests(base, [b""])[0] != expected:
@@ -153,6 +152,8 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
                     and relative.as_posix() != "model.safetensors":
                 (work / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, work / relative)
+        # The adapter's weights are read here only: a merged folder already cached needs none.
+        weights = load_file(str(folder / "adapter_model.safetensors"))
         tensors = merge_weights(load_file(str(base / "model.safetensors")), config, weights)
         save_file(tensors, str(work / "model.safetensors"))
         shutil.copyfile(folder / ADAPTER_MANIFEST, work / ADAPTER_MANIFEST)
