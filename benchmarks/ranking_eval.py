@@ -63,9 +63,10 @@ def scorable(annotations: Path, trees: Path) -> list[str]:
 
 
 def open_repos(annotations: Path, trees: Path, index_root: Path, names: Sequence[str], *,
-               vectors: bool = False, progress: Callable[[str], None] | None = None
-               ) -> list[Repo]:
-    """Open (building when missing or stale) one index per repository of ``names``."""
+               vectors: bool = False, progress: Callable[[str], None] | None = None,
+               index_options: dict | None = None, open_only: bool = False) -> list[Repo]:
+    """Open (building when missing or stale, unless ``open_only``) one index per repository
+    of ``names``; ``index_options`` go to ``retriever.index`` (an encoder, say)."""
     queries, specs = load_repo_benchmark(annotations)
     repos = []
     for name in names:
@@ -75,10 +76,14 @@ def open_repos(annotations: Path, trees: Path, index_root: Path, names: Sequence
         # Vectors come from the user-level cache when one is set (DENSE_RETRIEVER_CACHE:
         # benchmarks/gpu_vectors.py fills one on a GPU machine); lexical builds need none.
         options = {} if vectors else {"lexical_only": True, "cache": False}
-        index = retriever.index(root, index_dir=index_root / name, **options)
+        if open_only:
+            index = retriever.open(index_root / name)
+        else:
+            index = retriever.index(root, index_dir=index_root / name,
+                                    **options, **(index_options or {}))
         if progress is not None:
             progress(f"{name}: {len(index)} chunks"
-                     + (" (built)" if index.last_build.rebuilt else ""))
+                     + (" (built)" if index.last_build and index.last_build.rebuilt else ""))
         mine = [q for q in queries if q.repo == name]
         repos.append(Repo(name, specs[name].language if name in specs else "unknown", index,
                           prefix, mine, indexed_spans(index, prefix)))

@@ -26,30 +26,14 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from locations import semble_dir  # noqa: E402
-from ranking_eval import Repo, evaluate, scorable, split  # noqa: E402
-
-import retriever  # noqa: E402
-from eval.indexes import indexed_spans  # noqa: E402
-from eval.repos import load_repo_benchmark  # noqa: E402
+from ranking_eval import Repo, evaluate, open_repos, scorable, split  # noqa: E402
 
 
 def open_dense(annotations: Path, trees: Path, index_root: Path, names: list[str], *,
                encoder: str | None, model: str | None, open_only: bool) -> list[Repo]:
-    queries, specs = load_repo_benchmark(annotations)
-    repos = []
-    for name in names:
-        sub = specs[name].benchmark_root if name in specs else None
-        root = trees / name / sub if sub else trees / name
-        prefix = f"{sub.strip('/')}/" if sub else ""
-        if open_only:
-            index = retriever.open(index_root / name)
-        else:
-            index = retriever.index(root, index_dir=index_root / name, encoder=encoder,
-                                    encoder_config={"model": model} if model else None)
-        mine = [q for q in queries if q.repo == name]
-        repos.append(Repo(name, specs[name].language if name in specs else "unknown", index,
-                          prefix, mine, indexed_spans(index, prefix)))
-    return repos
+    return open_repos(annotations, trees, index_root, names, vectors=True, open_only=open_only,
+                      index_options={"encoder": encoder,
+                                     "encoder_config": {"model": model} if model else None})
 
 
 def main() -> None:
