@@ -112,21 +112,61 @@ def _table_header(path: Path) -> dict:
     return header
 
 
+# safetensors dtype names -> numpy; bfloat16 (no numpy type) goes through safetensors itself.
+_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
+           "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8}
+
+
+def _mapped_tensors(path: Path, header: dict) -> dict[str, np.ndarray]:
+    """The file's tensors as read-only arrays over a memory map of it: nothing is read until
+    a row is used, so a query touches a few pages of the table instead of all 16 MB."""
+    file = path / _TABLE_FILE
+    try:
+        buffer = np.memmap(file, dtype=np.uint8, mode="r")
+        start = 8 + struct.unpack("<Q", bytes(buffer[:8]))[0]
+        tensors = {}
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            dtype = np.dtype(_DTYPES[entry["dtype"]])
+            begin, end = (start + int(offset) for offset in entry["data_offsets"])
+            shape = tuple(int(size) for size in entry["shape"])
+            if not start <= begin <= end <= len(buffer) or end - begin != dtype.itemsize * int(
+                np.prod(shape, dtype=np.int64)
+            ):
+                raise ValueError(f"tensor {name!r} does not fit the file")
+            tensors[name] = buffer[begin:end].view(dtype).reshape(shape)
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as exc:
+        raise InputError(f"{file}: cannot load the table ({exc}).") from exc
+    return tensors
+
+
+def _loaded_tensors(path: Path, header: dict) -> dict[str, np.ndarray]:
+    """All tensors read into memory by safetensors (dtypes numpy cannot map, e.g. bf16)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path / _TABLE_FILE))
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise InputError(f"{path / _TABLE_FILE}: cannot load the table ({exc}).") from exc
+
+
 class _Model:
-    """The loaded table and tokenizer; immutable after loading, shared between encoders."""
+    """The table and tokenizer; shared between encoders, and immutable as far as they can
+    tell: rows are turned into scaled float32 on first use (the same values whenever that
+    happens), so a short query or a small repository pays for the rows it uses, not for
+    converting a 60,000-row table."""
 
     def __init__(self, path: Path) -> None:
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        try:
-            tensors = load_file(str(path / _TABLE_FILE))
-        except (OSError, SafetensorError, ValueError) as exc:
-            raise InputError(f"{path / _TABLE_FILE}: cannot load the table ({exc}).") from exc
+        header = _table_header(path)
+        mappable = all(entry.get("dtype") in _DTYPES for name, entry in header.items()
+                       if name != "__metadata__")
+        tensors = (_mapped_tensors if mappable else _loaded_tensors)(path, header)
         try:
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-            spec = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))["model"]
         except Exception as exc:  # tokenizers raises plain Exception on a malformed file
             raise InputError(
                 f"{path / 'tokenizer.json'} is not a tokenizers file ({exc}); copy the model "
@@ -134,34 +174,81 @@ class _Model:
             ) from exc
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        # One float32 copy of the table, scaled in place: a second 60 MB array costs ~0.1 s.
-        table = tensors["embeddings"].astype(np.float32)
+        self._path = path
+        self._raw = tensors["embeddings"]
         mapping = tensors.get("mapping")
         weights = tensors.get("weights")
         vocab = self.tokenizer.get_vocab_size(with_added_tokens=True)
+        rows = len(self._raw)
         if mapping is not None:
             mapping = np.asarray(mapping, dtype=np.int64).reshape(-1)
-            if mapping.size < vocab or mapping.max(initial=0) >= len(table) or mapping.min(
+            if mapping.size < vocab or mapping.max(initial=0) >= rows or mapping.min(
                 initial=0
             ) < 0:
                 raise InputError(f"{path}: the table's token mapping does not fit its rows.")
-            table = table[mapping]
-        if len(table) < vocab:
+            rows = mapping.size
+        if rows < vocab:
             raise InputError(
-                f"{path}: the tokenizer has {vocab} tokens but the table only {len(table)} "
+                f"{path}: the tokenizer has {vocab} tokens but the table only {rows} "
                 "rows; the folder's files do not belong together."
             )
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float32).reshape(-1)
             if weights.size < vocab:
                 raise InputError(f"{path}: the table has fewer token weights than tokens.")
-            table *= weights[: len(table), None]
-        self.table = np.ascontiguousarray(table)
+            # Rows past the tokenizer's vocabulary are never looked up by a text; a weight
+            # of one keeps the whole-table view defined for them.
+            weights = np.concatenate([weights, np.ones(max(0, rows - weights.size),
+                                                       dtype=np.float32)])[:rows]
+        self._mapping, self._weights = mapping, weights
+        self.rows, self.dim = rows, int(self._raw.shape[1])
+        # Rows converted so far; np.zeros maps zero pages, so untouched rows cost no memory.
+        self._table = np.zeros((rows, self.dim), dtype=np.float32)
+        self._ready = np.zeros(rows, dtype=bool)
+        self.unk_id = self._unk_id()
+        self._median: int | None = None
+
+    def _unk_id(self) -> int | None:
+        model = self.tokenizer.model
+        unk = getattr(model, "unk_token", None)  # WordPiece, BPE
+        if isinstance(unk, str):
+            return self.tokenizer.token_to_id(unk)
+        if hasattr(model, "unk_token"):  # BPE without one
+            return None
+        # Unigram keeps only an id, which the Python binding does not expose.
+        spec = json.loads((self._path / "tokenizer.json").read_text(encoding="utf-8"))["model"]
         unk = spec.get("unk_token")
-        self.unk_id = self.tokenizer.token_to_id(unk) if isinstance(unk, str) else spec.get(
-            "unk_id")
-        lengths = [len(token) for token in self.tokenizer.get_vocab()]
-        self.median_token_length = max(1, int(np.median(lengths)))
+        return self.tokenizer.token_to_id(unk) if isinstance(unk, str) else spec.get("unk_id")
+
+    @property
+    def median_token_length(self) -> int:
+        """The vocabulary's median token length in characters (for the character cut);
+        computed on first use: texts too short to be cut never need it."""
+        if self._median is None:
+            lengths = [len(token) for token in self.tokenizer.get_vocab()]
+            self._median = max(1, int(np.median(lengths)))
+        return self._median
+
+    def gather(self, ids: np.ndarray) -> np.ndarray:
+        """The float32 rows of token ids ``ids`` (scaled by the token weights), converting
+        those not used before. Idempotent, so concurrent callers at worst convert a row twice
+        into the same values."""
+        missing = ids[~self._ready[ids]]
+        if missing.size:
+            missing = np.unique(missing)
+            source = missing if self._mapping is None else self._mapping[missing]
+            rows = self._raw[source].astype(np.float32)
+            if self._weights is not None:
+                rows *= self._weights[missing, None]
+            self._table[missing] = rows
+            self._ready[missing] = True
+        return self._table[ids]
+
+    @property
+    def table(self) -> np.ndarray:
+        """The whole ``(rows, dim)`` float32 table (every row converted)."""
+        self.gather(np.arange(self.rows))
+        return self._table
 
 
 class StaticEncoder:
@@ -239,11 +326,15 @@ class StaticEncoder:
         if not len(texts):
             return out
         model = self._model()
-        cut = self.max_tokens * model.median_token_length
         for start in range(0, len(texts), self.batch_size):
-            part = [text[:cut] for text in texts[start : start + self.batch_size]]
+            part = texts[start : start + self.batch_size]
             if not all(isinstance(text, str) for text in part):
                 raise InputError("Every text to encode must be a string.")
+            # The cut is at least max_tokens characters (a token is at least one): shorter
+            # texts, such as every query, need neither it nor the vocabulary's median.
+            if any(len(text) > self.max_tokens for text in part):
+                cut = self.max_tokens * model.median_token_length
+                part = [text[:cut] for text in part]
             encodings = model.tokenizer.encode_batch_fast(part, add_special_tokens=False)
             ids = [encoding.ids[: self.max_tokens] for encoding in encodings]
             out[start : start + len(part)] = _mean_rows(model, ids)
@@ -280,14 +371,14 @@ def _mean_rows(model: _Model, ids: list[list[int]]) -> np.ndarray:
         known = flat != model.unk_id
         flat, owner = flat[known], owner[known]
     counts = np.bincount(owner, minlength=len(ids))
-    sums = np.zeros((len(ids), model.table.shape[1]), dtype=np.float32)
+    sums = np.zeros((len(ids), model.dim), dtype=np.float32)
     # Gather in slices so the scratch array stays small; rows of one text are contiguous,
     # so each slice sums into its texts with one reduceat.
     for begin in range(0, len(flat), _GATHER_ROWS):
         rows = flat[begin : begin + _GATHER_ROWS]
         who = owner[begin : begin + _GATHER_ROWS]
         starts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
-        sums[who[starts]] += np.add.reduceat(model.table[rows], starts, axis=0)
+        sums[who[starts]] += np.add.reduceat(model.gather(rows), starts, axis=0)
     nonzero = counts > 0
     sums[nonzero] /= counts[nonzero, None]
     return sums
