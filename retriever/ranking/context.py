@@ -59,6 +59,9 @@ class CodeContext:
         start: ``(rows,)`` int32 start lines. symbols: per row, the chunk's ``symbol``.
         files: :class:`FileFacts` by file number.
         symbols: the symbol table, or None when the index has none.
+        derived: arrays the ranking stages derive from these facts, keyed by the stage and
+            its settings; a pipeline is rebuilt for every search, so what a stage computes
+            once per index lives here rather than in the stage.
     """
 
     def __init__(self, index) -> None:
@@ -86,6 +89,7 @@ class CodeContext:
         self.paths = [facts.path for facts in self.files]
         self.languages = [languages[path] for path in numbers]
         self.symbols = index.component("symbols") if self.code else None
+        self.derived: dict[tuple, object] = {}
         if self.symbols is not None and any(row >= len(chunks) for row in self.symbols.rows):
             raise IndexFormatError(
                 f"The symbol table of the index at {index.directory} names chunks it does "
