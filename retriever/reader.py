@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
@@ -30,6 +32,10 @@ _FUSION_DEPTH = 100
 # are sized by k, so an unbounded k is a way to exhaust memory.
 MAX_K = 10_000
 _REBUILD = "Rebuild the index with `retriever index PATH --force`."
+# Query batches whose vectors an index keeps (a few KB each).
+_ENCODED_BATCHES = 256
+# The chunk table's columns that make a Chunk, in the order of its fields.
+_CHUNK_FIELDS = ("id", "path", "language", "start_line", "end_line", "kind", "symbol", "text")
 
 
 class SearchMode(str, Enum):
@@ -90,10 +96,12 @@ class Index:
                 f"{rows} chunks. {_REBUILD}"
             )
         self._encoder = None
-        # The last batch of encoded queries, kept for the relevance estimate (one tuple,
-        # replaced whole, so a concurrent search never reads half of another's).
-        self._encoded: tuple[tuple, np.ndarray] | None = None
+        # Recently encoded query batches: the relevance estimate and a filtered search's
+        # deeper list want them again, and a person or an agent often repeats a query.
+        self._encoded: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._encoded_lock = threading.Lock()
         self._columns = None
+        self._chunk_columns: list | None = None
         self._opened = opened
         self._loaded: dict[str, object] = {}
         if encoder is not None:
@@ -169,6 +177,8 @@ class Index:
         fingerprint of the encoder that built the index (EncoderMismatchError otherwise)."""
         self._check_encoder(encoder)
         self._encoder = encoder
+        with self._encoded_lock:
+            self._encoded.clear()
 
     def _need_vectors(self) -> None:
         if self._dense is None:
@@ -222,10 +232,20 @@ class Index:
         """``(nq, dim)`` vectors of ``queries``, encoded once per batch: a filtered search
         asks again for a deeper list, and the relevance estimate wants them too."""
         key = tuple(queries)
-        encoded = self._encoded
-        if encoded is None or encoded[0] != key:
-            encoded = self._encoded = (key, self.encoder.encode_queries(list(queries)))
-        return encoded[1]
+        with self._encoded_lock:
+            found = self._encoded.get(key)
+            if found is not None:
+                self._encoded.move_to_end(key)
+                return found
+        # Keyed by the whole batch: a query encoded beside others may differ from the same
+        # query alone in its last bits (padding), and search must not depend on history.
+        found = self.encoder.encode_queries(list(queries))
+        found.setflags(write=False)
+        with self._encoded_lock:
+            self._encoded[key] = found
+            while len(self._encoded) > _ENCODED_BATCHES:
+                self._encoded.popitem(last=False)
+        return found
 
     def search_vectors(
         self,
@@ -370,14 +390,24 @@ class Index:
         keep = results.ids[q] >= 0
         rows = results.ids[q][keep].tolist()
         scores = results.scores[q][keep].tolist()
-        chunks = rows_to_chunks(self._chunks, rows)
-        candidates = assemble(zip(rows, chunks, scores, strict=True), k)
+        # Chunks are read as assemble asks for them: it stops after about k of the hundreds
+        # of ranked rows, and taking them all from the table cost more than the search.
+        at = self._chunk_at
+        ranked = ((row, at(row), score) for row, score in zip(rows, scores, strict=True))
+        candidates = assemble(ranked, k)
         if not candidates:
             return []
         relevance = calibrator.relevance(calibration.hit_table(
             query, candidates, tokenize=self._lexical.tokenize, vectors=self._vectors,
             vector=vector, log_score=calibrator.log_score, top=scores[0]))
         return [c.hit(float(r)) for c, r in zip(candidates, relevance, strict=True)]
+
+    def _chunk_at(self, row: int) -> Chunk:
+        """The chunk at ``row``, read from the table's columns one value at a time."""
+        columns = self._chunk_columns
+        if columns is None:
+            columns = self._chunk_columns = [self._chunks.column(name) for name in _CHUNK_FIELDS]
+        return Chunk(*(column[row].as_py() for column in columns))
 
     def info(self) -> dict:
         """The manifest plus where the index lives, the absolute source root (``root``; the
