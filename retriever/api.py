@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from retriever.hits import Document
 from retriever.reader import Index
 
 __all__ = ["index", "index_documents", "open", "DEFAULT_INDEX_DIR", "is_stale", "find_root",
-           "plan_tree", "TreePlan"]
+           "plan_tree", "TreePlan", "SEARCH_TIER", "tier_hint"]
 
 DEFAULT_INDEX_DIR = ".retriever"
 DEFAULT_ENCODER = "sentence-transformers"
@@ -41,6 +42,9 @@ FAST = "fast"
 TIERS = ("lexical", "fast", "dense", "full")
 # What a new index gets when no tier is asked for.
 DEFAULT_TIER = "dense"
+# What `retriever search` builds for a tree with no index: an answer in about a second (a
+# static encoder's vectors embed thousands of chunks a second; the transformer, tens).
+SEARCH_TIER = FAST
 DEFAULT_CHUNKER = "cast"
 _MAX_FILE_BYTES = 1 << 20
 
@@ -163,6 +167,7 @@ def index(
     cache: Any = None,
     stale_ok: bool = False,
     workers: int | None = None,
+    default_tier: str | None = None,
 ) -> Index:
     """Index a source tree, or bring its index up to date, and open it.
 
@@ -205,6 +210,9 @@ def index(
         workers: processes that read and chunk files: None picks by the tree's size (one
             per core from 8 MiB of files, else this process alone), 1 never starts any. The
             chunk table is the same whatever the number.
+        default_tier: the tier a tree with no index gets when ``tier`` is None (None:
+            ``DEFAULT_TIER``). ``retriever search`` passes ``SEARCH_TIER`` so that a new
+            tree answers in about a second; an existing index keeps its own tier.
 
     Returns:
         The opened index; ``Index.last_build`` tells what the build did; its ``warnings``
@@ -220,7 +228,8 @@ def index(
                      chunker_config=chunker_config, max_file_bytes=max_file_bytes,
                      include_dependencies=include_dependencies, force=force,
                      index_spec=index_spec, index_options=index_options,
-                     lexical_only=lexical_only, tier=tier, fast_model=fast_model)
+                     lexical_only=lexical_only, tier=tier, fast_model=fast_model,
+                     default_tier=default_tier)
     root, index_dir, live, walked = plan.root, plan.index_dir, plan.live, plan.walked
     slots, chunker_obj, stale = plan.slots, plan.chunker, plan.stale
     query_encoder = plan.query_encoder
@@ -310,7 +319,8 @@ def plan_tree(path: str | Path, index_dir: str | Path | None = None, *, encoder:
               max_file_bytes: int | None = None, include_dependencies: bool | None = None,
               force: bool = False, index_spec: str | None = None,
               index_options: dict | None = None, lexical_only: bool | None = None,
-              tier: str | None = None, fast_model: str | None = None) -> TreePlan:
+              tier: str | None = None, fast_model: str | None = None,
+              default_tier: str | None = None) -> TreePlan:
     """Check the arguments of :func:`index`, walk the tree and decide the build (nothing is
     written). Raises the errors :func:`index` documents for bad input."""
     root = Path(path).expanduser()
@@ -330,7 +340,7 @@ def plan_tree(path: str | Path, index_dir: str | Path | None = None, *, encoder:
     index_dir = Path(index_dir).expanduser()
     live = _live(index_dir)
     walk_options = _walk_options(live, max_file_bytes, include_dependencies)
-    tier = _tier(live, tier, lexical_only, encoder)
+    tier = _tier(live, tier, lexical_only, encoder, default_tier or DEFAULT_TIER)
     slots = []
     if tier in ("fast", "full"):
         slots.append(_fast_slot(live, fast_model))
@@ -363,8 +373,10 @@ def _opened(index_dir: Path, encoder, report: BuildReport) -> Index:
 
 
 def _tier(live: Generation | None, tier: str | None, lexical_only: bool | None,
-          encoder: Any) -> str:
-    """The tier to build: the one asked for, else the existing index's, else the default."""
+          encoder: Any, default: str = DEFAULT_TIER) -> str:
+    """The tier to build: the one asked for, else the existing index's, else ``default``."""
+    if default not in TIERS:
+        raise InputError(f"Unknown default tier {default!r}; choose one of: {', '.join(TIERS)}.")
     if lexical_only:
         if tier not in (None, "lexical"):
             raise InputError(f"lexical_only=True contradicts tier={tier!r}; give one of them.")
@@ -375,10 +387,10 @@ def _tier(live: Generation | None, tier: str | None, lexical_only: bool | None,
         tier = "dense"  # naming an encoder asks for its vectors
     if tier is None:
         if live is None:
-            return DEFAULT_TIER
+            return default
         ids = {e["id"] for e in live.manifest["encoders"]}
         return {frozenset(): "lexical", frozenset({FAST}): "fast", frozenset({MAIN}): "dense",
-                frozenset({FAST, MAIN}): "full"}.get(frozenset(ids), DEFAULT_TIER)
+                frozenset({FAST, MAIN}): "full"}.get(frozenset(ids), default)
     if tier not in TIERS:
         raise InputError(f"Unknown tier {tier!r}; choose one of: {', '.join(TIERS)}.")
     return tier
@@ -500,6 +512,24 @@ def _as_document(doc: Any) -> Document:
         f"dicts with string 'id' and 'text' (and 'title'); got {type(doc).__name__} "
         f"{str(doc)[:80]!r}."
     )
+
+
+def tier_hint(opened: Index) -> str | None:
+    """How to get a better tier than the one that answers, or None when the transformer's
+    vectors are there (or the index is a corpus, which ``index_documents`` builds whole).
+
+    ``retriever search`` on a new tree builds the fast tier; this sentence, shown on stderr
+    and as ``"hint"`` in ``--json``, says how to add the transformer's vectors.
+    """
+    root = opened.root
+    if root is None or opened.tier != FAST:
+        return None
+    command = f"retriever index {shlex.quote(str(root))} --tier full"
+    directory = Path(opened.directory).resolve()
+    if directory != (root / DEFAULT_INDEX_DIR).resolve():
+        command += f" --index {shlex.quote(str(directory))}"
+    return ("Answered by the fast tier (BM25, symbols and static vectors). For the "
+            f"transformer's vectors too, run: {command}")
 
 
 def find_root(path: str | Path = ".") -> Path | None:

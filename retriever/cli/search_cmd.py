@@ -1,15 +1,21 @@
-"""`retriever search QUERY [PATH]`: answer a query, building or refreshing the index first."""
+"""`retriever search QUERY [PATH]`: answer a query, building or refreshing the index first.
+
+A tree with no index gets the fast tier (BM25, symbols, static vectors: about a second for a
+typical repository); ``retriever index PATH --tier full`` adds the transformer's vectors.
+Rendering (rich's Syntax, pygments) is imported only for the human table, so ``--json``
+pays for neither.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import typer
 from rich.style import Style
-from rich.syntax import Syntax
 from rich.text import Text
 
 import retriever
@@ -18,6 +24,9 @@ from retriever.cli.common import err, out, progress_bar, silenced
 from retriever.payload import SNIPPET_LINES, highlights, hit_records, search_payload, snippet
 from retriever.ranking.calibration import CONFIDENT, check_min_score
 from retriever.text_safety import json_text, printable
+
+if TYPE_CHECKING:
+    from rich.syntax import Syntax
 
 # A reverse-video mark reads on any theme and on top of any syntax colour.
 MATCH = Style(bold=True, reverse=True)
@@ -69,7 +78,11 @@ def search_command(
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="Only the results: no progress bars, notes or warnings."),
 ) -> None:
-    """Search an index. With a PATH (or no --index), the tree's index is refreshed first."""
+    """Search an index. With a PATH (or no --index), the tree's index is refreshed first.
+
+    A tree with no index gets the fast tier; `retriever index PATH --tier full` adds the
+    transformer's vectors.
+    """
     if snippet_lines < 1:
         raise retriever.InputError(
             f"--snippet-lines takes a positive number of lines, got {snippet_lines}; "
@@ -91,7 +104,8 @@ def search_command(
                 root = retriever.api.find_root(target) or target
                 within = target.relative_to(root).as_posix() if root != target else None
             with progress_bar(not (quiet or machine)) as progress:
-                opened = retriever.index(root, index_dir=index, progress=progress, stale_ok=True)
+                opened = retriever.index(root, index_dir=index, progress=progress, stale_ok=True,
+                                         default_tier=retriever.api.SEARCH_TIER)
         if opened.stale and not quiet:
             err.print(Text(printable(
                 f"Note: another process is refreshing the index at {opened.directory}; these "
@@ -102,6 +116,11 @@ def search_command(
                              pipeline=pipeline, rerank=rerank, rerank_depth=rerank_depth,
                              min_score=min_score)
     payload = search_payload(opened, query, hits, mode=mode, k=k)
+    hint = retriever.api.tier_hint(opened)
+    if hint is not None:
+        payload["hint"] = hint  # an added field: schema version 1 allows those
+        if not (quiet or machine):
+            err.print(Text(printable(hint)), soft_wrap=True)
     if as_json:
         typer.echo(json_text(payload))
     elif as_jsonl:
@@ -160,6 +179,8 @@ def _relevance(value: float | None) -> Text:
 
 
 def _snippet(hit: dict, query: str, lines: int) -> Syntax:
+    from rich.syntax import Syntax  # pulls in pygments: only the table needs it
+
     first, rows = snippet(hit, query, lines)
     # Tabs expanded here, as Syntax would, so that the marks' offsets are the shown columns.
     rows = [printable(row).expandtabs(TAB_SIZE) for row in rows]
