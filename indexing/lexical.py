@@ -41,6 +41,8 @@ META_FILE = "lexical.json"
 # Only variants whose score is zero for a document sharing no token with the query: BM25L and
 # BM25+ add a non-occurrence score to every document, so every document would "match".
 _METHODS = ("lucene", "robertson", "atire")
+# Texts whose tokens :meth:`BM25Index.tokenize` remembers (hit texts, a few KB each).
+_MEMO_TEXTS = 1024
 
 
 class BM25Index:
@@ -96,6 +98,7 @@ class BM25Index:
         self._tokenizer = CodeTokenizer(stem=self.stem)
         self._bm25: bm25s.BM25 | None = None
         self._num_docs = 0
+        self._memo: dict[str, tuple[str, ...]] = {}
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments: ``BM25Index(**index.config())`` is an empty twin."""
@@ -106,8 +109,19 @@ class BM25Index:
         return self._num_docs
 
     def tokenize(self, text: str) -> list[str]:
-        """The tokens this index sees for ``text`` (its tokenizer, its ``stem`` setting)."""
-        return self._tokenizer(text)
+        """The tokens this index sees for ``text`` (its tokenizer, its ``stem`` setting).
+
+        Recent texts are remembered: search tokenizes the text of every hit it returns to
+        estimate relevance (most of a fast-tier query's time), and hits recur across queries.
+        """
+        memo = self._memo
+        found = memo.get(text)
+        if found is None:
+            found = tuple(self._tokenizer(text))
+            if len(memo) >= _MEMO_TEXTS:
+                memo.clear()  # a bound, not an LRU: clearing is cheap and rarely happens
+            memo[text] = found
+        return list(found)
 
     def build(self, texts: Sequence[str]) -> None:
         """Index ``texts``, replacing anything indexed before; row ``i`` is ``texts[i]``.
