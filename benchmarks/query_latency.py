@@ -2,13 +2,14 @@
 
 On a shared, loaded machine an absolute p50 says as much about the neighbours as about the
 code, so this script times two versions of the engine side by side under the same load: the
-working tree and ``--baseline REF`` (exported with ``git archive`` into a temporary folder;
-nothing in the repository is touched). Each version runs in a worker process of its own that
-opens the same index read-only; the parent sends the same queries to both, one at a time,
-alternating which worker goes first, and each worker times its own ``Index.search`` call
-(k = 10, the default pipeline unless ``--pipeline``). It reports p50 and p95 per version, the
-ratio of the p50s, the load average before and after, and whether both versions returned the
-same top 10 (chunk ids, lines, scores and relevances, compared exactly) for every query.
+working tree (or ``--new REF``) and ``--baseline REF``, each exported with ``git archive``
+into a temporary folder (nothing in the repository is touched). Each version runs in a
+worker process of its own that opens the same index read-only; the parent sends the same
+queries to both, one at a time, alternating which worker goes first, and each worker times
+its own ``Index.search`` call (k = 10, the default pipeline unless ``--pipeline``). It
+reports p50 and p95 per version, the ratio of the p50s and the median of the per-query
+ratios, the load average before and after, and whether both versions returned the same top
+10 (chunk ids, lines, scores and relevances, compared exactly) for every query.
 
 Queries: the repository's own benchmark queries first, then (``--queries N``) the other
 repositories' queries, in a fixed order, up to N distinct ones: a query is text, so any of them
@@ -52,6 +53,8 @@ def main() -> None:
     parser.add_argument("--pipeline", default=None, help="ranking preset (default: the default)")
     parser.add_argument("--baseline", default=None,
                         help="git ref to compare with (omit to time this tree alone)")
+    parser.add_argument("--new", default=None,
+                        help="git ref of the new side (omit: this working tree)")
     parser.add_argument("--queries", type=int, default=0,
                         help="distinct queries in all, the repository's own first "
                              "(0: its own only)")
@@ -64,9 +67,10 @@ def main() -> None:
         return
     queries = benchmark_queries(args.annotations, args.repo, args.queries)
     with tempfile.TemporaryDirectory(prefix="query-latency-") as scratch:
-        roots = {"new": REPOSITORY}
+        new = export(args.new, Path(scratch) / "new") if args.new else REPOSITORY
+        roots = {"new": new}
         if args.baseline:
-            roots = {"old": export(args.baseline, Path(scratch) / "old"), "new": REPOSITORY}
+            roots = {"old": export(args.baseline, Path(scratch) / "old"), "new": new}
         result = compare(roots, args, queries)
     result["command"] = " ".join(["python", "benchmarks/query_latency.py", *sys.argv[1:]])
     print(json.dumps(result["summary"], indent=1))
