@@ -211,17 +211,23 @@ def report(args, repos, tune, check, weights: dict, lines) -> dict:
 
 def latency(args, repos) -> dict:
     """p50 / p95 of single ``Index.search`` calls (k=10) per repository, ``plain`` and
-    ``code`` presets, after one untimed call each (which builds the ranking context)."""
+    ``code`` presets, after one untimed call each (which builds the ranking context). Each
+    preset gets an index opened afresh, so no query's vector is already cached when it is
+    timed (the model is loaded once per process either way). ``benchmarks/query_latency.py``
+    compares two commits under the same load."""
+    import retriever
+
     found = {}
     for repo in repos:
         texts = [q.query for q in repo.queries]
         found[repo.name] = {"chunks": len(repo.index), "queries": len(texts)}
         for name in ("plain", "code"):
-            repo.index.search(texts[0], k=10, mode=args.mode, pipeline=name)
+            index = retriever.open(repo.index.directory)
+            index.search("warm up the query path", k=10, mode=args.mode, pipeline=name)
             times = []
             for text in texts:
                 started = time.perf_counter()
-                repo.index.search(text, k=10, mode=args.mode, pipeline=name)
+                index.search(text, k=10, mode=args.mode, pipeline=name)
                 times.append((time.perf_counter() - started) * 1000)
             times.sort()
             found[repo.name][name] = {"p50_ms": round(times[len(times) // 2], 2),
