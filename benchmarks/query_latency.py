@@ -184,8 +184,10 @@ def serve(root: Path, index_dir: Path, mode: str, pipeline: str | None) -> None:
 
     index = retriever.open(index_dir)
     options = {"pipeline": pipeline} if pipeline else {}
-    # Warm: loads the query encoder and builds the ranking context (not what is measured).
-    index.search("warm up the query path", k=10, mode=mode, **options)
+    # Warm: loads the query encoder, builds the ranking context and the symbol table's
+    # lookups (an identifier query), once per process; not what is measured.
+    for warm in ("warm up the query path", "WarmUp::query_path"):
+        index.search(warm, k=10, mode=mode, **options)
     print(json.dumps({"engine": str(Path(retriever.__file__).parent)}), flush=True)
     for line in sys.stdin:
         query = json.loads(line)
