@@ -10,7 +10,8 @@ The recipe (after Model2Vec's distillation and potion-code's training):
    is scaled by ``sif / (sif + p)``, so ``self`` and ``(`` weigh little in a mean.
 4. Training, both losses each step: (a) the student's vector of a text, through a linear head
    that is thrown away afterwards, matches the teacher's embedding of it (cosine); (b) InfoNCE
-   on (docstring -> code) pairs with in-batch negatives, in the student's own space.
+   on (docstring -> code) pairs with in-batch negatives (and, when the recipe asks, one mined
+   hard negative a pair), in the student's own space.
 5. Saved as a Model2Vec folder: int8 rows with one float scale per token (Model2Vec's
    ``weights``), ``tokenizer.json``, ``config.json`` and ``training.json`` (the recipe, seed,
    data hash, teacher fingerprint, command and dev metrics).
@@ -54,6 +55,8 @@ class Recipe:
     distill_weight: float = 1.0
     contrastive_weight: float = 1.0
     symmetric: bool = False  # InfoNCE both ways: queries to codes and codes to queries
+    # Mined hard negatives (one code per pair) join the in-batch negatives of the queries.
+    hard_negatives: bool = False
     max_tokens: int = 512
     seed: int = 0
     notes: dict = field(default_factory=dict)
@@ -150,6 +153,7 @@ def pad_ids(rows: list[list[int]], pad: int, width: int):
 def train_table(
     table, head, *, pad: int, texts, targets, queries, codes, recipe: Recipe,
     dev: Callable[[object], dict] | None = None, log: Callable[[dict], None] | None = None,
+    negatives=None,
 ):
     """Train the table (and the head) with the two losses; returns (best table, history).
 
@@ -164,6 +168,8 @@ def train_table(
         dev: called with the table after each epoch; returns metrics, the first of which
             chooses the best epoch (epoch 0, the untrained table, included).
         log: called with one dict per epoch.
+        negatives: (m,) int tensor, per pair the row of ``codes`` that is its hard negative
+            (-1: none); used when ``recipe.hard_negatives`` is set.
     """
     import torch
     import torch.nn.functional as F
@@ -182,6 +188,11 @@ def train_table(
     def encode(ids):
         return F.embedding_bag(ids.to(device).long(), weight, mode="sum", padding_idx=pad)
 
+    use_negatives = recipe.hard_negatives and negatives is not None
+    if recipe.hard_negatives and negatives is None:
+        raise InputError("The recipe asks for hard negatives but none were given; pass "
+                         "negatives= (one code row per pair, -1 for none) or set "
+                         "hard_negatives=False.")
     history = []
     best_score, best = -math.inf, table.clone()
     for epoch in range(recipe.epochs + 1):
@@ -203,7 +214,11 @@ def train_table(
                         d = F.normalize(encode(codes[pick]), dim=1)
                         logits = q @ d.T / recipe.temperature
                         labels = torch.arange(len(pick), device=device)
-                        nce = F.cross_entropy(logits, labels)
+                        forward = logits
+                        if use_negatives:  # each query also against every mined negative
+                            hard = _negative_vectors(encode, codes, negatives[pick])
+                            forward = torch.cat([logits, q @ hard.T / recipe.temperature], 1)
+                        nce = F.cross_entropy(forward, labels)
                         if recipe.symmetric:
                             nce = (nce + F.cross_entropy(logits.T, labels)) / 2
                         loss = loss + recipe.contrastive_weight * nce
@@ -225,6 +240,14 @@ def train_table(
         if log is not None:
             log(row)
     return best, history
+
+
+def _negative_vectors(encode, codes, rows):
+    """Unit vectors of the codes named by ``rows`` (pairs without a negative, -1, skipped)."""
+    import torch.nn.functional as F
+
+    rows = rows.to(codes.device)
+    return F.normalize(encode(codes[rows[rows >= 0]]), dim=1)
 
 
 def retrieval_metrics(table, pad: int, queries, codes) -> dict:
