@@ -330,14 +330,11 @@ class StaticEncoder:
             part = texts[start : start + self.batch_size]
             if not all(isinstance(text, str) for text in part):
                 raise InputError("Every text to encode must be a string.")
-            # The cut is at least max_tokens characters (a token is at least one): shorter
-            # texts, such as every query, need neither it nor the vocabulary's median.
-            if any(len(text) > self.max_tokens for text in part):
-                cut = self.max_tokens * model.median_token_length
-                part = [text[:cut] for text in part]
-            encodings = model.tokenizer.encode_batch_fast(part, add_special_tokens=False)
-            ids = [encoding.ids[: self.max_tokens] for encoding in encodings]
-            out[start : start + len(part)] = _mean_rows(model, ids)
+            # No dedupe of identical texts: they are rare in code (0.2% of the semble trees'
+            # chunks) and leaving one out moves the gather slices of _mean_rows, which
+            # changes other texts' vectors in their last bit.
+            out[start : start + len(part)] = _mean_rows(
+                model, _token_ids(model, list(part), self.max_tokens))
             if progress is not None:
                 progress(len(part))
         if self.normalize:
@@ -360,6 +357,19 @@ class StaticEncoder:
             progress: called with the number of texts finished after each batch.
         """
         return self._encode(texts, progress)
+
+
+def _token_ids(model: _Model, texts: list[str], max_tokens: int) -> list[list[int]]:
+    """The first ``max_tokens`` token ids of each text, cut first at ``max_tokens`` times the
+    vocabulary's median token length (Model2Vec's cut), so that the tokenizer never reads
+    megabytes it would drop."""
+    # The cut is at least max_tokens characters (a token is at least one): shorter texts,
+    # such as every query, need neither it nor the vocabulary's median.
+    if any(len(text) > max_tokens for text in texts):
+        cut = max_tokens * model.median_token_length
+        texts = [text[:cut] for text in texts]
+    encodings = model.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    return [encoding.ids[:max_tokens] for encoding in encodings]
 
 
 def _mean_rows(model: _Model, ids: list[list[int]]) -> np.ndarray:
