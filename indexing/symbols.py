@@ -112,6 +112,14 @@ _CALL_DEF = re.compile(
     r"\((?P<args>[^()\"'`;=]*(?:\([^()]*\)[^()\"'`;=]*)*)\)\s*"
     r"(?:const\s*|noexcept\s*|override\s*|throws\s+[\w., ]+|:\s*[\w<>\[\], .?|]+)?\s*\{\s*$"
 )
+# What a _KEYWORD_DEF line starts with: a modifier or a keyword, followed by whitespace,
+# "(" or "<" (the first word of the stripped line, cut at those).
+_LEADS = frozenset(_KEYWORDS) | frozenset(
+    "export default public private protected internal static final abstract sealed open "
+    "override async unsafe extern inline virtual data case inner companion suspend partial "
+    "readonly declare local pub const".split()
+)
+# (An _ASSIGN_DEF value holds "function", "=>" or a Zig container keyword: tested inline.)
 _IMPL_FOR = re.compile(rf"\bfor\s+&?(?:'\w+\s+)?(?P<name>{_NAME})")
 _CONTAINER_VALUE = re.compile(r"(?:extern\s+|packed\s+)?(?:struct|enum|union|opaque)\b")
 _DEFINE = re.compile(r"^\s*#\s*define\s+(?P<name>[A-Za-z_]\w*)")
@@ -136,10 +144,16 @@ def definitions_in(text: str, language: str) -> list[tuple[int, str, str]]:
     """
     found = []
     c_family = language in _C_FAMILY
+    c_like = language in ("c", "cpp", "cuda", "objc")
     for offset, line in enumerate(text.split("\n")):
-        if len(line) > 400 or not line.strip():
+        stripped = line.strip()
+        if len(line) > 400 or not stripped:
             continue
-        match = _KEYWORD_DEF.match(line)
+        # Each pattern runs only on lines that pass a cheap test it implies (its first
+        # word, a literal it needs): most lines of code are no header, and the patterns
+        # were most of a symbol table's build time. The results are the same.
+        lead = stripped.split(None, 1)[0].split("(", 1)[0].split("<", 1)[0]
+        match = _KEYWORD_DEF.match(line) if lead in _LEADS else None
         if match is not None:
             name = match["name"]
             if match["kw"] == "impl":
@@ -148,22 +162,24 @@ def definitions_in(text: str, language: str) -> list[tuple[int, str, str]]:
                 name = implemented["name"] if implemented is not None else name
             found.append((offset, name, _KEYWORDS[match["kw"]]))
             continue
-        match = _ASSIGN_DEF.match(line)
+        assigns = ("=>" in line or "function" in line or "struct" in line or "enum" in line
+                   or "union" in line or "opaque" in line)
+        match = _ASSIGN_DEF.match(line) if assigns else None
         if match is not None:
             kind = "struct" if _CONTAINER_VALUE.match(match["value"]) else "function"
             found.append((offset, match["name"], kind))
             continue
-        if c_family:
+        if c_family and stripped.endswith("{") and "(" in line:
             match = _CALL_DEF.match(line)
             if match is not None and _plausible_call_definition(match):
                 found.append((offset, match["name"], "function"))
                 continue
-        if language in ("c", "cpp", "cuda", "objc"):
+        if c_like and stripped[0] in "#}":
             match = _DEFINE.match(line) or _TYPEDEF_END.match(line)
             if match is not None:
                 found.append((offset, match["name"], "definition"))
                 continue
-        if language == "haskell":
+        if language == "haskell" and "::" in line:
             match = _HASKELL_SIGNATURE.match(line)
             if match is not None:
                 found.append((offset, match["name"], "function"))
@@ -263,11 +279,13 @@ class SymbolTable:
             # A chunk inside a definition qualifies what it holds by that definition's path.
             scope = labels[0] if len(labels) == 1 and kind != "module" else None
             text = text or ""
-            lines = text.split("\n")
-            # A definition chunk may also hold a sibling (a type alias above a class): only
-            # headers indented deeper than the chunk's outermost lines are inside its scope.
-            outer = min((_indent(line) for line in lines if line.strip()), default=0)
-            for offset, header, header_kind in definitions_in(text, language):
+            headers = definitions_in(text, language)
+            if headers:  # most chunks hold none: their lines need no second look
+                lines = text.split("\n")
+                # A definition chunk may also hold a sibling (a type alias above a class):
+                # only headers indented deeper than its outermost lines are inside its scope.
+                outer = min((_indent(line) for line in lines if line.strip()), default=0)
+            for offset, header, header_kind in headers:
                 qualified = header
                 if header.startswith("self."):  # Ruby "def self.name"
                     header = qualified = header[5:]
