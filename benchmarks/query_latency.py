@@ -4,12 +4,14 @@ On a shared, loaded machine an absolute p50 says as much about the neighbours as
 code, so this script times two versions of the engine side by side under the same load: the
 working tree (or ``--new REF``) and ``--baseline REF``, each exported with ``git archive``
 into a temporary folder (nothing in the repository is touched). Each version runs in a
-worker process of its own that opens the same index read-only; the parent sends the same
-queries to both, one at a time, alternating which worker goes first, and each worker times
-its own ``Index.search`` call (k = 10, the default pipeline unless ``--pipeline``). It
-reports p50 and p95 per version, the ratio of the p50s and the median of the per-query
-ratios, the load average before and after, and whether both versions returned the same top
-10 (chunk ids, lines, scores and relevances, compared exactly) for every query.
+worker process of its own, pinned to one core shared by both (``--cpu``), that opens the
+same index read-only; the parent sends the same queries to both, one at a time, alternating
+which worker goes first, and each worker times its own ``Index.search`` call (k = 10, the
+default pipeline unless ``--pipeline``). It reports p50 and p95 per version, the ratio of the
+p50s and the median of the per-query ratios, the p50 of each worker's CPU time per call
+(steadier than wall time under load), the load average before and after, and whether both
+versions returned the same top 10 (chunk ids, lines, scores and relevances, compared
+exactly) for every query.
 
 Queries: the repository's own benchmark queries first, then (``--queries N``) the other
 repositories' queries, in a fixed order, up to N distinct ones: a query is text, so any of them
@@ -52,9 +54,10 @@ def main() -> None:
     parser.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "lexical"])
     parser.add_argument("--pipeline", default=None, help="ranking preset (default: the default)")
     parser.add_argument("--baseline", default=None,
-                        help="git ref to compare with (omit to time this tree alone)")
+                        help="git ref (or a folder holding the packages) to compare with; "
+                             "omit to time this tree alone")
     parser.add_argument("--new", default=None,
-                        help="git ref of the new side (omit: this working tree)")
+                        help="git ref (or folder) of the new side (omit: this working tree)")
     parser.add_argument("--queries", type=int, default=0,
                         help="distinct queries in all, the repository's own first "
                              "(0: its own only)")
@@ -101,7 +104,10 @@ def benchmark_queries(annotations: Path | None, repo: str, wanted: int) -> list[
 
 
 def export(ref: str, folder: Path) -> Path:
-    """The engine's packages at commit ``ref``, extracted under ``folder``."""
+    """The engine's packages at commit ``ref``, extracted under ``folder``; a folder that
+    holds them already (an experiment's copy) is used as it is."""
+    if (Path(ref) / "retriever" / "__init__.py").is_file():
+        return Path(ref).resolve()
     folder.mkdir(parents=True)
     archive = folder.with_suffix(".tar")
     subprocess.run(["git", "-C", str(REPOSITORY), "archive", "--format=tar", "-o",
@@ -116,6 +122,7 @@ def compare(roots: dict[str, Path], args, queries: list[str]) -> dict:
     try:
         load_before = os.getloadavg()
         times: dict[str, dict[int, list[float]]] = {n: {} for n in workers}
+        cpu: dict[str, list[float]] = {n: [] for n in workers}
         tops: dict[str, list] = {n: [] for n in workers}
         names = list(workers)
         step = 0
@@ -129,6 +136,7 @@ def compare(roots: dict[str, Path], args, queries: list[str]) -> dict:
                     times[name].setdefault(number, []).append(answer["ms"])
                     if number == 1:
                         tops[name].append(answer["top"])
+                        cpu[name].append(answer["cpu_ms"])
         load_after = os.getloadavg()
     finally:
         for worker in workers.values():
@@ -140,8 +148,10 @@ def compare(roots: dict[str, Path], args, queries: list[str]) -> dict:
                      "load_after": [round(x, 2) for x in load_after]}
     for name, passes in times.items():
         first = passes[1]
+        # CPU time of the worker process: what the code costs, far less moved by the load.
         summary[name] = {"p50_ms": round(statistics.median(first), 3),
-                         "p95_ms": round(percentile(first, 0.95), 3)}
+                         "p95_ms": round(percentile(first, 0.95), 3),
+                         "cpu_p50_ms": round(statistics.median(cpu[name]), 3)}
         later = [t for n, values in passes.items() if n > 1 for t in values]
         if later:
             summary[name]["repeated_p50_ms"] = round(statistics.median(later), 3)
@@ -153,7 +163,7 @@ def compare(roots: dict[str, Path], args, queries: list[str]) -> dict:
         same = [a == b for a, b in zip(tops["old"], tops["new"], strict=True)]
         summary["identical_top10"] = f"{sum(same)}/{len(same)}"
         summary["differing_queries"] = [q for q, s in zip(queries, same, strict=True) if not s]
-    return {"summary": summary, "times_ms": times}
+    return {"summary": summary, "times_ms": times, "cpu_ms": cpu}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -200,12 +210,13 @@ def serve(root: Path, index_dir: Path, mode: str, pipeline: str | None) -> None:
     print(json.dumps({"engine": str(Path(retriever.__file__).parent)}), flush=True)
     for line in sys.stdin:
         query = json.loads(line)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         hits = index.search(query, k=10, mode=mode, **options)
         elapsed = (time.perf_counter() - started) * 1000
+        cpu = (time.process_time() - cpu) * 1000
         top = [[h.chunk_id, h.path, h.start_line, h.end_line, h.score, h.relevance]
                for h in hits]
-        print(json.dumps({"ms": elapsed, "top": top}), flush=True)
+        print(json.dumps({"ms": elapsed, "cpu_ms": cpu, "top": top}), flush=True)
 
 
 if __name__ == "__main__":
