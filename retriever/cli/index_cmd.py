@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 import retriever
+import retriever.api
 from retriever.cli.common import err, out, progress_bar, silenced
 from retriever.text_safety import printable
 
@@ -37,7 +38,8 @@ def index_command(
     tier: str | None = typer.Option(
         None, "--tier",
         help="Vectors to build: lexical (none), fast (a static encoder), dense (the "
-             "transformer) or full (both) [the index's own, else dense].",
+             "transformer) or full (both) [the index's own, else dense]. `retriever search` "
+             "on a tree with no index builds fast; --tier full adds the transformer's.",
     ),
     fast_model: str | None = typer.Option(
         None, "--fast-model", help="Static model for the fast tier: a shipped name or a folder."
@@ -107,11 +109,14 @@ def index_command(
                 workers=workers, **settings,
             )
     report = opened.last_build
+    hint = None if quiet else retriever.api.tier_hint(opened)
     # Text(printable(...)): file names are untrusted, neither markup nor terminal escapes.
     if not report.rebuilt:
         out.print(Text(printable(
             f"Index at {opened.directory} is up to date ({report.chunks} chunks)."
         )))
+        if hint:
+            err.print(Text(printable(hint)), soft_wrap=True)
         return
     out.print(Text(printable(
         f"Indexed {report.files} files into {report.chunks} chunks at {opened.directory} "
@@ -120,6 +125,8 @@ def index_command(
     )))
     if quiet:
         return
+    if hint:
+        err.print(Text(printable(hint)), soft_wrap=True)
     for warning in report.warnings:
         err.print(Text(printable(f"Warning: {warning}")))
     if report.skipped:

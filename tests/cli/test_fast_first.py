@@ -54,6 +54,10 @@ def test_the_hint_goes_to_stderr_and_quiet_drops_it(repo):
     assert "--tier full" in shown.stderr and "--tier full" not in shown.stdout
     quiet = runner.invoke(app, ["search", "debounce typing", str(repo), "-q", "--no-snippet"])
     assert quiet.exit_code == 0 and "--tier full" not in quiet.stderr
+    # `retriever index PATH` keeps the fast tier and says how to add the transformer's.
+    kept = runner.invoke(app, ["index", str(repo)])
+    assert kept.exit_code == 0 and "up to date" in kept.stdout
+    assert "--tier full" in kept.stderr
 
 
 def test_the_fast_path_imports_no_transformer_stack(repo):
