@@ -44,3 +44,23 @@ def _fast_path(encoder, fast, text: str) -> np.ndarray:
     # differ in their last bit, whichever path runs them.
     with capped_threads(encoder.query_threads):
         return encoder._cut(fast.encode([text]))
+
+
+def test_the_model_key_is_worked_out_once_and_a_cleared_cache_still_reloads(
+        tiny_model_dir, monkeypatch):
+    import encoders.sentence as sentence
+    from encoders.runtime import clear_model_cache, model_loads
+
+    walks = []
+    real = sentence.content_digests
+    monkeypatch.setattr(sentence, "content_digests",
+                        lambda *a, **k: walks.append(a[0]) or real(*a, **k))
+    encoder = SentenceTransformerEncoder(model=str(tiny_model_dir), device="cpu")
+    first = encoder.encode_queries(["find the parser"])
+    for _ in range(5):
+        np.testing.assert_array_equal(encoder.encode_queries(["find the parser"]), first)
+    assert len(walks) == 1
+    clear_model_cache()
+    before = model_loads()
+    np.testing.assert_array_equal(encoder.encode_queries(["find the parser"]), first)
+    assert model_loads() == before + 1
