@@ -10,6 +10,11 @@ longest-match lookup. Each new token's teacher text is its most frequent spellin
 ``indexing/tokenize.py`` splits identifiers (``DataLoader`` -> ``data loader``), so its first
 vector is what the teacher makes of those words.
 
+With ``split_case`` the tokenizer also cuts identifiers at case changes before it lowercases
+(``getUserByID`` -> ``get user by id``, ``HTTPServer`` -> ``http server``), as the lexical
+index does: a query's words then meet the same tokens in code, whatever the naming style, and
+the code words left to add are the ones written as one lowercase word (``kwargs``, ``stdout``).
+
 Room comes from the teacher's ``[unusedN]`` placeholders and the non-ASCII tokens the code
 never uses. Every ASCII token stays, so any ASCII word is still spelled as before; a word
 that needs a dropped piece becomes the unknown token, which encoders drop.
@@ -29,12 +34,20 @@ import numpy as np
 
 from retriever.errors import InputError
 
-__all__ = ["Vocabulary", "build_vocabulary", "split_identifier", "token_counts"]
+__all__ = ["CASE_SPLIT", "Vocabulary", "build_vocabulary", "split_identifier", "token_counts"]
 
 # Parts of an identifier, as indexing/tokenize.py cuts them: acronyms before a capitalised
 # word, words, trailing acronyms, digits (the lexical index's rules, kept in step by a test).
 _PART = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _CODE_WORD = re.compile(r"[a-z][a-z0-9]{2,39}")
+# Normalizers (tokenizers' JSON form) that put a space at each case change of an identifier:
+# lower or digit -> upper (getUser), and an acronym's last capital before a word (HTTPServer).
+# Zero-width matches, so nothing of the text is lost; they run before the teacher's normalizer
+# lowercases.
+CASE_SPLIT = [
+    {"type": "Replace", "pattern": {"Regex": "(?<=[a-z0-9])(?=[A-Z])"}, "content": " "},
+    {"type": "Replace", "pattern": {"Regex": "(?<=[A-Z])(?=[A-Z][a-z])"}, "content": " "},
+]
 
 
 def split_identifier(word: str) -> str:
@@ -88,7 +101,8 @@ def token_counts(tokenizer, texts: Iterable[str], size: int, batch: int = 2048) 
 
 
 def build_vocabulary(
-    teacher_tokenizer: Path, texts: list[str], *, size: int, min_count: int = 5
+    teacher_tokenizer: Path, texts: list[str], *, size: int, min_count: int = 5,
+    split_case: bool = False,
 ) -> Vocabulary:
     """Prune the teacher's WordPiece vocabulary and fill it up to ``size`` with code words.
 
@@ -97,6 +111,8 @@ def build_vocabulary(
         texts: the code (and docstrings) the words are counted in.
         size: the number of tokens wanted; fewer when too few words reach ``min_count``.
         min_count: a word must occur this often to become a token.
+        split_case: cut identifiers at case changes before lowercasing (:data:`CASE_SPLIT`);
+            words are then counted as that tokenizer sees them.
 
     Raises:
         InputError: the teacher's tokenizer is not WordPiece, or ``size`` leaves no room for
@@ -109,6 +125,10 @@ def build_vocabulary(
     if model.get("type") != "WordPiece":
         raise InputError(f"{teacher_tokenizer}: the teacher's tokenizer must be WordPiece, "
                          f"not {model.get('type')!r}.")
+    spec = copy.deepcopy(spec)
+    if split_case:
+        original = [spec["normalizer"]] if spec.get("normalizer") else []
+        spec["normalizer"] = {"type": "Sequence", "normalizers": CASE_SPLIT + original}
     teacher = Tokenizer.from_str(json.dumps(spec))
     teacher.no_padding()
     teacher.no_truncation()
@@ -124,8 +144,11 @@ def build_vocabulary(
         raise InputError(f"size {size} is below the {len(kept)} teacher tokens kept; raise it.")
     spellings: Counter[str] = Counter()
     pre = teacher.pre_tokenizer
+    # Words as the tokenizer meets them: after the case split (which needs the case, so the
+    # lowercasing normalizer runs with it) when asked, else as written.
+    normalize = teacher.normalizer.normalize_str if split_case else (lambda text: text)
     for text in texts:
-        spellings.update(word for word, _ in pre.pre_tokenize_str(text))
+        spellings.update(word for word, _ in pre.pre_tokenize_str(normalize(text)))
     words: Counter[str] = Counter()
     best: dict[str, tuple[int, str]] = {}
     for spelling, count in spellings.items():
