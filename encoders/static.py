@@ -316,8 +316,10 @@ class StaticEncoder:
         return stat_digest(self._path, self._settings_prefix())
 
     def _model(self) -> _Model:
-        files = content_digests(self._path, [b""], while_reading=[self._settings_prefix()])[0]
-        return shared_model(("static", files), lambda: _Model(self._path))
+        # Keyed by the files' stat (a rewrite or a copy changes it), not their hash: a
+        # search on an existing index then reads none of the table's 16 MB it does not use.
+        files = stat_digest(self._path, b"")
+        return shared_model(("static", str(self._path), files), lambda: _Model(self._path))
 
     def _encode(self, texts: Sequence[str], progress: Callable[[int], None] | None) -> np.ndarray:
         if isinstance(texts, str):
