@@ -27,6 +27,7 @@ COMMANDS = {
     "eval": ("retriever.cli.eval_cmd", "app"),
     "train": ("retriever.cli.train_cmd", "app"),
     "cache": ("retriever.cli.cache_cmd", "app"),
+    "adapt": ("retriever.cli.adapt_cmd", "adapt_command"),
 }
 
 
