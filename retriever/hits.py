@@ -12,7 +12,12 @@ from dataclasses import asdict, dataclass, field
 
 from chunking import Chunk
 
-__all__ = ["Hit", "Document", "Candidate", "assemble"]
+__all__ = ["Hit", "Document", "Candidate", "ChunkRows", "assemble"]
+
+# The chunk table's columns that make a Chunk, in the order of its fields.
+_CHUNK_FIELDS = ("id", "path", "language", "start_line", "end_line", "kind", "symbol", "text")
+# Chunks a ChunkRows keeps after reading them (their text, a few KB each).
+_RECENT = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,29 @@ class Candidate:
         return Hit(path=chunk.path, start_line=self.start_line, end_line=self.end_line,
                    symbol=chunk.symbol, kind=chunk.kind, language=chunk.language,
                    score=self.score, text=text, chunk_id=chunk.id, relevance=relevance)
+
+
+class ChunkRows:
+    """The chunks of a chunk table (pyarrow) by row, read one value at a time as a ranking
+    is walked: :func:`assemble` stops after about k of the hundreds of ranked rows, and
+    taking them all cost more than the search itself. The last few thousand read are kept
+    (a repository's good answers recur across queries)."""
+
+    def __init__(self, table) -> None:
+        self._table = table
+        self._columns: list | None = None
+        self._recent: dict[int, Chunk] = {}
+
+    def at(self, row: int) -> Chunk:
+        found = self._recent.get(row)
+        if found is None:
+            if self._columns is None:
+                self._columns = [self._table.column(name) for name in _CHUNK_FIELDS]
+            found = Chunk(*(column[row].as_py() for column in self._columns))
+            if len(self._recent) >= _RECENT:
+                self._recent.clear()  # a bound, not an LRU: cheap, and rare
+            self._recent[row] = found
+        return found
 
 
 def _adjacent(candidate: Candidate, chunk: Chunk) -> bool:

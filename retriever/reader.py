@@ -19,7 +19,7 @@ from retriever.build import resolved_config, same_encoder
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
 from retriever.filters import Filter
 from retriever.generation import Generation
-from retriever.hits import Hit, assemble
+from retriever.hits import ChunkRows, Hit, assemble
 from retriever.pipeline import Results, Retrieve, Stage, fuse
 from retriever.ranking import calibration
 
@@ -34,8 +34,6 @@ MAX_K = 10_000
 _REBUILD = "Rebuild the index with `retriever index PATH --force`."
 # Query batches whose vectors an index keeps (a few KB each).
 _ENCODED_BATCHES = 256
-# The chunk table's columns that make a Chunk, in the order of its fields.
-_CHUNK_FIELDS = ("id", "path", "language", "start_line", "end_line", "kind", "symbol", "text")
 
 
 class SearchMode(str, Enum):
@@ -101,7 +99,7 @@ class Index:
         self._encoded: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._encoded_lock = threading.Lock()
         self._columns = None
-        self._chunk_columns: list | None = None
+        self._chunk_rows = ChunkRows(self._chunks)
         self._opened = opened
         self._loaded: dict[str, object] = {}
         if encoder is not None:
@@ -390,9 +388,7 @@ class Index:
         keep = results.ids[q] >= 0
         rows = results.ids[q][keep].tolist()
         scores = results.scores[q][keep].tolist()
-        # Chunks are read as assemble asks for them: it stops after about k of the hundreds
-        # of ranked rows, and taking them all from the table cost more than the search.
-        at = self._chunk_at
+        at = self._chunk_rows.at  # read as assemble asks, so only about k of the rows
         ranked = ((row, at(row), score) for row, score in zip(rows, scores, strict=True))
         candidates = assemble(ranked, k)
         if not candidates:
@@ -401,13 +397,6 @@ class Index:
             query, candidates, tokenize=self._lexical.tokenize, vectors=self._vectors,
             vector=vector, log_score=calibrator.log_score, top=scores[0]))
         return [c.hit(float(r)) for c, r in zip(candidates, relevance, strict=True)]
-
-    def _chunk_at(self, row: int) -> Chunk:
-        """The chunk at ``row``, read from the table's columns one value at a time."""
-        columns = self._chunk_columns
-        if columns is None:
-            columns = self._chunk_columns = [self._chunks.column(name) for name in _CHUNK_FIELDS]
-        return Chunk(*(column[row].as_py() for column in columns))
 
     def info(self) -> dict:
         """The manifest plus where the index lives, the absolute source root (``root``; the

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import retriever
-from retriever.hits import assemble
+from retriever import hits as hits_module
+from retriever.hits import ChunkRows, assemble
 from retriever.ranking import code_priors, preset
 from retriever.ranking.context import context_of
 from retriever.ranking.fitted import weights_for
@@ -120,3 +121,14 @@ def test_path_factors_kept_per_index_follow_the_settings(tmp_path):
     assert ranked(1.0)[0] == "tests/test_client.py"  # not the factors of the last call
     # Each setting computed once and kept with the index.
     assert len(context.derived) == kept + 2
+
+
+def test_chunk_rows_read_every_row_as_the_table_holds_it_and_keep_a_bounded_few(fast,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(hits_module, "_RECENT", 5)
+    table = fast._chunks
+    rows = ChunkRows(table)
+    expected = fast.chunks()
+    for row in [*range(len(expected)), *range(len(expected))]:
+        assert rows.at(row) == expected[row]
+        assert len(rows._recent) <= 5
