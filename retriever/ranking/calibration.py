@@ -222,61 +222,59 @@ _UNFITTED = Calibrator(weights={"coverage": 4.0, "rank": -0.5}, bias=-2.5,
                        fitted="not fitted: a hand-set placeholder")
 
 # fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by hand)
-FINGERPRINT = 'c0b2c58d5af6bd5599d56dff3b209ad7'  # the default model's: cosine features need it
-CONFIDENT = 0.32
+FINGERPRINT = '0fa44fc8441df78891c21558c89def01'  # the default model's: cosine features need it
+CONFIDENT = 0.33
 FITTED_BY = (
-    'python benchmarks/calibrate.py fit --write, on the rows of: python '
-    "benchmarks/calibrate.py collect --mode lexical --index-root '<rank-index>'; "
-    "DENSE_RETRIEVER_CACHE='<bench-cache>' python benchmarks/calibrate.py collect --mode "
-    "hybrid --mode dense --index-root '<hybrid-index>'; DENSE_RETRIEVER_CACHE='<bench- "
-    "cache>' python benchmarks/calibrate.py collect --mode hybrid --skip-semble --index- "
-    "root '<hybrid-index>'; python benchmarks/calibrate.py collect --mode hybrid --index- "
-    "root '<hybrid-index>' (tune half and corpora only; hits = tune rows)"
+    'python benchmarks/calibrate.py fit --fingerprint 0fa44fc8441df78891c21558c89def01 '
+    "--out '<calibration>' --write, on the rows of: python benchmarks/calibrate.py collect "
+    "--mode lexical --index-root '<rank-index>'; python benchmarks/calibrate.py collect "
+    "--mode hybrid --mode dense --index-root '<hybrid-index>' --annotations '<annotations>' "
+    "--out '<calibration>' (tune half and corpora only; hits = tune rows)"
 )
 FITTED: dict[str, dict] = {
-    'dense/any': {'bias': -2.63048, 'log_score': False, 'hits': 50200, 'weights':
-        {'best_coverage': 1.15181, 'coverage': 3.4718, 'rank': -0.76935, 'symbol': -0.52436,
-        'terms': -0.12385}},
-    'dense/any/nocos': {'bias': -2.63053, 'log_score': False, 'hits': 50200, 'weights':
-        {'best_coverage': 1.15197, 'coverage': 3.47176, 'rank': -0.76935, 'symbol': -0.52449,
-        'terms': -0.12388}},
-    'dense/priors': {'bias': -3.94953, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_cosine': 1.41099, 'best_coverage': 1.40756, 'cosine': 1.07981, 'coverage':
-        2.1516, 'gap': -0.01097, 'rank': -0.33835, 'score': 0.16793, 'symbol': -0.76497,
-        'terms': 0.15132}},
-    'dense/priors/nocos': {'bias': -3.99924, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_coverage': 1.9749, 'coverage': 2.38011, 'rank': -0.36257, 'score': 0.18614,
-        'symbol': -0.82993, 'terms': 0.57656}},
-    'dense/raw': {'bias': -2.93686, 'log_score': False, 'hits': 38190, 'weights':
-        {'best_coverage': 1.44869, 'coverage': 3.26654, 'gap': -4.48279, 'rank': -0.53185,
-        'symbol': -0.32772, 'terms': -0.02925}},
-    'dense/raw/nocos': {'bias': -2.93648, 'log_score': False, 'hits': 38190, 'weights':
-        {'best_coverage': 1.44857, 'coverage': 3.26671, 'gap': -4.48319, 'rank': -0.53185,
-        'symbol': -0.32793, 'terms': -0.02943}},
-    'hybrid/any': {'bias': -3.29445, 'log_score': False, 'hits': 76380, 'weights':
-        {'best_coverage': 1.6168, 'cosine': 0.66761, 'coverage': 2.63921, 'rank': -0.88533,
-        'symbol': -0.13302, 'terms': 0.00654}},
-    'hybrid/any/nocos': {'bias': -3.03621, 'log_score': False, 'hits': 76380, 'weights':
-        {'best_coverage': 1.71092, 'coverage': 2.65996, 'rank': -0.9289, 'symbol': -0.20449,
-        'terms': 0.0364}},
-    'hybrid/fused': {'bias': -7.36872, 'log_score': False, 'hits': 26180, 'weights': {'cosine':
-        2.72723, 'coverage': 1.6737, 'gap': -1.17496, 'rank': -0.43197, 'score': 3.62781,
-        'terms': 0.55242}},
-    'hybrid/fused/nocos': {'bias': -6.99307, 'log_score': False, 'hits': 26180, 'weights':
-        {'best_coverage': 0.72532, 'coverage': 1.75143, 'gap': -0.87408, 'rank': -0.35443,
-        'score': 4.8592, 'terms': 0.42028}},
-    'hybrid/priors': {'bias': -3.88798, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_coverage': 1.73932, 'cosine': 3.48047, 'coverage': 1.49607, 'rank': -0.61866,
-        'score': 0.14105, 'symbol': -0.67637, 'terms': 0.01719}},
-    'hybrid/priors/nocos': {'bias': -4.2824, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_coverage': 2.74513, 'coverage': 1.58763, 'rank': -0.72245, 'score': 0.21866,
-        'symbol': -0.6087, 'terms': 0.62612}},
-    'hybrid/raw': {'bias': -6.20116, 'log_score': False, 'hits': 38190, 'weights':
-        {'best_coverage': 1.4424, 'cosine': 0.14768, 'coverage': 2.38437, 'gap': -61.00897,
-        'rank': -0.35259, 'score': 103.778, 'symbol': 0.00691, 'terms': -0.0123}},
-    'hybrid/raw/nocos': {'bias': -6.20734, 'log_score': False, 'hits': 38190, 'weights':
-        {'best_coverage': 1.45174, 'coverage': 2.38942, 'gap': -61.23175, 'rank': -0.35472,
-        'score': 106.07823, 'symbol': -0.00843, 'terms': -0.00739}},
+    'dense/any': {'bias': -2.5165, 'log_score': False, 'hits': 50200, 'weights':
+        {'best_coverage': 1.1467, 'coverage': 3.39702, 'rank': -0.77726, 'symbol': -0.43992,
+        'terms': -0.13708}},
+    'dense/any/nocos': {'bias': -2.51597, 'log_score': False, 'hits': 50200, 'weights':
+        {'best_coverage': 1.14635, 'coverage': 3.39696, 'rank': -0.77723, 'symbol': -0.44006,
+        'terms': -0.13721}},
+    'dense/priors': {'bias': -4.30173, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_cosine': 1.38293, 'best_coverage': 1.12167, 'cosine': 2.77494, 'coverage':
+        1.80711, 'gap': -0.01306, 'rank': -0.2549, 'score': 0.15806, 'symbol': -0.63202,
+        'terms': 0.0968}},
+    'dense/priors/nocos': {'bias': -4.1775, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 2.01839, 'coverage': 2.31405, 'rank': -0.34484, 'score': 0.20318,
+        'symbol': -0.7351, 'terms': 0.68156}},
+    'dense/raw': {'bias': -2.6555, 'log_score': False, 'hits': 38190, 'weights':
+        {'best_coverage': 1.39015, 'coverage': 3.21496, 'gap': -3.76139, 'rank': -0.57534,
+        'symbol': -0.24812, 'terms': -0.10187}},
+    'dense/raw/nocos': {'bias': -2.65572, 'log_score': False, 'hits': 38190, 'weights':
+        {'best_coverage': 1.39047, 'coverage': 3.21469, 'gap': -3.76201, 'rank': -0.57539,
+        'symbol': -0.24791, 'terms': -0.10174}},
+    'hybrid/any': {'bias': -3.70158, 'log_score': False, 'hits': 76380, 'weights':
+        {'best_coverage': 1.3925, 'cosine': 1.80515, 'coverage': 2.60992, 'rank': -0.80959,
+        'symbol': -0.02365, 'terms': -0.02537}},
+    'hybrid/any/nocos': {'bias': -3.0748, 'log_score': False, 'hits': 76380, 'weights':
+        {'best_coverage': 1.69223, 'coverage': 2.68579, 'rank': -0.93053, 'symbol': -0.1568,
+        'terms': 0.06249}},
+    'hybrid/fused': {'bias': -7.14223, 'log_score': False, 'hits': 26180, 'weights': {'cosine':
+        2.94055, 'coverage': 1.56801, 'gap': -1.12768, 'rank': -0.43762, 'score': 3.54217,
+        'terms': 0.47574}},
+    'hybrid/fused/nocos': {'bias': -6.94953, 'log_score': False, 'hits': 26180, 'weights':
+        {'best_coverage': 0.79712, 'coverage': 1.65346, 'gap': -0.81935, 'rank': -0.35939,
+        'score': 4.86466, 'terms': 0.40559}},
+    'hybrid/priors': {'bias': -4.14046, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_cosine': 0.00577, 'best_coverage': 1.2043, 'cosine': 4.72143, 'coverage': 1.549,
+        'rank': -0.55916, 'score': 0.05835, 'symbol': -0.5823, 'terms': 0.05693}},
+    'hybrid/priors/nocos': {'bias': -4.33209, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 2.68873, 'coverage': 1.72193, 'rank': -0.75986, 'score': 0.10368,
+        'symbol': -0.49439, 'terms': 0.71886}},
+    'hybrid/raw': {'bias': -5.89031, 'log_score': False, 'hits': 38190, 'weights':
+        {'best_coverage': 1.34457, 'cosine': 1.27046, 'coverage': 2.28871, 'gap': -95.48812,
+        'rank': -0.26139, 'score': 80.6138, 'symbol': 0.14514, 'terms': -0.05242}},
+    'hybrid/raw/nocos': {'bias': -6.01921, 'log_score': False, 'hits': 38190, 'weights':
+        {'best_coverage': 1.46038, 'coverage': 2.35799, 'gap': -97.3892, 'rank': -0.2801,
+        'score': 100.77109, 'symbol': 0.05346, 'terms': -0.00446}},
     'lexical/any/nocos': {'bias': -4.09749, 'log_score': False, 'hits': 48512, 'weights':
         {'best_coverage': 2.2443, 'coverage': 2.26391, 'rank': -0.70706, 'symbol': 0.04833,
         'terms': 0.24633}},
