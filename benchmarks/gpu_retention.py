@@ -271,7 +271,8 @@ def job(name: str, args) -> None:
 
     def run_pairs(start: str, s, out: Path, progress, dev: bool):
         with _autocast(device, args.bf16):
-            return pair_recipe(data=train_rows, dev=dev_rows if dev else None, out=out,
+            return pair_recipe(data=train_rows, dev=dev_rows if dev and args.dev else None,
+                               out=out,
                                base=start, settings=s, hard_negatives=1, progress=progress,
                                command=command)
 
@@ -310,7 +311,8 @@ def job(name: str, args) -> None:
             (work / "steps-contrastive.json").write_text(json.dumps({"steps": steps}))
     result = run_pairs(start, replace(settings, max_steps=steps), work / "models" / name,
                        None, True)
-    _say(name, "done", result.steps, json.dumps(result.manifest["dev_metrics"]))
+    _say(name, "done", result.steps, json.dumps(result.manifest["loss"]),
+         json.dumps(result.manifest["dev_metrics"]))
 
 
 # ---------------------------------------------------------------- the GPU call
@@ -332,6 +334,7 @@ def gpu(args) -> dict:
               "--threads", str(args.threads)]
     common += [] if args.bf16 else ["--no-bf16"]
     common += [] if args.probe else ["--no-probe"]
+    common += [] if args.dev else ["--no-dev"]
     logs = args.work / "logs"
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir()
@@ -354,7 +357,7 @@ def gpu(args) -> dict:
         log.close()
         _say(name, "exit", p.returncode, (logs / f"{name}.log").read_text()[-1500:])
     _say("training done")
-    models = {"base": args.work / "base"}
+    models = {} if args.skip_base else {"base": args.work / "base"}
     models.update({n: args.work / "models" / n for n in args.jobs
                    if (args.work / "models" / n / "training.json").exists()})
     summary = embed_and_rank(models, args.texts, args.ret, args.out, args.limit)
@@ -557,7 +560,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--threads", type=int, default=4)
         p.add_argument("--limit", type=int, default=0, help="use only this many rows (smoke)")
         p.add_argument("--no-bf16", dest="bf16", action="store_false")
-        p.add_argument("--no-probe", dest="probe", action="store_false")
+        p.add_argument("--no-probe", dest="probe", action="store_false",
+                       help="train --max-steps steps instead of timing four first")
+        p.add_argument("--no-dev", dest="dev", action="store_false",
+                       help="no dev metrics before and after (saves their time)")
+        p.add_argument("--skip-base", action="store_true",
+                       help="rank no views of the untrained base (a rerun has them)")
     p = sub.add_parser("baseline")
     p.add_argument("--ret", type=Path, required=True)
     p.add_argument("--texts", type=Path, required=True)
