@@ -122,10 +122,13 @@ def render() -> str:
     _languages(lines, lexical)
     for mode in ("lexical", "hybrid"):
         _line_level(lines, _load(f"line-level-{mode}.json"), mode)
-    for mode, name in (("hybrid", "all-MiniLM-L6-v2 + BM25"), ("dense", "all-MiniLM-L6-v2")):
+    for mode in ("hybrid", "dense"):
         report = _load(f"report-{mode}.json")
         if report is None:
             continue
+        # Reports written before the model was recorded were all all-MiniLM-L6-v2's.
+        model = report.get("model", "all-MiniLM-L6-v2")
+        name = f"{model} + BM25" if mode == "hybrid" else model
         names = report["split"]["tune"] + report["split"]["check"]
         every = len(names) == len(split["tune"]) + len(split["check"])
         _headline(lines, report, f"### {mode.capitalize()} ({name}), "
