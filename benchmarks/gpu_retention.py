@@ -1,17 +1,22 @@
 """Matryoshka, hash and MAE runs on the code model, ranked on the GPU, scored here (issue 10).
 
 Starting from code-minilm-v1 (its merged folder, carried as ``gpu_code_encoder.py`` packs a
-base), one GPU call trains four models side by side on the 59k (doc -> code) pairs, each with
-the same settings and as many steps as its share of the time allows (timed on four probe steps
-first): ``mat2d`` (Matryoshka over 384/256/128/64/32 dims and every depth), ``hash`` (BPR codes
-of 384 bits), ``contrastive`` (InfoNCE alone, the control) and ``mae_contrastive`` (RetroMAE
-over mined chunks for a fixed share of the time, then exactly the control's contrastive steps).
+base), one GPU call trains up to four models side by side on the 59k (doc -> code) pairs, each
+with the same settings and ``--max-steps`` steps (or, with ``--probe``, as many as its share of
+the time allows, timed on four probe steps; that overestimated the step time 2.7x under four
+jobs' start-up, so the measured runs fix the steps): ``mat2d`` (Matryoshka over
+384/256/128/64/32 dims and every depth), ``hash`` (BPR codes of 384 bits), ``contrastive``
+(InfoNCE alone, the control) and ``mae_contrastive`` (RetroMAE over mined chunks for a fixed
+share of the time, then exactly the control's contrastive steps).
 Then every benchmark text and query is embedded with each model (the engine's own
 ``SentenceTransformerEncoder`` on CUDA), and each query's top 100 rows of its repository or
 corpus are ranked there under every view (a dims prefix, the first 3 layers, sign codes,
 codes rescored); only those rankings come back. Here they are scored exactly as the benchmarks
 score the dense stage: semble through ``Index.search_many`` with the rankings as a frozen
 first stage (hit assembly and semble's scorer), CoSQA dev and SciFact train by documents.
+
+The defaults are the measured run's (learning rate 2e-5, float32): a first run at 1e-4 with
+bf16 autocast (``--lr 1e-4 --bf16``) ruined every model (benchmarks/RESULTS.md, retention).
 
     # here: queries, row maps of the kept indexes and a sample of mined chunks
     python benchmarks/gpu_retention.py export --trees TREES --repo-index IDX_HALF_HYB \\
@@ -21,7 +26,8 @@ first stage (hit assembly and semble's scorer), CoSQA dev and SciFact train by d
     python benchmarks/gpu_retention.py unpack --carry .carry-half --work SCRATCH
     # GPU call 2, right after (carry .carry-ret, .carry-e1/pairs.json.xz, texts)
     python benchmarks/gpu_retention.py gpu --ret .carry-ret --pairs .carry-e1/pairs.json.xz \\
-        --texts .bench-carry/texts.parquet --work SCRATCH --out $OUT --train-s 150
+        --texts .bench-carry/texts.parquet --work SCRATCH --out $OUT --jobs mat2d hash \\
+        --max-steps 80 --no-dev --skip-base --train-s 110 --grace-s 15
     # here: code-minilm-v1's own rankings from its cached vectors, then the scores
     python benchmarks/gpu_retention.py baseline --ret .carry-ret --texts ... --cache CACHE \\
         --out BACK/rank-base-cpu.npz
@@ -332,8 +338,8 @@ def gpu(args) -> dict:
               "--gamma", str(args.gamma), "--max-steps", str(args.max_steps),
               "--max-length", str(args.max_length), "--limit", str(args.limit),
               "--threads", str(args.threads)]
-    common += [] if args.bf16 else ["--no-bf16"]
-    common += [] if args.probe else ["--no-probe"]
+    common += ["--bf16"] if args.bf16 else []
+    common += ["--probe"] if args.probe else []
     common += [] if args.dev else ["--no-dev"]
     logs = args.work / "logs"
     shutil.rmtree(logs, ignore_errors=True)
@@ -553,15 +559,16 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--mae-s", type=float, default=45.0, help="seconds of MAE pretraining")
         p.add_argument("--batch-size", type=int, default=256)
         p.add_argument("--mae-batch-size", type=int, default=128)
-        p.add_argument("--lr", type=float, default=1e-4)
+        p.add_argument("--lr", type=float, default=2e-5)
         p.add_argument("--gamma", type=float, default=0.5)
-        p.add_argument("--max-steps", type=int, default=400)
+        p.add_argument("--max-steps", type=int, default=80)
         p.add_argument("--max-length", type=int, default=256)
         p.add_argument("--threads", type=int, default=4)
         p.add_argument("--limit", type=int, default=0, help="use only this many rows (smoke)")
-        p.add_argument("--no-bf16", dest="bf16", action="store_false")
-        p.add_argument("--no-probe", dest="probe", action="store_false",
-                       help="train --max-steps steps instead of timing four first")
+        p.add_argument("--bf16", action="store_true", help="train under bf16 autocast")
+        p.add_argument("--probe", action="store_true",
+                       help="time four steps first and train as many as the time allows "
+                            "(at most --max-steps) instead of --max-steps")
         p.add_argument("--no-dev", dest="dev", action="store_false",
                        help="no dev metrics before and after (saves their time)")
         p.add_argument("--skip-base", action="store_true",
