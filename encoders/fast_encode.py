@@ -12,7 +12,10 @@ runs the same model modules on the same token ids, and moves the host work out o
   short texts hold more rows and padding stays near zero; the output keeps the input order;
 - batches are filled straight into pinned host memory and copied with ``non_blocking``; the
   attention mask is built on the device from the row lengths;
-- on CUDA the forward runs under fp16 autocast (``precision="auto"``); on the CPU in fp32.
+- ASCII texts skip BERT's normaliser (lowercased in Python instead), which is most of the
+  tokeniser's time on code; the ids are the same (:class:`_Tokenise`);
+- on CUDA the forward runs in fp16 (``precision="auto"``): with ``half_weights`` on a half
+  copy of the model's weights, else under autocast; on the CPU in fp32.
 
 Only a model whose first module is a plain text Transformer with a fast tokenizer, padding
 on the right and the usual BERT-style inputs takes this path (:func:`fast_path_supported`);
@@ -21,7 +24,10 @@ any other model keeps sentence-transformers' own ``encode``.
 
 from __future__ import annotations
 
+import copy
+import json
 import queue
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["FastEncoder", "PRECISIONS", "fast_path_supported", "fast_runner"]
+__all__ = ["FastEncoder", "PRECISIONS", "fast_path_supported", "fast_runner", "preferred_batch"]
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
@@ -42,6 +48,14 @@ _WINDOW = {"cuda": 16384, "cpu": 2048}
 _BUDGET = {"cuda": 131072, "cpu": 8192}
 _MAX_ROWS = {"cuda": 4096, "cpu": 512}
 _QUEUED = 6  # batches the producer may run ahead
+# Half precision by a half copy of the weights rather than autocast (see benchmarks/gpu_encode.py).
+_HALF_WEIGHTS = False
+# Texts a caller (the index build) should hand over per call: a whole window on CUDA, so
+# the GPU is not starved between calls; on the CPU what the build always handed over.
+_PREFERRED_BATCH = {"cuda": _WINDOW["cuda"], "cpu": 256}
+# ASCII characters BERT's normaliser (clean_text) deletes: control characters but tab,
+# newline and carriage return. A text holding one takes the full tokeniser.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # Runners memoised per loaded model (they hold a copy of its tokenizer); weak, so a model
@@ -61,6 +75,11 @@ def fast_runner(model, *, precision: str = "auto", batch_tokens: int | None = No
             runners[key] = (FastEncoder(model, precision=precision, batch_tokens=batch_tokens)
                             if fast_path_supported(model) else None)
         return runners[key]
+
+
+def preferred_batch(device: str | None) -> int:
+    """Texts per encode call that keep the fast path busy on ``device`` ("cuda", "cpu"...)."""
+    return _PREFERRED_BATCH["cuda" if str(device or "cpu").startswith("cuda") else "cpu"]
 
 
 def fast_path_supported(model) -> bool:
@@ -94,10 +113,12 @@ class FastEncoder:
             ``"bf16"``; half precision is used on CUDA only.
         batch_tokens: padded tokens per forward pass; None picks by device.
         window: texts tokenised per producer step; None picks by device.
+        half_weights: on CUDA in half precision, run a half copy of the model's weights
+            instead of autocast (fewer casts per layer); None: the measured default.
     """
 
     def __init__(self, model, *, precision: str = "auto", batch_tokens: int | None = None,
-                 window: int | None = None) -> None:
+                 window: int | None = None, half_weights: bool | None = None) -> None:
         import torch
 
         self.model = model
@@ -116,6 +137,7 @@ class FastEncoder:
         self.max_length = int(model.max_seq_length)
         self.tokenizer.enable_truncation(max_length=self.max_length)
         self.tokenizer.no_padding()
+        self.tokenise = _Tokenise(self.tokenizer)
         self.pad_id = int(tokenizer.pad_token_id)
         self.inputs = set(tokenizer.model_input_names)
         # Single-sequence type ids come from the post-processor's template and are the same
@@ -124,6 +146,11 @@ class FastEncoder:
         self.zero_types = not any(probe.type_ids)
         # encode cuts to the model's truncate_dim before normalising; so does this path.
         self.truncate_dim = getattr(model, "truncate_dim", None)
+        self.forward_model = model
+        if self.dtype is not None and (_HALF_WEIGHTS if half_weights is None else half_weights):
+            # A copy: the loaded model is shared (encoders.runtime) and stays float32.
+            self.forward_model = copy.deepcopy(model).to(self.dtype)
+            self.dtype = None  # the copy computes in half precision without autocast
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None
                ) -> np.ndarray:
@@ -132,8 +159,8 @@ class FastEncoder:
 
         texts = list(texts)
         n = len(texts)
-        if self.model.training:
-            self.model.eval()  # as encode does: no dropout
+        if self.forward_model.training:
+            self.forward_model.eval()  # as encode does: no dropout
         results: torch.Tensor | None = None
         with torch.inference_mode(), self._autocast():
             for window_start, rows, batch, count in self._produced(texts):
@@ -177,7 +204,7 @@ class FastEncoder:
             types = batch.get("token_type_ids")
             features["token_type_ids"] = (torch.zeros_like(ids) if types is None
                                           else types.to(self.device, non_blocking=cuda))
-        return self.model(features)["sentence_embedding"]
+        return self.forward_model(features)["sentence_embedding"]
 
     def _produced(self, texts: list[str]) -> Iterator[tuple[int, np.ndarray, dict | None, int]]:
         """Batches from a producer thread: ``(window_start, rows, batch, 0)`` per batch and
@@ -227,8 +254,7 @@ class FastEncoder:
         import torch
 
         pin = self.device.type == "cuda"
-        # encode_batch_fast skips the character offsets this path never reads (same ids).
-        tokenise = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        tokenise = self.tokenise
         starts = range(0, len(texts), self.window)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fast-encode-ids") as pool:
             # The next window is tokenised (GIL released, every core) while this one is
@@ -267,6 +293,63 @@ class FastEncoder:
                 batch["token_type_ids"] = types
             yield start, picked, batch, 0
         yield start, order[:0], None, len(encodings)
+
+
+class _Tokenise:
+    """``encode_batch`` of a BERT tokenizer, faster on ASCII texts, with the same ids.
+
+    BERT's normaliser (clean text, lowercase, strip accents, space out CJK) tracks the
+    alignment of every character and costs about a third of the tokeniser's time on code.
+    On an ASCII text without control characters it only lowercases and turns tabs and
+    line breaks into spaces, which the BERT pre-tokeniser splits on anyway; so such texts
+    are lowercased here (``str.lower`` equals the normaliser's on ASCII) and go through a
+    copy of the tokenizer without the normaliser. Any other text takes the full one, and
+    so does a text holding an added token's text in any case (``[CLS]``, ``[MASK]`` in a
+    docstring): those match before normalising, and lowercasing would break the match.
+    """
+
+    def __init__(self, tokenizer) -> None:
+        from tokenizers import Tokenizer
+
+        self.full = tokenizer
+        self.plain = None
+        self.lowercase = False
+        described = json.loads(tokenizer.to_str())
+        self.added = tuple({token["content"].lower() for token in described.get("added_tokens", ())
+                            if token.get("content")})
+        normaliser = described.get("normalizer") or {}
+        splitter = described.get("pre_tokenizer") or {}
+        if (normaliser.get("type") == "BertNormalizer"
+                and splitter.get("type") == "BertPreTokenizer"):
+            self.lowercase = bool(normaliser.get("lowercase", True))
+            self.plain = Tokenizer.from_str(tokenizer.to_str())
+            self.plain.normalizer = None
+
+    def __call__(self, texts: list[str]) -> list:
+        # encode_batch_fast skips the character offsets this path never reads (same ids).
+        full = getattr(self.full, "encode_batch_fast", self.full.encode_batch)
+        if self.plain is None:
+            return full(texts)
+        plain_rows, chosen = [], []
+        for i, text in enumerate(texts):
+            if text.isascii() and _CONTROL.search(text) is None:
+                lowered = text.lower()
+                if not any(token in lowered for token in self.added):
+                    plain_rows.append(i)
+                    chosen.append(lowered if self.lowercase else text)
+        if not plain_rows:
+            return full(texts)
+        plain = getattr(self.plain, "encode_batch_fast", self.plain.encode_batch)
+        encodings = plain(chosen)
+        if len(plain_rows) == len(texts):
+            return encodings
+        merged: list = [None] * len(texts)
+        for i, encoding in zip(plain_rows, encodings, strict=True):
+            merged[i] = encoding
+        others = [i for i, encoding in enumerate(merged) if encoding is None]
+        for i, encoding in zip(others, full([texts[i] for i in others]), strict=True):
+            merged[i] = encoding
+        return merged
 
 
 def _bucket(sorted_lengths: np.ndarray, budget: int, max_rows: int) -> Iterator[slice]:
