@@ -47,6 +47,9 @@ __all__ = ["BuildReport", "Progress", "build_generation", "git_commit", "documen
 Progress = Callable[[str, int, int], None]
 
 MAIN = "main"
+# Chunks handed to the encoder per call when it states no preference of its own. An
+# encoder with a GPU fast path wants far more (a whole tokenising window: see
+# encoders/fast_encode.py), so the build asks it (``preferred_batch``) first.
 _EMBED_BATCH = 256
 
 
@@ -319,7 +322,7 @@ def _embed(slot: EncoderSlot, out: Path, previous: Generation | None, to_text, r
     )
     vectors = create_vectors(out / vectors_file(slot.id), report.chunks, dim)
     row = 0
-    for batch in iter_chunk_batches(out / CHUNKS, rows=_EMBED_BATCH):
+    for batch in iter_chunk_batches(out / CHUNKS, rows=embed_batch(encoder)):
         hashes = batch.column("text_hash").to_pylist()
         missing = []
         for i, h in enumerate(hashes):
@@ -346,6 +349,15 @@ def _embed(slot: EncoderSlot, out: Path, previous: Generation | None, to_text, r
         if progress:
             progress("embed", row, report.chunks)
     vectors.flush()
+
+
+def embed_batch(encoder) -> int:
+    """Chunks per ``encode_documents`` call: the encoder's ``preferred_batch`` when it
+    states a positive integer, else 256. Progress and the vector cache advance per call."""
+    preferred = getattr(encoder, "preferred_batch", None)
+    if isinstance(preferred, bool) or not isinstance(preferred, int) or preferred < 1:
+        return _EMBED_BATCH
+    return preferred
 
 
 def _vector_component(slot, config, out, previous, labels, report) -> dict:
