@@ -1,0 +1,565 @@
+"""A million real vectors: mine text on the GPU machine, embed it there, measure ANN kinds.
+
+A million 384-d vectors (1.5 GB) cannot come back from the GPU machine (16 MiB a file), so
+the whole measurement runs there, in two warm calls (the tree, the model and the FAISS
+wheel do not fit one transfer). Nothing here needs tree-sitter or the engine's indexes:
+
+    # call 1 (carry the default model's packed folder): mine, encode throughput, embed
+    python3 benchmarks/ann_million.py mine --work W --target 1001000 --json OUT/mine.json
+    python3 benchmarks/gpu_encode.py --model M --texts W/chunks.parquet --limit 100000 ...
+    python3 benchmarks/ann_million.py embed --work W --model M --settings OUT/gpu_encode.json
+    # call 2 (carry the faiss-cpu wheel): build every kind on all cores, measure each on 2
+    python3 benchmarks/ann_million.py measure-all --work W --json OUT/ann_million.json
+    python3 benchmarks/ann_million.py microbench --json OUT/micro.json   # here too
+
+Chunks: windows of 30 lines (stride 30) of the machine's own source and documentation files
+(site-packages and standard library, /usr/include, CUDA headers, /usr/share/doc), files in
+a seeded random order, exact duplicate windows dropped; the embedded text is the engine's
+window text, ``path`` header then the lines. Queries: 1,000 held-out windows (never indexed),
+each as two queries: its whole text (``doc``) and its first line of three or more words,
+comment markers stripped (``short``). Latency is measured with the doc queries, one query
+per call, k = 10, in a child process pinned to two cores; recall@10 against exact search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import sysconfig
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+WINDOW = 30
+SUFFIXES = {".py", ".pyi", ".pyx", ".pxd", ".h", ".hh", ".hpp", ".hxx", ".cuh", ".inl", ".c",
+            ".cc", ".cpp", ".cxx", ".cu", ".js", ".mjs", ".ts", ".java", ".go", ".rs", ".rb",
+            ".pl", ".pm", ".sh", ".cmake", ".md", ".rst", ".tex", ".lua", ".f90", ".proto",
+            ".txt", ".html", ".css", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".xml", ".json",
+            ".in", ".def", ".inc", ".td", ".s", ".S", ".cs", ".php", ".swift", ".kt", ".scala",
+            ".m", ".mm", ".jsx", ".tsx", ".el", ".hs", ".ml", ".r", ".R", ".jl", ".mk", ".am",
+            ".ac", ".m4", ".tcc", ".tpp", ".ipp", ".cl", ".sql", ".bzl", ".gradle", ".pyf"}
+MAX_FILE_BYTES = 4 << 20
+QUERIES = 1000
+K = 10
+# Every kind measured: factory string (FAISS's own syntax), then the search settings swept.
+KINDS = [
+    ("IVF4096,Flat", [{"nprobe": p} for p in (8, 16, 32, 64, 128)]),
+    ("Flat", [{}]),
+    ("IVF4096,SQ8", [{"nprobe": p} for p in (16, 32, 64)]),
+    ("IVF4096,PQ48", [{"nprobe": p} for p in (16, 32, 64)]),
+    ("IVF4096,PQ96", [{"nprobe": p} for p in (16, 32, 64)]),
+    ("IVF4096,SQ4", [{"nprobe": p} for p in (16, 32, 64)]),
+    ("IVF4096,PQ48,Refine(SQ4)", [{"nprobe": 32, "k_factor_rf": f} for f in (4, 16)]),
+    ("BFlat,int8", [{"rescore_multiplier": m} for m in (4, 10, 40)]),
+    ("HNSW32,Flat", [{"efSearch": e} for e in (16, 32, 64, 128)]),
+]
+_GRAPH_SECONDS = 100  # an HNSW build of a million is not started with less time left
+_WORDS = re.compile(r"[A-Za-z]{2,}")
+_COMMENT = re.compile(r"^\s*(#+|//+|/\*+|\*+|--|\"\"\"|'''|;+)\s*")
+
+
+# ---- mining ---------------------------------------------------------------------------
+
+def default_roots() -> list[Path]:
+    paths = sysconfig.get_paths()
+    roots = [paths["stdlib"], paths["purelib"], paths["platlib"], "/usr/include",
+             "/usr/local/include", "/usr/local/cuda/include", "/usr/share/doc"]
+    seen, found = set(), []
+    for root in roots:
+        real = os.path.realpath(root)
+        if os.path.isdir(real) and real not in seen:
+            seen.add(real)
+            found.append(Path(real))
+    return found
+
+
+def source_files(roots: list[Path]) -> list[tuple[str, str]]:
+    """(root, relative path) of every file with a wanted suffix, outside excluded packages."""
+    from encoders.train.exclusions import excluded_name
+
+    found, seen = [], set()
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                if os.path.splitext(name)[1] not in SUFFIXES:
+                    continue
+                full = os.path.join(dirpath, name)
+                real = os.path.realpath(full)
+                relative = os.path.relpath(full, root)
+                if real in seen or excluded_name(relative) is not None:
+                    continue
+                seen.add(real)
+                found.append((str(root), relative))
+    return found
+
+
+def windows_of(job: tuple[str, str, int]) -> list[tuple[str, str]]:
+    """(relative path, window lines) of one file: 30-line windows holding real text, the
+    first starting at line ``offset`` + 1."""
+    root, relative, offset = job
+    path = Path(root, relative)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return []
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError, ValueError):
+        return []
+    lines = source.splitlines()
+    if not lines or sum(map(len, lines)) / len(lines) > 200:  # minified or data
+        return []
+    found = []
+    for start in range(offset, len(lines), WINDOW):
+        piece = lines[start : start + WINDOW]
+        body = "\n".join(piece)
+        if sum(1 for line in piece if line.strip()) >= 5 and len("".join(body.split())) >= 100:
+            found.append((relative, body))
+    return found
+
+
+def short_query(body: str) -> str:
+    """The first line of three or more words, comment markers stripped; else the first line."""
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    for line in lines:
+        text = _COMMENT.sub("", line).strip()
+        if len(_WORDS.findall(text)) >= 3:
+            return text[:200]
+    return lines[0][:200] if lines else body[:200]
+
+
+def mine(roots: list[Path], target: int, *, seed: int = 0, processes: int | None = None,
+         seconds: float | None = None, offsets: tuple[int, ...] = (0,)
+         ) -> tuple[list[str], list[str], dict]:
+    """``target`` distinct window texts (``path`` header, then the lines) and their paths."""
+    started = time.perf_counter()
+    files = source_files(roots)
+    random.Random(seed).shuffle(files)
+    texts, paths, seen = [], [], set()
+    duplicates, by_offset = 0, {}
+    # A second pass, windows shifted by half a window, only if the first falls short: each
+    # such window shares 15 lines with two of the first pass (the result says how many).
+    for offset in offsets:
+        if len(texts) >= target:
+            break
+        before = len(texts)
+        jobs = [(root, relative, offset) for root, relative in files]
+        # In slices, stopping between them: terminating a pool in the middle of an imap
+        # hung a 16-process run on the GPU machine past its time limit.
+        with Pool(processes or min(16, os.cpu_count() or 1)) as pool:
+            for first in range(0, len(jobs), 4096):
+                if len(texts) >= target or (seconds and time.perf_counter() - started > seconds):
+                    break
+                for found in pool.map(windows_of, jobs[first : first + 4096], chunksize=32):
+                    for relative, body in found:
+                        key = hashlib.blake2b(body.encode("utf-8"), digest_size=16).digest()
+                        if key in seen:
+                            duplicates += 1
+                            continue
+                        seen.add(key)
+                        texts.append(f"{relative}\n{body}")
+                        paths.append(relative)
+        by_offset[offset] = len(texts) - before
+    stats = {"roots": [str(r) for r in roots], "files_listed": len(files), "texts": len(texts),
+             "windows_by_offset": by_offset,
+             "duplicates_dropped": duplicates, "seconds": time.perf_counter() - started,
+             "mean_chars": float(np.mean([len(t) for t in texts])) if texts else 0.0}
+    return texts[:target], paths[:target], stats
+
+
+def split_queries(texts: list[str], count: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers of the held-out queries and of the indexed rest (both sorted)."""
+    rng = np.random.default_rng(seed)
+    held = np.sort(rng.choice(len(texts), size=min(count, len(texts) // 2), replace=False))
+    rest = np.setdiff1d(np.arange(len(texts)), held)
+    return held, rest
+
+
+def cmd_mine(args) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    roots = [Path(r) for r in args.roots] if args.roots else default_roots()
+    texts, paths, stats = mine(roots, args.target, processes=args.processes,
+                               seconds=args.seconds, offsets=tuple(args.offsets))
+    held, rest = split_queries(texts, args.queries)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"text": [texts[i] for i in rest], "path": [paths[i] for i in rest]}),
+                   work / "chunks.parquet")
+    bodies = [texts[i].split("\n", 1)[1] for i in held]
+    pq.write_table(pa.table({"doc": [texts[i] for i in held],
+                             "short": [short_query(b) for b in bodies]}),
+                   work / "queries.parquet")
+    suffixes: dict[str, int] = {}
+    for path in paths:
+        suffix = os.path.splitext(path)[1]
+        suffixes[suffix] = suffixes.get(suffix, 0) + 1
+    return {**stats, "indexed": len(rest), "queries": len(held),
+            "by_suffix": dict(sorted(suffixes.items(), key=lambda kv: -kv[1])[:12])}
+
+
+# ---- embedding (GPU machine, or the CPU at tiny scale) --------------------------------
+
+def pick_settings(gpu_encode: dict | None) -> dict:
+    """The fastest fast-path variant whose vectors stay within cosine 0.999 of fp32."""
+    rows = [r for r in (gpu_encode or {}).get("fast", []) if r["min_cosine"] >= 0.999]
+    if not rows:
+        return {"precision": "auto", "batch_tokens": None, "half_weights": None}
+    best = max(rows, key=lambda r: r["chunks_per_s"])
+    return {k: best[k] for k in ("precision", "batch_tokens", "half_weights")}
+
+
+def cmd_embed(args) -> dict:
+    import pyarrow.parquet as pq
+    import torch
+    from gpu_encode import _load
+
+    from encoders.fast_encode import FastEncoder
+
+    work = Path(args.work)
+    measured = Path(args.settings) if args.settings else None
+    settings = pick_settings(json.loads(measured.read_text())
+                             if measured and measured.is_file() else None)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = _load(args.model, device)
+    encoder = FastEncoder(model, **settings)
+    texts = pq.read_table(work / "chunks.parquet", columns=["text"]).column("text").to_pylist()
+    queries = pq.read_table(work / "queries.parquet")
+    encoder.encode(texts[:2048])
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync()
+    started = time.perf_counter()
+    vectors = encoder.encode(texts)
+    sync()
+    seconds = time.perf_counter() - started
+    np.save(work / "vectors.npy", vectors)
+    for column in ("doc", "short"):
+        np.save(work / f"queries_{column}.npy",
+                encoder.encode(queries.column(column).to_pylist()))
+    return {"device": device, "settings": settings, "vectors": int(len(vectors)),
+            "dim": int(vectors.shape[1]), "seconds": seconds,
+            "chunks_per_s": len(texts) / seconds}
+
+
+# ---- building and measuring -----------------------------------------------------------
+
+def rss_bytes() -> int:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class BinaryInt8:
+    """Our binary kind with int8 rescoring (indexing/binary.py's ``BFlat``, ``rescore="int8"``):
+    sign bits searched by Hamming distance, ``k * rescore_multiplier`` candidates re-ranked by
+    the float query's inner product with per-dimension scaled int8 copies of the vectors."""
+
+    def __init__(self, faiss, codes_index, int8: np.ndarray, scale: np.ndarray) -> None:
+        self.faiss, self.index, self.int8, self.scale = faiss, codes_index, int8, scale
+        self.rescore_multiplier = 4
+
+    @classmethod
+    def build(cls, faiss, vectors: np.ndarray) -> BinaryInt8:
+        index = faiss.IndexBinaryFlat(vectors.shape[1])
+        index.add(np.packbits(vectors > 0, axis=1))
+        scale = np.maximum(np.abs(vectors).max(axis=0) / 127.0, 1e-8).astype(np.float32)
+        int8 = np.clip(np.rint(vectors / scale), -127, 127).astype(np.int8)
+        return cls(faiss, index, int8, scale)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        _, candidates = self.index.search(np.packbits(queries > 0, axis=1),
+                                          k * self.rescore_multiplier)
+        scaled = queries * self.scale
+        scores = np.einsum("qd,qcd->qc", scaled, self.int8[candidates].astype(np.float32))
+        top = np.argsort(-scores, axis=1)[:, :k]
+        return np.take_along_axis(scores, top, 1), np.take_along_axis(candidates, top, 1)
+
+    def save(self, stem: Path) -> None:
+        self.faiss.write_index_binary(self.index, str(stem) + ".faissb")
+        np.save(str(stem) + ".int8.npy", self.int8)
+        np.save(str(stem) + ".scale.npy", self.scale)
+
+    @classmethod
+    def load(cls, faiss, stem: Path) -> BinaryInt8:
+        return cls(faiss, faiss.read_index_binary(str(stem) + ".faissb"),
+                   np.load(str(stem) + ".int8.npy"), np.load(str(stem) + ".scale.npy"))
+
+
+def build_kind(faiss, spec: str, vectors: np.ndarray, sample: np.ndarray,
+               centroids: np.ndarray | None):
+    """``spec`` built over ``vectors`` (inner product); IVF kinds share ``centroids``."""
+    if spec == "BFlat,int8":
+        return BinaryInt8.build(faiss, vectors)
+    index = faiss.index_factory(vectors.shape[1], spec, faiss.METRIC_INNER_PRODUCT)
+    if spec.startswith("IVF") and centroids is not None:
+        # The coarse quantizer trained once: a trained quantizer holding nlist rows makes
+        # IndexIVF.train skip k-means and train only the codes (SQ, PQ, refine).
+        faiss.extract_index_ivf(index).quantizer.add(centroids)
+    if not index.is_trained:
+        index.train(sample)
+    index.add(vectors)
+    return index
+
+
+def save_kind(faiss, index, stem: Path) -> int:
+    if isinstance(index, BinaryInt8):
+        index.save(stem)
+        parts = [".faissb", ".int8.npy", ".scale.npy"]
+    else:
+        faiss.write_index(index, str(stem) + ".faiss")
+        parts = [".faiss"]
+    return sum(os.path.getsize(str(stem) + p) for p in parts)
+
+
+def recall_at(found: np.ndarray, exact: np.ndarray, k: int = K) -> float:
+    """Mean over queries of |found top k & exact top k| / k (rows of ids, -1 padded)."""
+    hits = [len(set(f[:k].tolist()) & set(e[:k].tolist()) - {-1}) for f, e in zip(found, exact,
+                                                                                 strict=True)]
+    return float(np.mean(hits)) / k
+
+
+def set_params(faiss, index, params: dict) -> None:
+    for name, value in params.items():
+        if isinstance(index, BinaryInt8):
+            setattr(index, name, int(value))
+        else:
+            faiss.ParameterSpace().set_index_parameter(index, name, value)
+
+
+def percentiles(seconds: list[float]) -> dict:
+    ms = np.asarray(seconds) * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
+            "mean_ms": float(ms.mean())}
+
+
+def measure(args) -> dict:
+    """Child process, pinned to the given cores: load one kind, sweep its settings."""
+    import faiss
+
+    faiss.omp_set_num_threads(args.threads)
+    work = Path(args.work)
+    doc = np.load(work / "queries_doc.npy")
+    short = np.load(work / "queries_short.npy")
+    exact = np.load(work / "exact.npz")
+    stem = work / "kinds" / args.stem
+    before = rss_bytes()
+    index = (BinaryInt8.load(faiss, stem) if args.spec == "BFlat,int8"
+             else faiss.read_index(str(stem) + ".faiss"))
+    loaded = rss_bytes()
+    rows = []
+    for params in json.loads(args.params):
+        set_params(faiss, index, params)
+        count = min(args.single, len(doc))
+        for i in range(min(20, count)):  # warm-up: caches, page faults, thread pools
+            index.search(doc[i : i + 1], K)
+        times, found = [], []
+        for i in range(count):
+            started = time.perf_counter()
+            _, ids = index.search(doc[i : i + 1], K)
+            times.append(time.perf_counter() - started)
+            found.append(ids[0])
+        batch_times = []
+        for start in range(0, min(len(doc), 64 * args.batches), 64):
+            began = time.perf_counter()
+            index.search(doc[start : start + 64], K)
+            batch_times.append(time.perf_counter() - began)
+        # In slices: the binary kind's rescoring holds k * multiplier int8 rows a query.
+        short_ids = np.concatenate([index.search(short[s : s + 64], K)[1]
+                                    for s in range(0, len(short), 64)])
+        rows.append({"params": params, "single_queries": count, **percentiles(times),
+                     "batch64": percentiles(batch_times),
+                     "recall_doc": recall_at(np.array(found), exact["doc"][:count]),
+                     "recall_short": recall_at(short_ids, exact["short"])})
+    return {"spec": args.spec, "rss_before": before, "rss_delta_load": loaded - before,
+            "rss_delta_end": rss_bytes() - before, "affinity": sorted(os.sched_getaffinity(0)),
+            "threads": args.threads, "settings": rows}
+
+
+def extrapolate(file_bytes: int, resident: int, n: int, fixed: int, target: int = 10_000_000
+                ) -> dict:
+    """Bytes a vector (resident minus the size-independent part, over n) and the memory a
+    ``target``-vector index would take at that rate: an extrapolation, not a measurement."""
+    per_vector = max(resident - fixed, 0) / n
+    return {"bytes_per_vector": per_vector, "fixed_bytes": fixed,
+            "file_bytes_per_vector": (file_bytes - fixed) / n,
+            "extrapolated_10m_gb": (fixed + per_vector * target) / 1e9}
+
+
+def fixed_bytes(spec: str, dim: int) -> int:
+    """The part of a kind that does not grow with the vectors: IVF centroids, code tables."""
+    total = 0
+    match = re.match(r"IVF(\d+)", spec)
+    if match:
+        total += int(match.group(1)) * dim * 4
+    total += 256 * dim * 4 * len(re.findall(r"PQ\d+", spec))  # M tables of 256 x d/M
+    return total
+
+
+def cmd_measure_all(args) -> dict:
+    import faiss
+
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    deadline = time.monotonic() + args.budget
+    work = Path(args.work)
+    (work / "kinds").mkdir(exist_ok=True)
+    vectors = np.load(work / "vectors.npy")
+    n, dim = vectors.shape
+    flat = faiss.IndexFlatIP(dim)
+    flat.add(vectors)
+    exact = {c: flat.search(np.load(work / f"queries_{c}.npy"), K)[1] for c in ("doc", "short")}
+    np.savez(work / "exact.npz", **exact)
+    del flat
+    sample = vectors[np.sort(np.random.default_rng(0).choice(n, min(n, args.train), False))]
+    result = {"vectors": int(n), "dim": int(dim), "cpu": _cpu_name(), "cores": os.cpu_count(),
+              "kinds": []}
+    centroids = None
+    cores = set(args.cores or sorted(os.sched_getaffinity(0))[:2])
+    for spec, sweep in KINDS:
+        if args.kinds and spec not in args.kinds:
+            continue
+        spec = spec.replace("IVF4096", f"IVF{args.nlist}")  # smaller at tiny scale
+        left = deadline - time.monotonic()
+        if left < 0 or (spec.startswith("HNSW") and left < _GRAPH_SECONDS):
+            result["kinds"].append({"spec": spec, "skipped": "out of time"})
+            continue
+        started = time.perf_counter()
+        index = build_kind(faiss, spec, vectors, sample, centroids)
+        build_seconds = time.perf_counter() - started
+        if spec.startswith("IVF") and centroids is None:
+            quantizer = faiss.extract_index_ivf(index).quantizer
+            centroids = quantizer.reconstruct_n(0, quantizer.ntotal)
+        stem = re.sub(r"[^A-Za-z0-9]+", "_", spec)
+        file_bytes = save_kind(faiss, index, work / "kinds" / stem)
+        del index
+        single = args.single if spec != "Flat" else min(args.single, 50)  # ~0.1 s each
+        child = [sys.executable, __file__, "measure", "--work", str(work), "--spec", spec,
+                 "--stem", stem, "--params", json.dumps(sweep), "--single", str(single),
+                 "--batches", str(args.batches if spec != "Flat" else 3),
+                 "--threads", str(len(cores))]
+        env = {**os.environ, "OMP_NUM_THREADS": str(len(cores)),
+               "OPENBLAS_NUM_THREADS": str(len(cores))}
+        done = subprocess.run(child, capture_output=True, text=True, env=env, check=False,
+                              preexec_fn=lambda: os.sched_setaffinity(0, cores))
+        if done.returncode != 0:
+            row = {"spec": spec, "error": done.stderr[-2000:]}
+        else:
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            row.update(extrapolate(file_bytes, row["rss_delta_load"], n,
+                                   fixed_bytes(spec, dim)))
+        row.update({"build_seconds": build_seconds, "file_bytes": file_bytes})
+        result["kinds"].append(row)
+        if args.json:  # written after each kind: a call cut short still brings these back
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps({k: row.get(k) for k in ("spec", "build_seconds", "file_bytes")}),
+              flush=True)
+    return result
+
+
+# ---- the CPU reference ----------------------------------------------------------------
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def cmd_microbench(args) -> dict:
+    """Exact Flat search, one thread: 1,000 single queries over 100k seeded random 384-d
+    unit vectors. The same fixed work on both machines states their cores' relative speed."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((args.n, 384), dtype=np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    queries = rng.standard_normal((args.queries, 384), dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    index = faiss.IndexFlatIP(384)
+    index.add(base)
+    rounds = []
+    for _ in range(args.rounds):
+        times = []
+        for i in range(len(queries)):
+            started = time.perf_counter()
+            index.search(queries[i : i + 1], K)
+            times.append(time.perf_counter() - started)
+        rounds.append(percentiles(times))
+    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "n": args.n, "queries": args.queries,
+            "rounds": rounds, "median_p50_ms": float(np.median([r["p50_ms"] for r in rounds])),
+            "load_average": os.getloadavg()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("mine")
+    p.add_argument("--work", required=True)
+    p.add_argument("--target", type=int, default=1_001_000)
+    p.add_argument("--queries", type=int, default=QUERIES)
+    p.add_argument("--roots", nargs="*")
+    p.add_argument("--processes", type=int)
+    p.add_argument("--seconds", type=float, help="stop mining after this long")
+    p.add_argument("--offsets", type=int, nargs="+", default=[0],
+                   help="window starts, in passes: 0 15 fills up with shifted windows")
+    p = sub.add_parser("embed")
+    p.add_argument("--work", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--settings", help="gpu_encode.py's result: its fastest exact variant")
+    p = sub.add_parser("unpack", help="the packed model folder (int8 word embeddings, xz)")
+    p.add_argument("--carry", required=True)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("measure-all")
+    p.add_argument("--work", required=True)
+    p.add_argument("--train", type=int, default=200_000)
+    p.add_argument("--single", type=int, default=QUERIES)
+    p.add_argument("--batches", type=int, default=15)
+    p.add_argument("--cores", type=int, nargs="+", help="[the first two this process may use]")
+    p.add_argument("--nlist", type=int, default=4096, help="IVF lists of the IVF kinds")
+    p.add_argument("--kinds", nargs="*")
+    p.add_argument("--budget", type=float, default=480, help="seconds before kinds are skipped")
+    p = sub.add_parser("measure")
+    for name in ("--work", "--spec", "--stem", "--params"):
+        p.add_argument(name, required=True)
+    p.add_argument("--single", type=int, default=QUERIES)
+    p.add_argument("--batches", type=int, default=15)
+    p.add_argument("--threads", type=int, default=2)
+    p = sub.add_parser("microbench")
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--rounds", type=int, default=1)
+    for p in sub.choices.values():
+        p.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.command == "unpack":
+        from gpu_code_encoder import _unpack_base
+
+        _unpack_base(Path(args.carry), Path(args.out))
+        return
+    run = {"mine": cmd_mine, "embed": cmd_embed, "measure-all": cmd_measure_all,
+           "measure": measure, "microbench": cmd_microbench}[args.command]
+    result = run(args)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
