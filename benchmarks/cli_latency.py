@@ -15,7 +15,9 @@ tier first). ``--source DIR`` (repeatable) runs the same calls from other checko
 project (``git archive COMMIT | tar -x -C DIR``), interleaved run by run so that every
 checkout sees the same load; for a checkout whose search does not build the fast tier by
 itself, the fast answer takes ``retriever index TREE --tier fast`` and then the search (two
-processes), both timed. The load average is recorded before and after::
+processes), both timed. Wall and CPU seconds (user + system of the processes run: on a
+shared machine CPU time moves far less with the load) are recorded, and the load average
+before and after::
 
     python benchmarks/cli_latency.py TREE --cold --runs 7 --source ../prev [--json FILE]
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -66,19 +69,28 @@ def _builds_fast_tier(source: Path) -> bool:
     return done.stdout.strip() == "True"
 
 
-def _cold_once(source: Path, tree: Path, query: str, one_call: bool) -> tuple[float, str]:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cold_once(source: Path, tree: Path, query: str,
+               one_call: bool) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (of the processes run) and the tier that answered."""
+    started, cpu = time.perf_counter(), _children_cpu()
     if not one_call:
         subprocess.run([*_CLI, "index", str(tree), "--tier", "fast", "-q"], cwd=source,
                        check=True, capture_output=True)
     done = subprocess.run([*_CLI, "search", query, str(tree), "--json"], cwd=source,
                           check=True, capture_output=True, text=True)
-    return time.perf_counter() - started, json.loads(done.stdout)["tier"]
+    seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
+    return seconds, cpu, json.loads(done.stdout)["tier"]
 
 
 def cold(tree: Path, sources: list[Path], runs: int, query: str) -> dict:
     one_call = {source: _builds_fast_tier(source) for source in sources}
     times: dict[Path, list[float]] = {source: [] for source in sources}
+    cpus: dict[Path, list[float]] = {source: [] for source in sources}
     tiers: dict[Path, set] = {source: set() for source in sources}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
@@ -86,26 +98,32 @@ def cold(tree: Path, sources: list[Path], runs: int, query: str) -> dict:
             for source in sources:
                 copy = Path(scratch) / f"tree-{run}-{len(times[source])}-{sources.index(source)}"
                 shutil.copytree(tree, copy, ignore=shutil.ignore_patterns(".retriever"))
-                seconds, tier = _cold_once(source, copy, query, one_call[source])
+                seconds, cpu, tier = _cold_once(source, copy, query, one_call[source])
                 times[source].append(seconds)
+                cpus[source].append(cpu)
                 tiers[source].add(tier)
                 shutil.rmtree(copy)
     load_after = os.getloadavg()
     base = statistics.median(times[sources[0]])
     rows = {}
-    print(f"cold first answer on {tree.name}, query {query!r}, {runs} runs each, load average "
+    name = f"{tree.parent.name}/{tree.name}"
+    print(f"cold first answer on {name}, query {query!r}, {runs} runs each, load average "
           f"{load_before[0]:.1f} before, {load_after[0]:.1f} after")
-    print("| checkout | calls | median s | min-max s | tier | vs first |")
-    print("|---|---|---:|---:|---|---:|")
+    print("| checkout | calls | median s | min-max s | CPU s (median) | tier | vs first |")
+    print("|---|---|---:|---:|---:|---|---:|")
     for source in sources:
         row = _summary(times[source])
         row.update(calls="search" if one_call[source] else "index --tier fast, then search",
-                   tiers=sorted(tiers[source]))
-        rows[str(source)] = row
+                   tiers=sorted(tiers[source]), cpu_median_s=round(
+                       statistics.median(cpus[source]), 3),
+                   cpu_runs_s=[round(c, 3) for c in cpus[source]])
+        # Named by folder, not path: the results name no path of the machine.
+        rows["this checkout" if source == _REPO else source.name] = row
         print(f"| {source.name} | {row['calls']} | {row['median_s']:.2f} | "
-              f"{row['min_s']:.2f}-{row['max_s']:.2f} | {', '.join(row['tiers'])} | "
+              f"{row['min_s']:.2f}-{row['max_s']:.2f} | {row['cpu_median_s']:.2f} | "
+              f"{', '.join(row['tiers'])} | "
               f"{row['median_s'] / base:.2f}x |")
-    return {"tree": tree.name, "query": query, "load_average_before": load_before,
+    return {"tree": name, "query": query, "load_average_before": load_before,
             "load_average_after": load_after, "checkouts": rows}
 
 
