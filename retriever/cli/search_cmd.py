@@ -119,8 +119,6 @@ def search_command(
     hint = retriever.api.tier_hint(opened)
     if hint is not None:
         payload["hint"] = hint  # an added field: schema version 1 allows those
-        if not (quiet or machine):
-            err.print(Text(printable(hint)), soft_wrap=True)
     if as_json:
         typer.echo(json_text(payload))
     elif as_jsonl:
@@ -129,6 +127,9 @@ def search_command(
     else:
         links = not no_links and _is_terminal(sys.stdout)
         _render(payload, opened.root, None if no_snippet else snippet_lines, links, min_score)
+        if hint is not None and not quiet:
+            sys.stdout.flush()  # after the answer, also when both streams are one terminal
+            err.print(Text(printable(hint)), soft_wrap=True)
 
 
 def _render(payload: dict, root: Path | None, lines: int | None, links: bool,
