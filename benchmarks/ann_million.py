@@ -315,14 +315,19 @@ def build_kind(faiss, spec: str, vectors: np.ndarray, sample: np.ndarray,
     return index
 
 
+def kind_files(stem: Path, spec: str) -> list[Path]:
+    parts = [".faissb", ".int8.npy", ".scale.npy"] if spec == "BFlat,int8" else [".faiss"]
+    return [Path(str(stem) + part) for part in parts]
+
+
 def save_kind(faiss, index, stem: Path) -> int:
     if isinstance(index, BinaryInt8):
         index.save(stem)
-        parts = [".faissb", ".int8.npy", ".scale.npy"]
+        spec = "BFlat,int8"
     else:
         faiss.write_index(index, str(stem) + ".faiss")
-        parts = [".faiss"]
-    return sum(os.path.getsize(str(stem) + p) for p in parts)
+        spec = ""
+    return sum(p.stat().st_size for p in kind_files(stem, spec))
 
 
 def recall_at(found: np.ndarray, exact: np.ndarray, k: int = K) -> float:
@@ -363,6 +368,9 @@ def measure(args) -> dict:
     rows = []
     for params in json.loads(args.params):
         set_params(faiss, index, params)
+        # One query per call on one thread: measured here, 2 OpenMP threads made an exact
+        # single query 4.5x slower on 2 loaded cores (barriers, no parallel work to share).
+        faiss.omp_set_num_threads(1)
         count = min(args.single, len(doc))
         for i in range(min(20, count)):  # warm-up: caches, page faults, thread pools
             index.search(doc[i : i + 1], K)
@@ -372,6 +380,7 @@ def measure(args) -> dict:
             _, ids = index.search(doc[i : i + 1], K)
             times.append(time.perf_counter() - started)
             found.append(ids[0])
+        faiss.omp_set_num_threads(args.threads)  # batches use the pinned cores
         batch_times = []
         for start in range(0, min(len(doc), 64 * args.batches), 64):
             began = time.perf_counter()
@@ -386,7 +395,7 @@ def measure(args) -> dict:
                      "recall_short": recall_at(short_ids, exact["short"])})
     return {"spec": args.spec, "rss_before": before, "rss_delta_load": loaded - before,
             "rss_delta_end": rss_bytes() - before, "affinity": sorted(os.sched_getaffinity(0)),
-            "threads": args.threads, "settings": rows}
+            "threads": args.threads, "single_query_threads": 1, "settings": rows}
 
 
 def extrapolate(file_bytes: int, resident: int, n: int, fixed: int, target: int = 10_000_000
@@ -436,15 +445,19 @@ def cmd_measure_all(args) -> dict:
         if left < 0 or (spec.startswith("HNSW") and left < _GRAPH_SECONDS):
             result["kinds"].append({"spec": spec, "skipped": "out of time"})
             continue
-        started = time.perf_counter()
-        index = build_kind(faiss, spec, vectors, sample, centroids)
-        build_seconds = time.perf_counter() - started
-        if spec.startswith("IVF") and centroids is None:
-            quantizer = faiss.extract_index_ivf(index).quantizer
-            centroids = quantizer.reconstruct_n(0, quantizer.ntotal)
         stem = re.sub(r"[^A-Za-z0-9]+", "_", spec)
-        file_bytes = save_kind(faiss, index, work / "kinds" / stem)
-        del index
+        saved = kind_files(work / "kinds" / stem, spec)
+        if args.reuse and all(p.is_file() for p in saved):  # measure again, build nothing
+            build_seconds, file_bytes = None, sum(p.stat().st_size for p in saved)
+        else:
+            started = time.perf_counter()
+            index = build_kind(faiss, spec, vectors, sample, centroids)
+            build_seconds = time.perf_counter() - started
+            if spec.startswith("IVF") and centroids is None:
+                quantizer = faiss.extract_index_ivf(index).quantizer
+                centroids = quantizer.reconstruct_n(0, quantizer.ntotal)
+            file_bytes = save_kind(faiss, index, work / "kinds" / stem)
+            del index
         single = args.single if spec != "Flat" else min(args.single, 50)  # ~0.1 s each
         child = [sys.executable, __file__, "measure", "--work", str(work), "--spec", spec,
                  "--stem", stem, "--params", json.dumps(sweep), "--single", str(single),
@@ -535,6 +548,7 @@ def main() -> None:
     p.add_argument("--nlist", type=int, default=4096, help="IVF lists of the IVF kinds")
     p.add_argument("--kinds", nargs="*")
     p.add_argument("--budget", type=float, default=480, help="seconds before kinds are skipped")
+    p.add_argument("--reuse", action="store_true", help="measure kinds already saved again")
     p = sub.add_parser("measure")
     for name in ("--work", "--spec", "--stem", "--params"):
         p.add_argument(name, required=True)

@@ -89,7 +89,8 @@ def test_measure_all_builds_and_measures_in_pinned_children(tmp_path):
         np.save(tmp_path / f"queries_{name}.npy", queries.astype(np.float32))
     out = tmp_path / "result.json"
     args = argparse.Namespace(work=str(tmp_path), train=2000, single=40, batches=1, cores=None,
-                              kinds=["IVF4096,Flat", "Flat"], nlist=64, budget=60, json=out)
+                              kinds=["IVF4096,Flat", "Flat"], nlist=64, budget=60, json=out,
+                              reuse=False)
     result = ann.cmd_measure_all(args)
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     ivf, flat = result["kinds"]
@@ -99,3 +100,10 @@ def test_measure_all_builds_and_measures_in_pinned_children(tmp_path):
     assert all(row["p50_ms"] > 0 for row in ivf["settings"])
     assert flat["settings"][0]["recall_doc"] == flat["settings"][0]["recall_short"] == 1.0
     assert len(flat["affinity"]) <= 2 and flat["bytes_per_vector"] > 0
+    # Measured again from the saved files: nothing built, the same kinds and recall.
+    args.reuse, args.json = True, None
+    again = ann.cmd_measure_all(args)
+    assert [k["build_seconds"] for k in again["kinds"]] == [None, None]
+    assert [k["file_bytes"] for k in again["kinds"]] == [ivf["file_bytes"], flat["file_bytes"]]
+    assert [r["recall_doc"] for r in again["kinds"][0]["settings"]] == recalls
+    assert again["kinds"][0]["single_query_threads"] == 1
