@@ -5,12 +5,16 @@ the whole measurement runs there, in two warm calls (the tree, the model and the
 wheel do not fit one transfer). Nothing here needs tree-sitter or the engine's indexes:
 
     # call 1 (carry the default model's packed folder): mine, encode throughput, embed
-    python3 benchmarks/ann_million.py mine --work W --target 1001000 --json OUT/mine.json
+    python3 benchmarks/ann_million.py unpack --carry CARRY --out M
+    python3 benchmarks/ann_million.py mine --work W --target 1001000 --offsets 0 15 ...
     python3 benchmarks/gpu_encode.py --model M --texts W/chunks.parquet --limit 100000 ...
     python3 benchmarks/ann_million.py embed --work W --model M --settings OUT/gpu_encode.json
     # call 2 (carry the faiss-cpu wheel): build every kind on all cores, measure each on 2
     python3 benchmarks/ann_million.py measure-all --work W --json OUT/ann_million.json
     python3 benchmarks/ann_million.py microbench --json OUT/micro.json   # here too
+
+W lives on the GPU machine only while it stays warm (30 s after a call): call 2 must follow
+call 1 at once, its command written before call 1 returns.
 
 Chunks: windows of 30 lines (stride 30) of the machine's own source and documentation files
 (site-packages and standard library, /usr/include, CUDA headers, /usr/share/doc), files in
