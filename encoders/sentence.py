@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from encoders.fast_encode import PRECISIONS, fast_runner
+from encoders.fast_encode import PRECISIONS, fast_runner, preferred_batch
 from encoders.folder import content_digests, embedding_dim, stat_digest
 from encoders.runtime import capped_threads, shared_model
 from retriever.errors import InputError, MissingDependencyError
@@ -322,6 +322,17 @@ class SentenceTransformerEncoder:
             return self.dims
         described = embedding_dim(self._path)
         return described if described is not None else _loaded_dim(self._model())
+
+    @property
+    def preferred_batch(self) -> int:
+        """Texts a build hands :meth:`encode_documents` at once: enough to keep this
+        encoder's device busy (a GPU starves on the CPU's 256). Loads no model."""
+        device = self.device
+        if device is None:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return preferred_batch(device)
 
     def _encode(
         self, texts: Sequence[str], prompt: str, progress: Callable[[int], None] | None

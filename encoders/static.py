@@ -288,6 +288,7 @@ class StaticEncoder:
         self.batch_size = batch_size
         self._path = resolve_static_model(model)
         self._dim = int(_table_header(self._path)["embeddings"]["shape"][1])
+        self._model_key: tuple | None = None
 
     @property
     def dim(self) -> int:
@@ -317,9 +318,14 @@ class StaticEncoder:
 
     def _model(self) -> _Model:
         # Keyed by the files' stat (a rewrite or a copy changes it), not their hash: a
-        # search on an existing index then reads none of the table's 16 MB it does not use.
-        files = stat_digest(self._path, b"")
-        return shared_model(("static", str(self._path), files), lambda: _Model(self._path))
+        # search on an existing index must not read a 16 MB table to find its model. The
+        # key is worked out once per encoder: the walk and stats of the folder took 0.5 ms
+        # of a 1.3 ms query encoding; the model itself still comes from the shared cache,
+        # so a cleared cache reloads it.
+        key = self._model_key
+        if key is None:
+            key = self._model_key = ("static", str(self._path), stat_digest(self._path, b""))
+        return shared_model(key, lambda: _Model(self._path))
 
     def _encode(self, texts: Sequence[str], progress: Callable[[int], None] | None) -> np.ndarray:
         if isinstance(texts, str):

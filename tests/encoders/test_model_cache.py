@@ -107,3 +107,15 @@ def test_query_thread_cap_restores_torch_and_keeps_vectors(default_encoder):
 def test_bad_query_threads_are_rejected(bad):
     with pytest.raises(InputError, match="query_threads"):
         SentenceTransformerEncoder(query_threads=bad)
+
+
+def test_the_batch_a_build_hands_over_follows_the_device(tiny_model_dir):
+    from encoders.fast_encode import preferred_batch
+
+    clear_model_cache()
+    before = model_loads()
+    on_cpu = SentenceTransformerEncoder(model=str(tiny_model_dir), device="cpu")
+    on_gpu = SentenceTransformerEncoder(model=str(tiny_model_dir), device="cuda:0")
+    assert on_cpu.preferred_batch == preferred_batch("cpu") == 256
+    assert on_gpu.preferred_batch == preferred_batch("cuda") > on_cpu.preferred_batch
+    assert model_loads() == before  # asking loads nothing
