@@ -40,7 +40,7 @@ def _vocab(args: argparse.Namespace) -> int:
     train, _, chunks = _pairs(args.data)
     texts = chunks + [row["code"] for row in train]
     vocabulary = build_vocabulary(args.teacher / "tokenizer.json", texts, size=args.size,
-                                  min_count=args.min_count)
+                                  min_count=args.min_count, split_case=args.split_case)
     vocabulary.save(args.out)
     added = sum(isinstance(s, str) for s in vocabulary.sources)
     sys.stdout.write(json.dumps({"tokens": len(vocabulary), "code_words": added}) + "\n")
@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     vocab.add_argument("--teacher", required=True, type=Path)
     vocab.add_argument("--size", type=int, default=61000)
     vocab.add_argument("--min-count", type=int, default=5)
+    vocab.add_argument("--split-case", action="store_true",
+                       help="cut identifiers at case changes before lowercasing")
     vocab.add_argument("--out", required=True, type=Path)
     export = commands.add_parser("export-teacher", help="the packaged teacher in float16")
     export.add_argument("--model", default="all-MiniLM-L6-v2")

@@ -45,3 +45,23 @@ def test_without_split_case_identifiers_become_code_words(teacher_tokenizer):
     # A compound's teacher text is its split spelling.
     assert {"get user by id", "data loader", "kwargs"} <= added
     assert _tokens(vocabulary, "getUserByID") == ["getuserbyid"]
+
+
+def test_the_vocab_command_passes_split_case(tmp_path, teacher_tokenizer):
+    from encoders.train.__main__ import main
+    from encoders.train.data import write_jsonl_xz
+    from encoders.train.vocab import Vocabulary
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl_xz(data / "pairs.jsonl.xz",
+                   [{"split": "train", "source": "toy-package", "code": text, "query": "q"}
+                    for text in CODE])
+    write_jsonl_xz(data / "chunks.jsonl.xz", [{"text": text} for text in CODE])
+    (data / "manifest.json").write_text(json.dumps({"sources": {"toy-package": {}}}))
+    for flag, folder in (["--split-case"], "split"), ([], "whole"):
+        assert main(["vocab", "--data", str(data), "--teacher", str(teacher_tokenizer.parent),
+                     "--size", "40000", "--out", str(tmp_path / folder), *flag]) == 0
+    split, whole = (Vocabulary.load(tmp_path / name) for name in ("split", "whole"))
+    assert _tokens(split, "getUserByID") == ["get", "user", "by", "id"]
+    assert _tokens(whole, "getUserByID") != _tokens(split, "getUserByID")
