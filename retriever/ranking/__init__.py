@@ -11,10 +11,12 @@ The default is ``"code"``.
   (:mod:`retriever.ranking.fitted`);
 - ``"code-files"``: ``"code"`` with per-file saturation, for one file per slot (better on
   file-level targets, worse on line-level ones). On a corpus of
-  documents (no code) no prior applies: hybrid is min-max score fusion with the document
-  weight of :data:`~retriever.ranking.fitted.DOCUMENTS_FUSION` (fitted on CoSQA dev and SciFact
-  train), dense and lexical their first stage alone; on an index built before the symbol
-  table existed the definition prior does nothing and the others still apply.
+  documents (no code) no prior applies: hybrid is min-max score fusion with the weight of
+  its kind, :data:`~retriever.ranking.fitted.DOCUMENTS_FUSION` for prose (fitted on SciFact
+  train) or :data:`~retriever.ranking.fitted.CODE_DOCUMENTS_FUSION` when most documents are
+  source code (fitted on CoSQA dev), dense and lexical their first stage alone; on an index
+  built before the symbol table existed the definition prior does nothing and the others
+  still apply.
 
 :func:`code_pipeline` builds the ``code`` stage with any weights (what tuning and ablations
 use).
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from retriever.errors import InputError
 from retriever.pipeline import Stage
 from retriever.ranking.context import context_of
-from retriever.ranking.fitted import DOCUMENTS_FUSION, weights_for
+from retriever.ranking.fitted import CODE_DOCUMENTS_FUSION, DOCUMENTS_FUSION, weights_for
 from retriever.ranking.fusion import Blend
 from retriever.ranking.priors import (
     Definitions,
@@ -80,10 +82,12 @@ def code_pipeline(index, *, mode, depth, filter=None, weights: dict | None = Non
     # (Index.search_many asks for more than _DEPTH only when k > _DEPTH / 3).
     if depth <= _DEPTH:
         depth = min(depth, int(weights.get("depth", depth)))
-    code = context_of(index).code
-    # Documents get no priors, so their fusion has weights of its own (fitted.py).
+    context = context_of(index)
+    code = context.code
+    # Documents get no priors, so their fusion has weights of its own, by kind (fitted.py).
+    documents = CODE_DOCUMENTS_FUSION if context.code_documents else DOCUMENTS_FUSION
     fusion = weights.get("fusion") if code else {
-        key: value for key, value in DOCUMENTS_FUSION.items() if key != "fitted"}
+        key: value for key, value in documents.items() if key != "fitted"}
     if mode == "hybrid" and fusion:
         first = Blend(index.stage("dense", depth=depth, filter=filter, **knobs),
                       index.stage("lexical", depth=depth, filter=filter, **knobs),

@@ -55,6 +55,8 @@ class CodeContext:
 
     Attributes:
         code: False for a corpus of documents (BEIR-style), where code priors do not apply.
+        code_documents: for a corpus of documents, True when most of them are source code
+            (functions of a code-search set, say): their hybrid fusion has its own weight.
         file_of: ``(rows,)`` int32, the file number of each row.
         start: ``(rows,)`` int32 start lines. symbols: per row, the chunk's ``symbol``.
         files: :class:`FileFacts` by file number.
@@ -89,6 +91,7 @@ class CodeContext:
         self.paths = [facts.path for facts in self.files]
         self.languages = [languages[path] for path in numbers]
         self.symbols = index.component("symbols") if self.code else None
+        self.code_documents = not self.code and _mostly_code(chunks)
         self.derived: dict[tuple, object] = {}
         if self.symbols is not None and any(row >= len(chunks) for row in self.symbols.rows):
             raise IndexFormatError(
@@ -133,6 +136,25 @@ def _facts(path: str, language: str, texts: list[str] | None) -> FileFacts:
 
 
 _CONTEXTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+# Lines only source code has: a definition or statement keyword at the start, or a line
+# ending in ";", "{", "}" or "):". Prose (abstracts, answers) has neither; a function of a
+# code-search corpus has several.
+_CODE_LINE = re.compile(
+    r"(?:^|\n)\s*(?:def |class |function |func |fn |public |private |return\b|import |"
+    r"#include|if \(|for \()|[;{}]\s*(?:\n|$)|\):\s*(?:\n|$)")
+# Documents looked at to decide (evenly spaced): enough to tell, cheap on a million.
+_SAMPLE = 400
+
+
+def _mostly_code(chunks) -> bool:
+    """True when at least half of a sample of the documents has two or more code lines."""
+    if not len(chunks):
+        return False
+    rows = np.unique(np.linspace(0, len(chunks) - 1, min(_SAMPLE, len(chunks))).astype(int))
+    coded = sum(len(_CODE_LINE.findall(chunks[int(row)].text)) >= 2 for row in rows)
+    return 2 * coded >= len(rows)
 
 
 def context_of(index) -> CodeContext:
