@@ -223,13 +223,16 @@ _UNFITTED = Calibrator(weights={"coverage": 4.0, "rank": -0.5}, bias=-2.5,
 
 # fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by hand)
 FINGERPRINT = '0fa44fc8441df78891c21558c89def01'  # the default model's: cosine features need it
-CONFIDENT = 0.33
+CONFIDENT = 0.32
 FITTED_BY = (
     'python benchmarks/calibrate.py fit --fingerprint 0fa44fc8441df78891c21558c89def01 '
     "--out '<calibration>' --write, on the rows of: python benchmarks/calibrate.py collect "
     "--mode lexical --index-root '<rank-index>'; python benchmarks/calibrate.py collect "
     "--mode hybrid --mode dense --index-root '<hybrid-index>' --annotations '<annotations>' "
-    "--out '<calibration>' (tune half and corpora only; hits = tune rows)"
+    "--out '<calibration>'; python benchmarks/calibrate.py collect --mode hybrid "
+    "--skip-semble --index-root '<hybrid-index>' --annotations '<annotations>' "
+    "--out '<calibration>' (the corpora again, fused at their kind's weight; tune half and "
+    "corpora only; hits = tune rows)"
 )
 FITTED: dict[str, dict] = {
     'dense/any': {'bias': -2.5165, 'log_score': False, 'hits': 50200, 'weights':
@@ -251,18 +254,18 @@ FITTED: dict[str, dict] = {
     'dense/raw/nocos': {'bias': -2.65572, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.39047, 'coverage': 3.21469, 'gap': -3.76201, 'rank': -0.57539,
         'symbol': -0.24791, 'terms': -0.10174}},
-    'hybrid/any': {'bias': -3.70158, 'log_score': False, 'hits': 76380, 'weights':
-        {'best_coverage': 1.3925, 'cosine': 1.80515, 'coverage': 2.60992, 'rank': -0.80959,
-        'symbol': -0.02365, 'terms': -0.02537}},
-    'hybrid/any/nocos': {'bias': -3.0748, 'log_score': False, 'hits': 76380, 'weights':
-        {'best_coverage': 1.69223, 'coverage': 2.68579, 'rank': -0.93053, 'symbol': -0.1568,
-        'terms': 0.06249}},
-    'hybrid/fused': {'bias': -7.14223, 'log_score': False, 'hits': 26180, 'weights': {'cosine':
-        2.94055, 'coverage': 1.56801, 'gap': -1.12768, 'rank': -0.43762, 'score': 3.54217,
-        'terms': 0.47574}},
-    'hybrid/fused/nocos': {'bias': -6.94953, 'log_score': False, 'hits': 26180, 'weights':
-        {'best_coverage': 0.79712, 'coverage': 1.65346, 'gap': -0.81935, 'rank': -0.35939,
-        'score': 4.86466, 'terms': 0.40559}},
+    'hybrid/any': {'bias': -3.58561, 'log_score': False, 'hits': 76380, 'weights':
+        {'best_coverage': 1.40321, 'cosine': 1.84108, 'coverage': 2.58776, 'rank': -0.82902,
+        'symbol': -0.06796, 'terms': -0.0716}},
+    'hybrid/any/nocos': {'bias': -2.88381, 'log_score': False, 'hits': 76380, 'weights':
+        {'best_coverage': 1.67336, 'coverage': 2.66433, 'rank': -0.94936, 'symbol': -0.21173,
+        'terms': -0.00373}},
+    'hybrid/fused': {'bias': -6.77641, 'log_score': False, 'hits': 26180, 'weights': {'cosine':
+        2.91133, 'coverage': 2.19052, 'gap': -1.19174, 'rank': -0.71238, 'score': 2.42692,
+        'terms': 0.63329}},
+    'hybrid/fused/nocos': {'bias': -7.02942, 'log_score': False, 'hits': 26180, 'weights':
+        {'best_coverage': 0.73308, 'coverage': 2.41788, 'gap': -0.44162, 'rank': -0.6192,
+        'score': 4.16787, 'terms': 0.53272}},
     'hybrid/priors': {'bias': -4.14046, 'log_score': False, 'hits': 12010, 'weights':
         {'best_cosine': 0.00577, 'best_coverage': 1.2043, 'cosine': 4.72143, 'coverage': 1.549,
         'rank': -0.55916, 'score': 0.05835, 'symbol': -0.5823, 'terms': 0.05693}},
