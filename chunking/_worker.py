@@ -7,6 +7,7 @@ the answer ``("ok", [FileChunks, ...])`` or ``("error", exception)``; ``None`` e
 
 from __future__ import annotations
 
+import os
 import pickle
 import struct
 import sys
@@ -43,13 +44,20 @@ def main() -> None:
     while (job := read_message(jobs)) is not None:
         chunker, files = job
         try:
-            write_message(answers, ("ok", [chunk_file(chunker, file) for file in files]))
+            answer = ("ok", [chunk_file(chunker, file) for file in files])
         except Exception as error:  # noqa: BLE001 - handed to the parent, which raises it
             try:
                 pickle.dumps(error)
             except Exception:  # noqa: BLE001 - an exception that cannot travel
                 error = RuntimeError(repr(error))
-            write_message(answers, ("error", error))
+            answer = ("error", error)
+        try:
+            write_message(answers, answer)
+        except BrokenPipeError:
+            # The parent is gone (killed or interrupted): nobody reads answers any more, and
+            # a traceback per worker would only bury the parent's own message. os._exit, as
+            # the interpreter's exit would flush the broken pipe again and complain.
+            os._exit(0)
 
 
 if __name__ == "__main__":

@@ -89,3 +89,19 @@ def test_a_chunker_that_cannot_be_sent_to_workers_runs_here() -> None:
     files = walk(REPO).files
     done = list(chunk_files(_LocalChunker(), files, workers=2, batch_files=1))
     assert [d.chunks for d in done] == [d.chunks for d in chunk_files(CastChunker(), files)]
+
+
+def test_a_worker_whose_parent_is_gone_exits_quietly() -> None:
+    import subprocess
+    import sys
+
+    from chunking._worker import write_message
+
+    worker = subprocess.Popen([sys.executable, "-m", "chunking._worker"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    worker.stdout.close()  # the reader is gone before the answer is written
+    write_message(worker.stdin, (CastChunker(max_chars=300), walk(REPO).files[:2]))
+    write_message(worker.stdin, None)
+    worker.stdin.close()
+    assert worker.wait(timeout=60) == 0
+    assert worker.stderr.read() == b""
