@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -42,8 +41,8 @@ def _vocab(args: argparse.Namespace) -> int:
     vocabulary = build_vocabulary(args.teacher / "tokenizer.json", texts, size=args.size,
                                   min_count=args.min_count, split_case=args.split_case)
     vocabulary.save(args.out)
-    added = sum(isinstance(s, str) for s in vocabulary.sources)
-    sys.stdout.write(json.dumps({"tokens": len(vocabulary), "code_words": added}) + "\n")
+    sys.stdout.write(json.dumps({"tokens": len(vocabulary),
+                                 "code_words": vocabulary.code_words}) + "\n")
     return 0
 
 
@@ -60,6 +59,7 @@ def _train(args: argparse.Namespace) -> int:
         save_model2vec,
         train_table,
     )
+    from encoders.train.static_recipe import teacher_dev_ndcg
 
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -88,13 +88,7 @@ def _train(args: argparse.Namespace) -> int:
     log({"step": "token vectors", "shape": list(vectors.shape)})
     texts = chunks + codes + [row["query"] for row in train]
     targets = teacher.embed(texts)
-    teacher_ndcg = None
-    if dev:
-        dev_q = teacher.embed([r["query"] for r in dev])
-        scores = dev_q @ teacher.embed([r["code"] for r in dev]).T
-        rank = (scores > scores.diagonal()[:, None]).sum(1)
-        teacher_ndcg = round(float(torch.where(
-            rank < 10, 1 / torch.log2(rank.float() + 2), torch.zeros_like(dev_q[:, 0])).mean()), 4)
+    teacher_ndcg = teacher_dev_ndcg(teacher, [(r["query"], r["code"]) for r in dev])
     log({"step": "teacher", "texts": len(texts), "dev_ndcg@10": teacher_ndcg})
 
     def ids(batch: list[str], width: int):
@@ -126,10 +120,7 @@ def _train(args: argparse.Namespace) -> int:
                      "chunks": manifest.get("chunks")},
             "teacher": {"name": args.teacher_name, "fingerprint": args.teacher_fingerprint,
                         "dev_ndcg@10": teacher_ndcg},
-            "vocabulary": {"tokens": len(vocabulary),
-                           "code_words": sum(isinstance(s, str) for s in vocabulary.sources),
-                           "hash": hashlib.blake2b(json.dumps(vocabulary.tokenizer).encode(),
-                                                   digest_size=16).hexdigest()},
+            "vocabulary": vocabulary.card(),
             "history": history,
             "command": " ".join(["python -m encoders.train", *args.argv]),
         }

@@ -12,7 +12,6 @@ Needs torch and transformers (the teacher); the folders it writes load in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ from encoders.train.static_data import teacher_windows
 from encoders.train.vocab import Vocabulary, token_counts
 from retriever.errors import InputError
 
-__all__ = ["StaticData", "run_variants"]
+__all__ = ["StaticData", "run_variants", "teacher_dev_ndcg"]
 
 # Token widths of the student's inputs: a query is short, a window is at most the teacher's
 # length (the student's vocabulary spells a text in no more pieces than the teacher's), and a
@@ -59,7 +58,9 @@ class StaticData:
     data_hash: str = ""
 
 
-def _dev_ndcg(teacher: Teacher, dev: Sequence[tuple[str, str]]) -> float | None:
+def teacher_dev_ndcg(teacher: Teacher, dev: Sequence[tuple[str, str]]) -> float | None:
+    """The teacher's nDCG@10 on held-out (query, code) pairs, each query against every code;
+    None without pairs."""
     import torch
 
     if not dev:
@@ -139,7 +140,7 @@ def run_variants(
     texts = teacher_windows(data.chunks + codes, plain, width=max_length - 2,
                             max_windows=max_windows) + queries
     targets = teacher.embed(texts)
-    teacher_ndcg = _dev_ndcg(teacher, data.dev)
+    teacher_ndcg = teacher_dev_ndcg(teacher, data.dev)
     say({"step": "teacher", "texts": len(texts), "dev_ndcg@10": teacher_ndcg,
          "t": round(time.monotonic() - started, 1)})
     negatives = torch.tensor([n for _, _, n in data.train], dtype=torch.long)
@@ -175,10 +176,7 @@ def run_variants(
                      "chunks": len(data.chunks), "distillation_texts": len(texts),
                      "windows": {"tokens": max_length - 2, "max_a_text": max_windows}},
             "teacher": {**(teacher_info or {}), "dev_ndcg@10": teacher_ndcg},
-            "vocabulary": {"name": vocab_name, "tokens": len(vocabulary),
-                           "code_words": sum(isinstance(s, str) for s in vocabulary.sources),
-                           "hash": hashlib.blake2b(json.dumps(vocabulary.tokenizer).encode(),
-                                                   digest_size=16).hexdigest()},
+            "vocabulary": {"name": vocab_name, **vocabulary.card()},
             "history": history,
             "command": command,
         }

@@ -23,6 +23,7 @@ that needs a dropped piece becomes the unknown token, which encoders drop.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from collections import Counter
@@ -87,6 +88,16 @@ class Vocabulary:
 
     def __len__(self) -> int:
         return len(self.sources)
+
+    @property
+    def code_words(self) -> int:
+        """Tokens added for code words (not the teacher's own)."""
+        return sum(isinstance(source, str) for source in self.sources)
+
+    def card(self) -> dict:
+        """What a model card says of the vocabulary: its size, code words and a hash."""
+        digest = hashlib.blake2b(json.dumps(self.tokenizer).encode(), digest_size=16)
+        return {"tokens": len(self), "code_words": self.code_words, "hash": digest.hexdigest()}
 
 
 def token_counts(tokenizer, texts: Iterable[str], size: int, batch: int = 2048) -> np.ndarray:
