@@ -107,15 +107,11 @@ def adapt(
             f"{min_pairs} are needed to train and measure an adapter). Adapting needs doc "
             "comments (Python docstrings, /** */ in JS/TS/Java, // above Go funcs, /// in "
             "Rust).")
-    path_of = {doc_id: doc_id.rsplit(":", 1)[0] for doc_id in ids}
-    held = split_files(list(path_of.values()), dev_share, settings.seed)
-    dev = [i for i in ids if path_of[i] in held]
-    train = [i for i in ids if path_of[i] not in held]
+    # Doc ids are "path:start-end": hold out whole files.
+    dev, train = _split(ids, lambda i: i.rsplit(":", 1)[0], dev_share, settings.seed)
     if len(dev) < _MIN_DEV or len(train) < _MIN_DEV:
         # Few files: hold out functions instead of files (seeded the same way).
-        held_ids = split_files(ids, dev_share, settings.seed)
-        dev = [i for i in ids if i in held_ids]
-        train = [i for i in ids if i not in held_ids]
+        dev, train = _split(ids, lambda i: i, dev_share, settings.seed)
     if len(dev) < _MIN_DEV or len(train) < _MIN_DEV:
         raise InputError(f"{root}: {len(ids)} mined functions leave too few to hold out "
                          f"({len(dev)} held out, {len(train)} to train); need {_MIN_DEV} each.")
@@ -123,14 +119,21 @@ def adapt(
         rng = np.random.default_rng(settings.seed)
         train = sorted(rng.choice(train, size=max_pairs, replace=False).tolist())
     pairs = [(bench.queries[i], bench.corpus[i].text) for i in train]
-    corpus_ids = ids  # every mined function, as a search over the repository would see
-    before = _measure(base, bench, dev, corpus_ids, settings, progress)
+    # Held-out queries are ranked among every mined function, as a search would see them.
+    before = _measure(base, bench, dev, ids, settings, progress)
     result = train_contrastive(pairs, out=out, base=base, settings=settings,
                                progress=progress, command=None)
-    after = _measure(str(result.out), bench, dev, corpus_ids, settings, progress)
+    after = _measure(str(result.out), bench, dev, ids, settings, progress)
     return Adapted(out=result.out, base=base, train_pairs=len(train), dev_pairs=len(dev),
-                   corpus=len(corpus_ids), before=before, after=after, steps=result.steps,
+                   corpus=len(ids), before=before, after=after, steps=result.steps,
                    seconds=round(time.monotonic() - started, 1))
+
+
+def _split(ids: list[str], key: Callable[[str], str], dev_share: float,
+           seed: int) -> tuple[list[str], list[str]]:
+    """(held out, trained on): the ids whose key :func:`split_files` holds out, the rest."""
+    held = split_files([key(i) for i in ids], dev_share, seed)
+    return [i for i in ids if key(i) in held], [i for i in ids if key(i) not in held]
 
 
 def _measure(model: str, bench, dev: list[str], corpus_ids: list[str],
