@@ -2,12 +2,14 @@
 
 Starting from code-minilm-v1 (its merged folder, carried as ``gpu_code_encoder.py`` packs a
 base), one GPU call trains up to four models side by side on the 59k (doc -> code) pairs, each
-with the same settings and ``--max-steps`` steps (or, with ``--probe``, as many as its share of
-the time allows, timed on four probe steps; that overestimated the step time 2.7x under four
-jobs' start-up, so the measured runs fix the steps): ``mat2d`` (Matryoshka over
-384/256/128/64/32 dims and every depth), ``hash`` (BPR codes of 384 bits), ``contrastive``
-(InfoNCE alone, the control) and ``mae_contrastive`` (RetroMAE over mined chunks for a fixed
-share of the time, then exactly the control's contrastive steps).
+with the same settings and fixed steps (or, with ``--probe``, as many as its share of the time
+allows, timed on four probe steps; that overestimated the step time 2.7x under four jobs'
+start-up, so the measured runs fix the steps): ``mat2d`` (Matryoshka over 384/256/128/64/32
+dims and every depth, ``--layer-weights`` and ``--dim-weights``) and ``hash`` (BPR codes of 384
+bits) for ``--max-steps``; ``contrastive`` (InfoNCE alone, the control) and
+``mae_contrastive`` (``--mae-steps`` of RetroMAE over mined chunks, then exactly the control's
+contrastive steps) for ``--pair-steps``. The jobs run in ``retention_jobs.py``; the steps that
+run here (export, baseline, score) in ``retention_local.py``.
 Then every benchmark text and query is embedded with each model (the engine's own
 ``SentenceTransformerEncoder`` on CUDA), and each query's top 100 rows of its repository or
 corpus are ranked there under every view (a dims prefix, the first 3 layers, sign codes,
@@ -24,10 +26,15 @@ bf16 autocast (``--lr 1e-4 --bf16``) ruined every model (benchmarks/RESULTS.md, 
         --texts .bench-carry/texts.parquet --chunks CHUNKS.jsonl.xz --out .carry-ret
     # GPU call 1 (carry .carry-half): the base, unpacked to float32 where call 2 finds it
     python benchmarks/gpu_retention.py unpack --carry .carry-half --work SCRATCH
-    # GPU call 2, right after (carry .carry-ret, .carry-e1/pairs.json.xz, texts)
+    # GPU call 2, right after (carry .carry-ret, .carry-e1/pairs.json.xz, texts): one epoch
+    # (223 steps) of mat2d and hash, 160 contrastive steps of the MAE pair after 250 MAE steps
     python benchmarks/gpu_retention.py gpu --ret .carry-ret --pairs .carry-e1/pairs.json.xz \\
-        --texts .bench-carry/texts.parquet --work SCRATCH --out $OUT --jobs mat2d hash \\
-        --max-steps 80 --no-dev --skip-base --train-s 110 --grace-s 15
+        --texts .bench-carry/texts.parquet --work SCRATCH --out $OUT --max-steps 223 \\
+        --pair-steps 160 --mae-steps 250 --no-dev --skip-base --train-s 250 --grace-s 25
+    # a dry run of the same on the CPU: a random-weight 6-layer BERT of width 384 saved as
+    # SCRATCH/base (so nothing is unpacked), a few rows, the three smallest groups
+    python benchmarks/gpu_retention.py gpu ... --work SCRATCH --max-steps 3 --pair-steps 2 \\
+        --mae-steps 3 --batch-size 8 --mae-batch-size 8 --max-length 32 --limit 64 --no-dev
     # here: code-minilm-v1's own rankings from its cached vectors, then the scores
     python benchmarks/gpu_retention.py baseline --ret .carry-ret --texts ... --cache CACHE \\
         --out BACK/rank-base-cpu.npz
@@ -41,7 +48,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -55,7 +61,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from gpu_code_encoder import _read_xz_json, _say, _unpack_base, _write_xz_json  # noqa: E402
+from gpu_code_encoder import _say, _unpack_base  # noqa: E402
 
 DEPTH = 100  # the dense stage's depth in search_many (retriever.reader._FUSION_DEPTH)
 RESCORE = 4  # the binary index's default rescore_multiplier (indexing/binary.py)
@@ -151,176 +157,6 @@ def write_rankings(path: Path, ranked: dict[str, dict[str, tuple]], info: dict) 
     np.savez_compressed(path, **arrays)
 
 
-# ---------------------------------------------------------------- export (here)
-
-def export(trees: Path, repo_index: Path, beir_index: Path, beir: list[str], texts: Path,
-           chunks: Path | None, out: Path, mae_texts: int) -> dict:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from locations import semble_dir
-    from ranking_eval import open_repos, scorable
-
-    import retriever
-    from chunking import embedding_text
-    from eval.data import load_beir
-    from indexing.table import text_hash
-    from retriever.build import document_text
-
-    where = {h: i for i, h in enumerate(
-        pq.read_table(texts, columns=["hash"]).column("hash").to_pylist())}
-    out.mkdir(parents=True, exist_ok=True)
-    rows, order, query_rows = {}, [], {"group": [], "qid": [], "text": []}
-
-    def add(name: str, chunk_texts: list[str], queries: list[tuple[str, str]]) -> None:
-        missing = [t for t in chunk_texts if text_hash(t) not in where]
-        if missing:
-            raise SystemExit(f"{name}: {len(missing)} chunk texts are not in {texts}")
-        rows[name] = np.array([where[text_hash(t)] for t in chunk_texts], dtype=np.int32)
-        order.append(name)
-        for qid, text in queries:
-            query_rows["group"].append(name)
-            query_rows["qid"].append(qid)
-            query_rows["text"].append(text)
-
-    annotations = semble_dir() / "annotations"
-    for repo in open_repos(annotations, trees, repo_index, scorable(annotations, trees),
-                           vectors=True, open_only=True):
-        add(repo.name, [embedding_text(c) for c in repo.index.chunks()],
-            [(q.id, q.query) for q in repo.queries])
-    for spec in beir:
-        folder, split = spec.rsplit(":", 1)
-        bench = load_beir(folder, split)
-        index = retriever.open(beir_index / f"beir-{Path(folder).name}")
-        add(f"beir:{Path(folder).name}:{split}", [document_text(c) for c in index.chunks()],
-            list(bench.queries.items()))
-    np.savez(out / "groups.npz", **rows)
-    (out / "groups.json").write_text(json.dumps({"order": order}))
-    pq.write_table(pa.table(query_rows), out / "queries.parquet", compression="zstd")
-    summary = {"groups": len(order), "queries": len(query_rows["text"])}
-    if chunks is not None:
-        from encoders.train.data import read_jsonl
-
-        pool = [row["text"] for row in read_jsonl(chunks)]
-        picked = random.Random(0).sample(pool, min(mae_texts, len(pool)))
-        _write_xz_json(out / "mae.json.xz", picked)
-        summary["mae_texts"] = len(picked)
-    summary["bytes"] = sum(p.stat().st_size for p in out.iterdir())
-    return summary
-
-
-# ---------------------------------------------------------------- training (GPU)
-
-def _pairs(pairs: Path, limit: int = 0):
-    packed = _read_xz_json(pairs)
-    codes, rows = packed["codes"], packed["rows"]
-    if limit:  # a smoke test's sample, every k-th row
-        rows = rows[:: max(1, len(rows) // limit)][:limit]
-    train = [(q, codes[i], tuple(codes[n] for n in negs))
-             for i, (q, _, split, negs) in enumerate(rows) if split == "train"]
-    dev = [(q, codes[i]) for i, (q, _, split, _) in enumerate(rows) if split == "dev"]
-    return train, dev
-
-
-def _autocast(device: str, enabled: bool):
-    import contextlib
-
-    import torch
-
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device, dtype=torch.bfloat16)
-
-
-def _timed_run(run, settings, out: Path, probe: bool, budget_s: float, cap: int) -> int:
-    """Steps that fit ``budget_s``: four probe steps timed (the last two intervals), unless
-    ``probe`` is off (then ``cap``)."""
-    from dataclasses import replace
-
-    if not probe:
-        return cap
-    shutil.rmtree(out, ignore_errors=True)
-    stamps = []
-    run(replace(settings, max_steps=4), out, lambda stage, done, total: stamps.append(
-        time.monotonic()) if stage == "train" else None, False)
-    step_s = (stamps[-1] - stamps[-3]) / 2
-    steps = max(10, min(cap, int(budget_s / step_s)))
-    _say(out.name, f"{step_s:.3f} s a step -> {steps} steps")
-    return steps
-
-
-def job(name: str, args) -> None:
-    """One training run in its own process (see the module docstring)."""
-    from dataclasses import replace
-
-    import torch
-
-    from encoders.train.common import TrainSettings
-    from encoders.train.contrastive import train_contrastive
-    from encoders.train.hashing import train_hash
-    from encoders.train.mae import train_mae
-    from encoders.train.matryoshka import train_matryoshka
-
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.set_num_threads(args.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    work, base = args.work, str(args.work / "base")
-    train_rows, dev_rows = _pairs(args.pairs, args.limit)
-    settings = TrainSettings(epochs=1, batch_size=args.batch_size,
-                             mini_batch_size=args.batch_size, lr=args.lr, warmup=0.1, seed=0,
-                             max_length=args.max_length, checkpoint_every=10**6)
-    command = (f"python benchmarks/gpu_retention.py gpu --train-s {args.train_s} "
-               f"--batch-size {args.batch_size} --lr {args.lr} ({name})")
-    pair_recipe = {"mat2d": lambda **kw: train_matryoshka(layers=True, **kw),
-                   "hash": lambda **kw: train_hash(bits=384, gamma=args.gamma, **kw),
-                   "contrastive": train_contrastive,
-                   "mae_contrastive": train_contrastive}[name]
-
-    def run_pairs(start: str, s, out: Path, progress, dev: bool):
-        with _autocast(device, args.bf16):
-            return pair_recipe(data=train_rows, dev=dev_rows if dev and args.dev else None,
-                               out=out,
-                               base=start, settings=s, hard_negatives=1, progress=progress,
-                               command=command)
-
-    for stale in [name] + (["mae"] if name == "mae_contrastive" else []):
-        shutil.rmtree(work / "models" / stale, ignore_errors=True)  # a rerun, warm machine
-    reserve = 25.0  # dev metrics before and after, saving
-    deadline = args.deadline
-    start = base
-    if name == "mae_contrastive":
-        texts = _read_xz_json(args.ret / "mae.json.xz")
-        if args.limit:
-            texts = texts[: args.limit]
-        mae_settings = replace(settings, epochs=50, batch_size=args.mae_batch_size, lr=args.lr)
-
-        def run_mae(s, out, progress, dev):
-            with _autocast(device, args.bf16):
-                return train_mae(texts, out=out, base=base, settings=s,
-                                 dev=dev_rows if dev else None, progress=progress,
-                                 command=command.replace("(mae_contrastive)", "(mae)"))
-        steps = _timed_run(run_mae, mae_settings, work / "probe-mae", args.probe,
-                           args.mae_s - 8, args.max_steps)
-        run_mae(replace(mae_settings, max_steps=steps), work / "models" / "mae", None, False)
-        start = str(work / "models" / "mae")
-        wanted = work / "steps-contrastive.json"
-        while not wanted.exists():  # the control's count: the same contrastive steps
-            time.sleep(0.5)
-        steps = json.loads(wanted.read_text())["steps"]
-    else:
-        # The control leaves the MAE job time for its pretraining (and that job's probe and
-        # loads) before the same number of contrastive steps.
-        mae_share = args.mae_s + 15 if name == "contrastive" else 0
-        budget = deadline - time.time() - reserve - mae_share
-        steps = _timed_run(lambda s, out, p, dev: run_pairs(base, s, out, p, dev), settings,
-                           work / f"probe-{name}", args.probe, budget, args.max_steps)
-        if name == "contrastive":
-            (work / "steps-contrastive.json").write_text(json.dumps({"steps": steps}))
-    result = run_pairs(start, replace(settings, max_steps=steps), work / "models" / name,
-                       None, True)
-    _say(name, "done", result.steps, json.dumps(result.manifest["loss"]),
-         json.dumps(result.manifest["dev_metrics"]))
-
-
 # ---------------------------------------------------------------- the GPU call
 
 def gpu(args) -> dict:
@@ -336,6 +172,8 @@ def gpu(args) -> dict:
               "--batch-size", str(args.batch_size), "--lr", str(args.lr),
               "--mae-s", str(args.mae_s), "--mae-batch-size", str(args.mae_batch_size),
               "--gamma", str(args.gamma), "--max-steps", str(args.max_steps),
+              "--pair-steps", str(args.pair_steps), "--mae-steps", str(args.mae_steps),
+              "--layer-weights", args.layer_weights, "--dim-weights", args.dim_weights,
               "--max-length", str(args.max_length), "--limit", str(args.limit),
               "--threads", str(args.threads)]
     common += ["--bf16"] if args.bf16 else []
@@ -423,108 +261,6 @@ def embed_and_rank(models: dict[str, Path], texts_file: Path, ret: Path, out: Pa
     return summary
 
 
-# ---------------------------------------------------------------- here: baseline and scores
-
-def baseline(args) -> dict:
-    """code-minilm-v1's rankings from the vectors its GPU embedding left in a vector cache."""
-    import pyarrow.parquet as pq
-    import torch
-
-    from encoders.sentence import SentenceTransformerEncoder
-    from indexing.cache import VectorCache
-
-    encoder = SentenceTransformerEncoder(model=args.model)
-    hashes = pq.read_table(args.texts, columns=["hash"]).column("hash").to_pylist()
-    docs, found = VectorCache(args.cache).lookup(encoder.fingerprint(), encoder.dim, hashes)
-    _, query_texts, groups = load_ret(args.ret)
-    needed = np.unique(np.concatenate([rows for _, _, rows in groups]))
-    if not found[needed].all():
-        raise SystemExit(f"{int((~found[needed]).sum())} benchmark texts are not in {args.cache}")
-    queries = encoder.encode_queries(query_texts)
-    ranked = rank_views(torch.from_numpy(docs), torch.from_numpy(queries),
-                        [(qs, rows) for _, qs, rows in groups], PLAN["base"][0][1])
-    write_rankings(args.out, {"": ranked}, {"model": "base-cpu", "cache": True})
-    return {"queries": len(queries), "views": len(ranked)}
-
-
-def _beir_run(ids: np.ndarray, scores: np.ndarray, qids: list[str], paths: list[str]) -> dict:
-    """``{qid: {docid: score}}``: a document keeps its best-ranked row (eval's corpus_run)."""
-    run = {}
-    for qid, row_ids, row_scores in zip(qids, ids, scores, strict=True):
-        docs: dict[str, float] = {}
-        for row, value in zip(row_ids.tolist(), row_scores.tolist(), strict=True):
-            if row >= 0:
-                docs.setdefault(paths[row], float(value))
-        run[qid] = docs
-    return run
-
-
-def score(args) -> dict:
-    import statistics
-
-    import pyarrow.parquet as pq
-    from locations import semble_dir
-    from ranking_eval import Frozen, evaluate, open_repos, split
-
-    import retriever
-    from eval.data import load_beir
-    from eval.metrics import evaluate as beir_evaluate
-    from retriever.pipeline import Results
-
-    names, texts, groups = load_ret(args.ret)
-    qids = pq.read_table(args.ret / "queries.parquet", columns=["qid"]).column("qid").to_pylist()
-    semble = [g for g in groups if not g[0].startswith("beir:")]
-    annotations = semble_dir() / "annotations"
-    repos = open_repos(annotations, args.trees, args.repo_index, [g[0] for g in semble],
-                       vectors=True, open_only=True)
-    where = {g[0]: g[1] for g in groups}
-    for repo in repos:
-        if [q.query for q in repo.queries] != texts[where[repo.name]]:
-            raise SystemExit(f"{repo.name}: the exported queries differ from the benchmark's")
-    corpora = {}
-    for spec in args.beir:
-        folder, part = spec.rsplit(":", 1)
-        name = f"beir:{Path(folder).name}:{part}"
-        index = retriever.open(args.beir_index / f"beir-{Path(folder).name}")
-        corpora[name] = (load_beir(folder, part).qrels, [c.path for c in index.chunks()])
-    results = json.loads(args.out.read_text()) if args.out.exists() else {}
-    for path in args.rankings:
-        data = np.load(path)
-        model = json.loads(bytes(data["info"]).decode())["model"]
-        views = sorted({key.rsplit(".", 1)[0] for key in data.files if key != "info"})
-        for view in views:
-            ids, values = data[f"{view}.ids"], data[f"{view}.scores"].astype(np.float32)
-            frozen = {}
-            for repo in repos:
-                qs = where[repo.name]
-                frozen[repo.name] = Frozen(texts[qs], Results(values[qs], ids[qs].astype(
-                    np.int64)), view)
-            scored = evaluate(repos, lambda repo, f=frozen: f[repo.name], mode="dense")
-            tune, check = split(scored.per_repo)
-            entry = {"semble": round(scored.mean, 4),
-                     "tune": round(statistics.fmean(scored.per_repo[n] for n in tune), 4),
-                     "check": round(statistics.fmean(scored.per_repo[n] for n in check), 4),
-                     "by_language": {k: round(v, 4) for k, v in
-                                     sorted(scored.by_language.items())}}
-            for name, (qrels, paths) in corpora.items():
-                qs = where[name]
-                run = _beir_run(ids[qs], values[qs], qids[qs], paths)
-                entry[name.removeprefix("beir:")] = round(
-                    beir_evaluate(qrels, run, ["ndcg@10"]).mean["ndcg@10"], 4)
-            results.setdefault(model, {})[view] = entry
-            _say(model, view, json.dumps({k: v for k, v in entry.items()
-                                          if k != "by_language"}))
-    for views in results.values():  # retention: a view against the same model's full vectors
-        full = views.get("f384")
-        for entry in views.values():
-            if full:
-                entry["retention"] = {k: round(entry[k] / full[k], 4) for k in full
-                                      if isinstance(full[k], float) and full[k] > 0}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    return {m: sorted(v) for m, v in results.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -561,7 +297,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--mae-batch-size", type=int, default=128)
         p.add_argument("--lr", type=float, default=2e-5)
         p.add_argument("--gamma", type=float, default=0.5)
-        p.add_argument("--max-steps", type=int, default=80)
+        p.add_argument("--max-steps", type=int, default=223,
+                       help="steps of mat2d and hash (223: one epoch of the 57,294 train pairs)")
+        p.add_argument("--pair-steps", type=int, default=0,
+                       help="contrastive steps of contrastive and mae_contrastive, the same "
+                            "for both (0: --max-steps)")
+        p.add_argument("--mae-steps", type=int, default=250,
+                       help="MAE pretraining steps of mae_contrastive (--mae-batch-size each)")
+        p.add_argument("--layer-weights", default="3=3,4=1,5=1,1=0.5,2=0.5",
+                       help="mat2d: DEPTH=WEIGHT of the shallower depths trained every step "
+                            "(the full depth weighs 1); 'paper': one random depth a step")
+        p.add_argument("--dim-weights", default="128=1.5,64=2",
+                       help="mat2d: DIMS=WEIGHT of the nested losses ('' : all 1)")
         p.add_argument("--max-length", type=int, default=256)
         p.add_argument("--threads", type=int, default=4)
         p.add_argument("--limit", type=int, default=0, help="use only this many rows (smoke)")
@@ -589,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "export":
+        from retention_local import export
+
         result = export(args.trees, args.repo_index, args.beir_index, args.beir, args.texts,
                         args.chunks, args.out, args.mae_texts)
     elif args.command == "unpack":
@@ -596,13 +345,19 @@ def main(argv: list[str] | None = None) -> int:
         _unpack_base(args.carry, args.work / "base")
         result = {"seconds": round(time.monotonic() - started, 1)}
     elif args.command == "job":
+        from retention_jobs import job
+
         job(args.name, args)
         return 0
     elif args.command == "gpu":
         result = gpu(args)
     elif args.command == "baseline":
+        from retention_local import baseline
+
         result = baseline(args)
     else:
+        from retention_local import score
+
         result = score(args)
     _say(json.dumps(result))
     return 0

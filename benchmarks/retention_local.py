@@ -1,0 +1,173 @@
+"""The retention benchmark's steps that run here, not on the GPU (issue 10): the export of
+queries, row maps and MAE texts; code-minilm-v1's own rankings from its cached vectors; and the
+scores of every ranking, as the dense benchmarks score them.
+
+``gpu_retention.py export|baseline|score`` run these; that module's docstring has the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+from gpu_code_encoder import _say, _write_xz_json
+from gpu_retention import PLAN, load_ret, rank_views, write_rankings
+
+__all__ = ["baseline", "export", "score"]
+
+
+def export(trees: Path, repo_index: Path, beir_index: Path, beir: list[str], texts: Path,
+           chunks: Path | None, out: Path, mae_texts: int) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from locations import semble_dir
+    from ranking_eval import open_repos, scorable
+
+    import retriever
+    from chunking import embedding_text
+    from eval.data import load_beir
+    from indexing.table import text_hash
+    from retriever.build import document_text
+
+    where = {h: i for i, h in enumerate(
+        pq.read_table(texts, columns=["hash"]).column("hash").to_pylist())}
+    out.mkdir(parents=True, exist_ok=True)
+    rows, order, query_rows = {}, [], {"group": [], "qid": [], "text": []}
+
+    def add(name: str, chunk_texts: list[str], queries: list[tuple[str, str]]) -> None:
+        missing = [t for t in chunk_texts if text_hash(t) not in where]
+        if missing:
+            raise SystemExit(f"{name}: {len(missing)} chunk texts are not in {texts}")
+        rows[name] = np.array([where[text_hash(t)] for t in chunk_texts], dtype=np.int32)
+        order.append(name)
+        for qid, text in queries:
+            query_rows["group"].append(name)
+            query_rows["qid"].append(qid)
+            query_rows["text"].append(text)
+
+    annotations = semble_dir() / "annotations"
+    for repo in open_repos(annotations, trees, repo_index, scorable(annotations, trees),
+                           vectors=True, open_only=True):
+        add(repo.name, [embedding_text(c) for c in repo.index.chunks()],
+            [(q.id, q.query) for q in repo.queries])
+    for spec in beir:
+        folder, split = spec.rsplit(":", 1)
+        bench = load_beir(folder, split)
+        index = retriever.open(beir_index / f"beir-{Path(folder).name}")
+        add(f"beir:{Path(folder).name}:{split}", [document_text(c) for c in index.chunks()],
+            list(bench.queries.items()))
+    np.savez(out / "groups.npz", **rows)
+    (out / "groups.json").write_text(json.dumps({"order": order}))
+    pq.write_table(pa.table(query_rows), out / "queries.parquet", compression="zstd")
+    summary = {"groups": len(order), "queries": len(query_rows["text"])}
+    if chunks is not None:
+        from encoders.train.data import read_jsonl
+
+        pool = [row["text"] for row in read_jsonl(chunks)]
+        picked = random.Random(0).sample(pool, min(mae_texts, len(pool)))
+        _write_xz_json(out / "mae.json.xz", picked)
+        summary["mae_texts"] = len(picked)
+    summary["bytes"] = sum(p.stat().st_size for p in out.iterdir())
+    return summary
+
+
+def baseline(args) -> dict:
+    """code-minilm-v1's rankings from the vectors its GPU embedding left in a vector cache."""
+    import pyarrow.parquet as pq
+    import torch
+
+    from encoders.sentence import SentenceTransformerEncoder
+    from indexing.cache import VectorCache
+
+    encoder = SentenceTransformerEncoder(model=args.model)
+    hashes = pq.read_table(args.texts, columns=["hash"]).column("hash").to_pylist()
+    docs, found = VectorCache(args.cache).lookup(encoder.fingerprint(), encoder.dim, hashes)
+    _, query_texts, groups = load_ret(args.ret)
+    needed = np.unique(np.concatenate([rows for _, _, rows in groups]))
+    if not found[needed].all():
+        raise SystemExit(f"{int((~found[needed]).sum())} benchmark texts are not in {args.cache}")
+    queries = encoder.encode_queries(query_texts)
+    ranked = rank_views(torch.from_numpy(docs), torch.from_numpy(queries),
+                        [(qs, rows) for _, qs, rows in groups], PLAN["base"][0][1])
+    write_rankings(args.out, {"": ranked}, {"model": "base-cpu", "cache": True})
+    return {"queries": len(queries), "views": len(ranked)}
+
+
+def _beir_run(ids: np.ndarray, scores: np.ndarray, qids: list[str], paths: list[str]) -> dict:
+    """``{qid: {docid: score}}``: a document keeps its best-ranked row (eval's corpus_run)."""
+    run = {}
+    for qid, row_ids, row_scores in zip(qids, ids, scores, strict=True):
+        docs: dict[str, float] = {}
+        for row, value in zip(row_ids.tolist(), row_scores.tolist(), strict=True):
+            if row >= 0:
+                docs.setdefault(paths[row], float(value))
+        run[qid] = docs
+    return run
+
+
+def score(args) -> dict:
+    import statistics
+
+    import pyarrow.parquet as pq
+    from locations import semble_dir
+    from ranking_eval import Frozen, evaluate, open_repos, split
+
+    import retriever
+    from eval.data import load_beir
+    from eval.metrics import evaluate as beir_evaluate
+    from retriever.pipeline import Results
+
+    names, texts, groups = load_ret(args.ret)
+    qids = pq.read_table(args.ret / "queries.parquet", columns=["qid"]).column("qid").to_pylist()
+    semble = [g for g in groups if not g[0].startswith("beir:")]
+    annotations = semble_dir() / "annotations"
+    repos = open_repos(annotations, args.trees, args.repo_index, [g[0] for g in semble],
+                       vectors=True, open_only=True)
+    where = {g[0]: g[1] for g in groups}
+    for repo in repos:
+        if [q.query for q in repo.queries] != texts[where[repo.name]]:
+            raise SystemExit(f"{repo.name}: the exported queries differ from the benchmark's")
+    corpora = {}
+    for spec in args.beir:
+        folder, part = spec.rsplit(":", 1)
+        name = f"beir:{Path(folder).name}:{part}"
+        index = retriever.open(args.beir_index / f"beir-{Path(folder).name}")
+        corpora[name] = (load_beir(folder, part).qrels, [c.path for c in index.chunks()])
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    for path in args.rankings:
+        data = np.load(path)
+        model = json.loads(bytes(data["info"]).decode())["model"]
+        views = sorted({key.rsplit(".", 1)[0] for key in data.files if key != "info"})
+        for view in views:
+            ids, values = data[f"{view}.ids"], data[f"{view}.scores"].astype(np.float32)
+            frozen = {}
+            for repo in repos:
+                qs = where[repo.name]
+                frozen[repo.name] = Frozen(texts[qs], Results(values[qs], ids[qs].astype(
+                    np.int64)), view)
+            scored = evaluate(repos, lambda repo, f=frozen: f[repo.name], mode="dense")
+            tune, check = split(scored.per_repo)
+            entry = {"semble": round(scored.mean, 4),
+                     "tune": round(statistics.fmean(scored.per_repo[n] for n in tune), 4),
+                     "check": round(statistics.fmean(scored.per_repo[n] for n in check), 4),
+                     "by_language": {k: round(v, 4) for k, v in
+                                     sorted(scored.by_language.items())}}
+            for name, (qrels, paths) in corpora.items():
+                qs = where[name]
+                run = _beir_run(ids[qs], values[qs], qids[qs], paths)
+                entry[name.removeprefix("beir:")] = round(
+                    beir_evaluate(qrels, run, ["ndcg@10"]).mean["ndcg@10"], 4)
+            results.setdefault(model, {})[view] = entry
+            _say(model, view, json.dumps({k: v for k, v in entry.items()
+                                          if k != "by_language"}))
+    for views in results.values():  # retention: a view against the same model's full vectors
+        full = views.get("f384")
+        for entry in views.values():
+            if full:
+                entry["retention"] = {k: round(entry[k] / full[k], 4) for k in full
+                                      if isinstance(full[k], float) and full[k] > 0}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    return {m: sorted(v) for m, v in results.items()}
