@@ -6,7 +6,11 @@ split): the mean NDCG@10 over the sets, each weighted alike, on a grid of dense 
 min-max score fusion and weighted RRF.
 
     python benchmarks/fit_document_fusion.py --set cosqa:dev --set scifact:train \
-        [--vector-cache DIR] [--index-root DIR] [--out FILE]
+        [--vector-cache DIR] [--index-root DIR] [--out FILE] [--fast]
+
+``--fast`` builds each corpus with both vector sets (``tier="full"``) and adds a grid over
+three sides, the fast tier's static vectors the third (min-max score fusion; the lexical
+side gets what the two vector weights leave).
 
 With ``--vector-cache`` (filled by ``gpu_vectors.py``) the builds embed nothing.
 """
@@ -33,16 +37,23 @@ from retriever.ranking.fusion import Blend  # noqa: E402
 WEIGHTS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 
 
-def first_stages(name: str, split: str, cache, index_root: Path, depth: int) -> dict:
+FAST_WEIGHTS = [0.1, 0.2, 0.3]
+
+
+def first_stages(name: str, split: str, cache, index_root: Path, depth: int,
+                 fast: bool = False) -> dict:
     bench = load_beir(data_dir() / name, split)
     index = retriever.index_documents(corpus_documents(bench), index_dir=index_root / name,
-                                      cache=cache)
+                                      cache=cache, tier="full" if fast else "dense")
     qids = list(bench.queries)
     texts = [bench.queries[q] for q in qids]
-    return {"bench": bench, "qids": qids, "texts": texts,
-            "paths": [c.path for c in index.chunks()],
-            "dense": index.stage("dense", depth=depth)(texts),
-            "lexical": index.stage("lexical", depth=depth)(texts)}
+    found = {"bench": bench, "qids": qids, "texts": texts,
+             "paths": [c.path for c in index.chunks()],
+             "dense": index.stage("dense", depth=depth)(texts),
+             "lexical": index.stage("lexical", depth=depth)(texts)}
+    if fast:
+        found["fast"] = index.tier_stage("fast", depth=depth)(texts)
+    return found
 
 
 def ndcg(data: dict, results: Results) -> float:
@@ -63,15 +74,20 @@ def main() -> int:
     parser.add_argument("--index-root", type=Path, default=scratch_dir("fusion-index"))
     parser.add_argument("--depth", type=int, default=100)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--fast", action="store_true",
+                        help="also fit three sides, the fast tier's vectors the third")
     args = parser.parse_args()
     sets = {}
     for item in args.set:
         name, split = item.split(":")
-        sets[item] = first_stages(name, split, args.vector_cache, args.index_root, args.depth)
+        sets[item] = first_stages(name, split, args.vector_cache, args.index_root, args.depth,
+                                  fast=args.fast)
     rows = []
     for item, data in sets.items():
         rows.append({"set": item, "fusion": "dense", "ndcg@10": ndcg(data, data["dense"])})
         rows.append({"set": item, "fusion": "lexical", "ndcg@10": ndcg(data, data["lexical"])})
+        if "fast" in data:
+            rows.append({"set": item, "fusion": "fast", "ndcg@10": ndcg(data, data["fast"])})
     grid = []
     for method in ("score", "rrf"):
         for weight in WEIGHTS:
@@ -84,6 +100,21 @@ def main() -> int:
             mean = sum(found.values()) / len(found)
             grid.append({"method": method, "dense_weight": weight, "mean": round(mean, 4),
                          **{k: round(v, 4) for k, v in found.items()}})
+            print(json.dumps(grid[-1]), flush=True)
+    for weight in WEIGHTS if args.fast else ():
+        for fast in FAST_WEIGHTS:
+            if weight + fast > 1.0 + 1e-9:
+                continue
+            found = {}
+            for item, data in sets.items():
+                blend = Blend(Frozen(data["texts"], data["dense"], "dense"),
+                              Frozen(data["texts"], data["lexical"], "lexical"), method="score",
+                              symbol=weight, natural=weight,
+                              fast=Frozen(data["texts"], data["fast"], "fast"), fast_weight=fast)
+                found[item] = ndcg(data, blend(data["texts"]))
+            mean = sum(found.values()) / len(found)
+            grid.append({"method": "score", "dense_weight": weight, "fast_weight": fast,
+                         "mean": round(mean, 4), **{k: round(v, 4) for k, v in found.items()}})
             print(json.dumps(grid[-1]), flush=True)
     best = max(grid, key=lambda row: row["mean"])
     result = {"command": " ".join(["python", "benchmarks/fit_document_fusion.py", *sys.argv[1:]]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 from collections.abc import Iterable, Iterator
@@ -30,6 +31,7 @@ from retriever.build import (
 from retriever.errors import IndexLockedError, InputError, RetrieverError
 from retriever.generation import Generation
 from retriever.hits import Document
+from retriever.ranking.context import mostly_code
 from retriever.reader import Index
 
 __all__ = ["index", "index_documents", "open", "DEFAULT_INDEX_DIR", "is_stale", "find_root",
@@ -47,6 +49,8 @@ DEFAULT_TIER = "dense"
 SEARCH_TIER = FAST
 DEFAULT_CHUNKER = "cast"
 _MAX_FILE_BYTES = 1 << 20
+# Documents a corpus's kind (source code or prose) is decided from, as at search time.
+_KIND_SAMPLE = 400
 
 
 def _encoder(encoder: Any, config: dict | None) -> tuple[str, Any]:
@@ -452,6 +456,7 @@ def index_documents(
     index_options: dict | None = None,
     lexical_only: bool = False,
     cache: Any = None,
+    tier: str | None = None,
 ) -> Index:
     """Index a corpus of documents (BEIR-style), one chunk per document, and open it.
 
@@ -463,10 +468,21 @@ def index_documents(
         index_dir: where to write the index.
         lexical_config: keyword arguments for the BM25 index.
         total: number of documents, if known, for progress reporting.
+        tier: ``"dense"`` (the encoder's vectors), ``"full"`` (those and the fast tier's
+            static vectors, which hybrid search over source code fuses as a third side),
+            ``"fast"`` (static vectors only) or ``"lexical"`` (none). None: ``"full"`` with
+            the default encoder and model when most of the first 400 documents are source
+            code, else ``"dense"`` (``"lexical"`` with ``lexical_only``).
         index_spec, index_options, lexical_only, cache: as for :func:`index`.
     """
+    documents = iter(documents)
+    head = list(itertools.islice(documents, _KIND_SAMPLE))
+    tier = _documents_tier(tier, lexical_only, encoder, encoder_config, head)
+    documents = itertools.chain(head, documents)
     slots = []
-    if not lexical_only:
+    if tier in ("fast", "full"):
+        slots.append(_fast_slot(None, None))
+    if tier in ("dense", "full"):
         name, obj = _encoder(encoder, encoder_config)
         slots.append(EncoderSlot(MAIN, name, obj,
                                  DenseSpec(index_spec or "auto", dict(index_options or {}))))
@@ -492,7 +508,29 @@ def index_documents(
         progress=progress, total_files=total, wait=wait,
         cache=_cache(cache) if slots else None,
     )
-    return _opened(Path(index_dir), slots[0].encoder if slots else None, report)
+    # The query encoder is the best tier's: the transformer's when there is one.
+    return _opened(Path(index_dir), slots[-1].encoder if slots else None, report)
+
+
+def _documents_tier(tier: str | None, lexical_only: bool, encoder: Any,
+                    encoder_config: dict | None, head: list) -> str:
+    """The vector sets a documents corpus gets (see :func:`index_documents`): both for
+    source code with the default model, the one the three-side weights were fitted with."""
+    if tier is not None and tier not in TIERS:
+        raise InputError(f"Unknown tier {tier!r}; choose one of: {', '.join(TIERS)}.")
+    if lexical_only:
+        if tier not in (None, "lexical"):
+            raise InputError(f"lexical_only=True contradicts tier={tier!r}; give one of them.")
+        return "lexical"
+    if tier is not None:
+        return tier
+    from encoders.sentence import DEFAULT_MODEL  # here: a lexical-only caller never needs it
+
+    default_model = (encoder_config or {}).get("model") in (None, DEFAULT_MODEL)
+    if encoder == DEFAULT_ENCODER and default_model and mostly_code(
+            [_as_document(doc).text for doc in head]):
+        return "full"
+    return "dense"
 
 
 def _as_document(doc: Any) -> Document:

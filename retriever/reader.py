@@ -22,6 +22,7 @@ from retriever.generation import Generation
 from retriever.hits import ChunkRows, Hit, assemble
 from retriever.pipeline import Results, Retrieve, Stage, fuse
 from retriever.ranking import calibration
+from retriever.tier_vectors import TierVectors, tier_entry
 
 __all__ = ["Index", "SearchMode", "MAX_K"]
 
@@ -102,6 +103,7 @@ class Index:
         self._chunk_rows = ChunkRows(self._chunks)
         self._opened = opened
         self._loaded: dict[str, object] = {}
+        self._tiers: dict[str, TierVectors | None] = {}
         if encoder is not None:
             self.use_encoder(encoder)
         self.last_build = None
@@ -225,6 +227,24 @@ class Index:
         if mode is SearchMode.LEXICAL:
             return lexical
         return fuse([dense, lexical], "rrf")
+
+    def tier_stage(self, tier: str, *, depth: int = _FUSION_DEPTH,
+                   filter: Filter | None = None) -> Stage | None:  # noqa: A002
+        """A first stage (named ``tier``) over the vectors of ``tier`` (``"dense"``, ``"fast"``)
+        when the index holds them, else None. Search uses the best tier present; a ``full``
+        index also keeps its fast tier's vectors, which hybrid search over a corpus of source
+        code fuses as a third side (:mod:`retriever.ranking`)."""
+        if tier == self.tier:
+            return self.stage("dense", depth=depth, filter=filter)
+        if tier not in self._tiers:
+            entry = tier_entry(self._opened, tier)
+            self._tiers[tier] = (None if entry is None
+                                 else TierVectors(self._opened, entry, self.directory))
+        side = self._tiers[tier]
+        if side is None:
+            return None
+        allowed = None if filter is None else filter.mask(*self._paths_and_languages())
+        return Retrieve(_restricted(side.search, allowed), k=depth, name=tier)
 
     def _query_vectors(self, queries: Sequence[str]) -> np.ndarray:
         """``(nq, dim)`` vectors of ``queries``, encoded once per batch: a filtered search

@@ -14,7 +14,9 @@ The default is ``"code"``.
   documents (no code) no prior applies: hybrid is min-max score fusion with the weight of
   its kind, :data:`~retriever.ranking.fitted.DOCUMENTS_FUSION` for prose (fitted on SciFact
   train) or :data:`~retriever.ranking.fitted.CODE_DOCUMENTS_FUSION` when most documents are
-  source code (fitted on CoSQA dev), dense and lexical their first stage alone; on an index
+  source code (fitted on CoSQA dev; with the fast tier's static vectors as a third side,
+  :data:`~retriever.ranking.fitted.CODE_DOCUMENTS_FULL_FUSION`, when the index holds them),
+  dense and lexical their first stage alone; on an index
   built before the symbol table existed the definition prior does nothing and the others
   still apply.
 
@@ -29,7 +31,12 @@ from collections.abc import Callable
 from retriever.errors import InputError
 from retriever.pipeline import Stage
 from retriever.ranking.context import context_of
-from retriever.ranking.fitted import CODE_DOCUMENTS_FUSION, DOCUMENTS_FUSION, weights_for
+from retriever.ranking.fitted import (
+    CODE_DOCUMENTS_FULL_FUSION,
+    CODE_DOCUMENTS_FUSION,
+    DOCUMENTS_FUSION,
+    weights_for,
+)
 from retriever.ranking.fusion import Blend
 from retriever.ranking.priors import (
     Definitions,
@@ -84,11 +91,18 @@ def code_pipeline(index, *, mode, depth, filter=None, weights: dict | None = Non
         depth = min(depth, int(weights.get("depth", depth)))
     context = context_of(index)
     code = context.code
-    # Documents get no priors, so their fusion has weights of its own, by kind (fitted.py).
-    documents = CODE_DOCUMENTS_FUSION if context.code_documents else DOCUMENTS_FUSION
+    # Documents get no priors, so their fusion has weights of its own, by kind (fitted.py);
+    # source code with the fast tier's vectors beside the transformer's fuses those too.
+    fast = None
+    if mode == "hybrid" and context.code_documents and index.tier == "dense":
+        fast = index.tier_stage("fast", depth=depth, filter=filter)
+    documents = (DOCUMENTS_FUSION if not context.code_documents else
+                 CODE_DOCUMENTS_FUSION if fast is None else CODE_DOCUMENTS_FULL_FUSION)
     fusion = weights.get("fusion") if code else {
         key: value for key, value in documents.items() if key != "fitted"}
     if mode == "hybrid" and fusion:
+        if "fast" in fusion:
+            fusion = {**fusion, "fast": fast, "fast_weight": fusion["fast"]}
         first = Blend(index.stage("dense", depth=depth, filter=filter, **knobs),
                       index.stage("lexical", depth=depth, filter=filter, **knobs),
                       **fusion)

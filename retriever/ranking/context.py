@@ -20,7 +20,7 @@ from chunking.paths import path_class
 from retriever.errors import IndexFormatError
 from retriever.ranking.query import parts
 
-__all__ = ["CodeContext", "context_of", "TRAITS"]
+__all__ = ["CodeContext", "context_of", "mostly_code", "TRAITS"]
 
 #: Every file trait a path prior can demote: path classes and ranking's own traits.
 TRAITS = ("test", "example", "benchmark", "docs", "generated", "vendored", "compat",
@@ -153,8 +153,16 @@ def _mostly_code(chunks) -> bool:
     if not len(chunks):
         return False
     rows = np.unique(np.linspace(0, len(chunks) - 1, min(_SAMPLE, len(chunks))).astype(int))
-    coded = sum(len(_CODE_LINE.findall(chunks[int(row)].text)) >= 2 for row in rows)
-    return 2 * coded >= len(rows)
+    return mostly_code([chunks[int(row)].text for row in rows])
+
+
+def mostly_code(texts: list[str]) -> bool:
+    """True when at least half of ``texts`` have two or more lines only source code has
+    (what decides a documents corpus's kind; the build looks at its first documents)."""
+    if not texts:
+        return False
+    coded = sum(len(_CODE_LINE.findall(text)) >= 2 for text in texts)
+    return 2 * coded >= len(texts)
 
 
 def context_of(index) -> CodeContext:
