@@ -119,8 +119,6 @@ def features(scores: Sequence[float], *, coverage: Sequence[float], terms: int,
     """
     raw = np.asarray(scores, dtype=np.float64)
     n = len(raw)
-    found = np.asarray(coverage, dtype=np.float64)
-    cosines = np.zeros(n) if cosine is None else np.asarray(cosine, dtype=np.float64)
     best = raw[0] if top is None and n else (top if top is not None else 0.0)
     if log_score:
         raw, best = np.log1p(np.maximum(raw, 0.0)), math.log1p(max(best, 0.0))
@@ -129,12 +127,17 @@ def features(scores: Sequence[float], *, coverage: Sequence[float], terms: int,
         "gap": best - raw,
         "rank": np.log1p(np.arange(n, dtype=np.float64)),
         "symbol": np.full(n, 1.0 if symbol else 0.0),
-        "coverage": found,
-        "best_coverage": np.full(n, found.max() if n else 0.0),
+        **_with_best("coverage", coverage, n),
         "terms": np.full(n, math.log1p(terms)),
-        "cosine": cosines,
-        "best_cosine": np.full(n, cosines.max() if n else 0.0),
+        **_with_best("cosine", cosine, n),
     }
+
+
+def _with_best(name: str, values: Sequence[float] | None, n: int) -> dict[str, np.ndarray]:
+    """A hit's evidence and the answer's best of it: ``{name: (n,), "best_" + name: (n,)}``
+    float64, zeros when ``values`` is None."""
+    column = np.zeros(n) if values is None else np.asarray(values, dtype=np.float64)
+    return {name: column, f"best_{name}": np.full(n, column.max() if n else 0.0)}
 
 
 def hit_table(query: str, candidates: Sequence, *, tokenize: Callable[[str], list[str]],
