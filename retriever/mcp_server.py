@@ -120,6 +120,9 @@ class Tools:
         hits = index.search(query, k=k, mode=mode, paths=paths, languages=languages,
                             exclude=["test"] if exclude_tests else None, min_score=min_score)
         payload = search_payload(index, query, hits, mode=mode, k=k)
+        hint = api.tier_hint(index)
+        if hint is not None:  # a fast-tier index: say how to add the transformer's vectors
+            payload["hint"] = hint
         return fit(payload, max_tokens, snippet_lines=snippet_lines)[0]
 
     @_tool_errors

@@ -40,6 +40,17 @@ def _found(client, query: str, path: str):
     return check
 
 
+def test_a_fast_tier_answer_says_how_to_add_the_transformer_and_a_lexical_one_does_not(repo):
+    retriever.index(repo, tier="fast")
+    with mcp_client(str(repo)) as client:
+        found = client.json("search", query="retry with backoff", k=3)
+        assert found["tier"] == "fast"
+        assert "--tier full" in found["hint"] and str(repo) in found["hint"]
+    retriever.index(repo, lexical_only=True, force=True)
+    with mcp_client(str(repo)) as client:
+        assert "hint" not in client.json("search", query="retry with backoff", k=3)
+
+
 def test_a_new_generation_is_served_without_a_restart(lexical_repo):
     with mcp_client(str(lexical_repo)) as client:
         before = client.json("status", check_tree=False)["generation"]
