@@ -333,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beir-index", type=Path, required=True)
     p.add_argument("--beir", action="append", default=[], help="FOLDER:SPLIT")
     p.add_argument("--rankings", type=Path, nargs="+", required=True)
+    p.add_argument("--compare", action="append", default=[], metavar="A:B",
+                   help="model A minus model B at every view both have (paired over "
+                        "repositories and queries)")
     p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "export":

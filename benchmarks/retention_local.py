@@ -107,6 +107,33 @@ def _beir_run(ids: np.ndarray, scores: np.ndarray, qids: list[str], paths: list[
     return run
 
 
+COMPARISONS = "comparisons"
+
+
+def compare(paired: dict, a: str, b: str) -> dict:
+    """Model ``a`` minus model ``b`` at every view both were ranked under: the difference of
+    the means (semble: over repositories, its headline; CoSQA, SciFact: over queries), its 95%
+    bootstrap interval and the paired randomization test's p over those units."""
+    from eval.metrics import bootstrap_ci, paired_test
+
+    out = {}
+    views = sorted({k.split("/", 1)[1] for k in paired if k.startswith(a + "/")}
+                   & {k.split("/", 1)[1] for k in paired if k.startswith(b + "/")})
+    for view in views:
+        first, second = paired[f"{a}/{view}"], paired[f"{b}/{view}"]
+        entry = {}
+        for name in first:
+            units = sorted(set(first[name]) & set(second[name]))
+            diffs = [first[name][u] - second[name][u] for u in units]
+            low, high = bootstrap_ci(diffs)
+            entry[name] = {"difference": round(float(np.mean(diffs)), 4),
+                           "ci95": [round(low, 4), round(high, 4)], "units": len(units),
+                           "p": round(paired_test(first[name], second[name]), 4)}
+        out[f"{a} - {b} ({view})"] = entry
+        _say("compare", a, b, view, json.dumps(entry))
+    return out
+
+
 def score(args) -> dict:
     import statistics
 
@@ -136,6 +163,7 @@ def score(args) -> dict:
         index = retriever.open(args.beir_index / f"beir-{Path(folder).name}")
         corpora[name] = (load_beir(folder, part).qrels, [c.path for c in index.chunks()])
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    paired: dict[str, dict[str, dict[str, float]]] = {}  # "model/view" -> set -> per unit
     for path in args.rankings:
         data = np.load(path)
         model = json.loads(bytes(data["info"]).decode())["model"]
@@ -149,6 +177,7 @@ def score(args) -> dict:
                     np.int64)), view)
             scored = evaluate(repos, lambda repo, f=frozen: f[repo.name], mode="dense")
             tune, check = split(scored.per_repo)
+            paired[f"{model}/{view}"] = {"semble": scored.per_repo}
             entry = {"semble": round(scored.mean, 4),
                      "tune": round(statistics.fmean(scored.per_repo[n] for n in tune), 4),
                      "check": round(statistics.fmean(scored.per_repo[n] for n in check), 4),
@@ -157,12 +186,18 @@ def score(args) -> dict:
             for name, (qrels, paths) in corpora.items():
                 qs = where[name]
                 run = _beir_run(ids[qs], values[qs], qids[qs], paths)
-                entry[name.removeprefix("beir:")] = round(
-                    beir_evaluate(qrels, run, ["ndcg@10"]).mean["ndcg@10"], 4)
+                measured = beir_evaluate(qrels, run, ["ndcg@10"])
+                entry[name.removeprefix("beir:")] = round(measured.mean["ndcg@10"], 4)
+                paired[f"{model}/{view}"][name.removeprefix("beir:")] = \
+                    measured.per_query["ndcg@10"]
             results.setdefault(model, {})[view] = entry
             _say(model, view, json.dumps({k: v for k, v in entry.items()
                                           if k != "by_language"}))
-    for views in results.values():  # retention: a view against the same model's full vectors
+    for spec in args.compare:
+        results.setdefault(COMPARISONS, {}).update(compare(paired, *spec.split(":")))
+    for model, views in results.items():  # retention: a view against the model's full vectors
+        if model == COMPARISONS:
+            continue
         full = views.get("f384")
         for entry in views.values():
             if full:
@@ -170,4 +205,4 @@ def score(args) -> dict:
                                       if isinstance(full[k], float) and full[k] > 0}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    return {m: sorted(v) for m, v in results.items()}
+    return {m: len(v) for m, v in results.items()}
