@@ -1,21 +1,22 @@
 """The encoding fast path: tokenise ahead, bucket by length, half precision on a GPU.
 
 sentence-transformers' ``encode`` tokenises, pads and copies each batch on the calling thread
-between forward passes, so on a GPU the host side is the bottleneck (4,800 code chunks/s
-with all-MiniLM-L6-v2 on an H200 whose forward alone runs 76,000 sequences/s). This module
-runs the same model modules on the same token ids, and moves the host work out of the way:
+between forward passes, so on a GPU the host side is the bottleneck (1,600 code chunks/s
+with a MiniLM on an H200 whose forward alone runs near 40,000). This module runs the same
+model modules on the same token ids, and moves the host work out of the way:
 
-- tokenising happens in a producer thread, a window of texts at a time, with an owned copy
-  of the Rust tokenizer (``encode_batch`` releases the GIL and runs on every core), while the
-  calling thread runs the forward passes of the previous window;
+- a window of texts is tokenised while the previous one runs: on CUDA in worker processes
+  (:mod:`encoders._tokenise_pool`, one per core but one), on the CPU on a thread; either
+  way into flat id arrays (:class:`encoders._tokenise.Tokens`), with the same ids as the
+  tokenizer; ASCII code takes a word-cached WordPiece path six times faster per core
+  (:class:`encoders._tokenise.Tokenise`);
 - a window is sorted by token count and cut into batches by a token budget, so batches of
   short texts hold more rows and padding stays near zero; the output keeps the input order;
-- batches are filled straight into pinned host memory and copied with ``non_blocking``; the
-  attention mask is built on the device from the row lengths;
-- ASCII texts skip BERT's normaliser (lowercased in Python instead), which is most of the
-  tokeniser's time on code; the ids are the same (:class:`_Tokenise`);
-- on CUDA the forward runs in fp16 (``precision="auto"``): with ``half_weights`` on a half
-  copy of the model's weights, else under autocast; on the CPU in fp32.
+- each batch is gathered from the flat ids with numpy straight into pinned host memory and
+  copied with ``non_blocking``; the attention mask is built on the device from the lengths;
+- on CUDA the forward runs in fp16 (``precision="auto"``): on a half copy of the model's
+  weights (``half_weights``, the default) or under autocast; on the CPU in fp32; optionally
+  under ``torch.compile``.
 
 Only a model whose first module is a plain text Transformer with a fast tokenizer, padding
 on the right and the usual BERT-style inputs takes this path (:func:`fast_path_supported`);
@@ -25,15 +26,17 @@ any other model keeps sentence-transformers' own ``encode``.
 from __future__ import annotations
 
 import copy
-import json
 import queue
-import re
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from encoders._tokenise import Tokenise, Tokens
+from encoders._tokenise_pool import TokenisePool, cpu_count
 
 __all__ = ["FastEncoder", "PRECISIONS", "fast_path_supported", "fast_runner", "preferred_batch"]
 
@@ -53,9 +56,11 @@ _HALF_WEIGHTS = False
 # Texts a caller (the index build) should hand over per call: a whole window on CUDA, so
 # the GPU is not starved between calls; on the CPU what the build always handed over.
 _PREFERRED_BATCH = {"cuda": _WINDOW["cuda"], "cpu": 256}
-# ASCII characters BERT's normaliser (clean_text) deletes: control characters but tab,
-# newline and carriage return. A text holding one takes the full tokeniser.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Tokenising processes on CUDA: one per core but the one that runs the forward passes, at
+# most this many (see benchmarks/gpu_encode.py); a call of fewer texts than one window
+# tokenises in this process (starting workers would cost more than it saves).
+_MAX_WORKERS = 16
+_POOL_MIN_TEXTS = 4096
 
 
 # Runners memoised per loaded model (they hold a copy of its tokenizer); weak, so a model
@@ -115,10 +120,17 @@ class FastEncoder:
         window: texts tokenised per producer step; None picks by device.
         half_weights: on CUDA in half precision, run a half copy of the model's weights
             instead of autocast (fewer casts per layer); None: the measured default.
+        tokenise_workers: tokenising processes; 0 tokenises on a thread of this process;
+            None: on CUDA one per core but one (at most 16), on the CPU 0.
+        words: let ASCII texts take the word-cached WordPiece path (same ids).
+        compile: run the forward under ``torch.compile`` (dynamic shapes; eager if
+            compiling fails). The first call pays the compile.
     """
 
     def __init__(self, model, *, precision: str = "auto", batch_tokens: int | None = None,
-                 window: int | None = None, half_weights: bool | None = None) -> None:
+                 window: int | None = None, half_weights: bool | None = None,
+                 tokenise_workers: int | None = None, words: bool = True,
+                 compile: bool = False) -> None:
         import torch
 
         self.model = model
@@ -137,7 +149,15 @@ class FastEncoder:
         self.max_length = int(model.max_seq_length)
         self.tokenizer.enable_truncation(max_length=self.max_length)
         self.tokenizer.no_padding()
-        self.tokenise = _Tokenise(self.tokenizer)
+        self.words = words
+        self.tokenise = Tokenise(self.tokenizer, words=words)
+        # Workers asked for by number are used for every call; picked here, only for a call
+        # large enough to pay for their start.
+        self._pool_min_texts = _POOL_MIN_TEXTS if tokenise_workers is None else 0
+        if tokenise_workers is None:
+            tokenise_workers = min(_MAX_WORKERS, cpu_count() - 1) if kind == "cuda" else 0
+        self.tokenise_workers = max(0, tokenise_workers)
+        self._pool: TokenisePool | None = None
         self.pad_id = int(tokenizer.pad_token_id)
         self.inputs = set(tokenizer.model_input_names)
         # Single-sequence type ids come from the post-processor's template and are the same
@@ -151,6 +171,9 @@ class FastEncoder:
             # A copy: the loaded model is shared (encoders.runtime) and stays float32.
             self.forward_model = copy.deepcopy(model).to(self.dtype)
             self.dtype = None  # the copy computes in half precision without autocast
+        self.compile = compile
+        self._call = self.forward_model
+        self._compiled = False
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None
                ) -> np.ndarray:
@@ -181,6 +204,12 @@ class FastEncoder:
             return np.zeros((0, 0), dtype=np.float32)
         return np.ascontiguousarray(results.cpu().numpy(), dtype=np.float32)
 
+    def close(self) -> None:
+        """Stop the tokenising processes (they also stop with this object, or at exit)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
     def _autocast(self):
         import contextlib
 
@@ -204,13 +233,29 @@ class FastEncoder:
             types = batch.get("token_type_ids")
             features["token_type_ids"] = (torch.zeros_like(ids) if types is None
                                           else types.to(self.device, non_blocking=cuda))
-        return self.forward_model(features)["sentence_embedding"]
+        rows = ids.shape[0]
+        if self.compile and rows == 1:
+            # A one-row batch would make the compiled graph specialise (compile again).
+            features = {key: value.repeat(2, 1) for key, value in features.items()}
+        return self._run_model(features)["sentence_embedding"][:rows]
+
+    def _run_model(self, features: dict) -> dict:
+        if self.compile and not self._compiled:
+            import torch
+
+            self._compiled = True
+            try:
+                self._call = torch.compile(self.forward_model, dynamic=True)
+                return self._call(features)
+            except Exception:  # noqa: BLE001 - no compiler here (Triton, a C compiler): eager
+                self._call = self.forward_model
+        return self._call(features)
 
     def _produced(self, texts: list[str]) -> Iterator[tuple[int, np.ndarray, dict | None, int]]:
         """Batches from a producer thread: ``(window_start, rows, batch, 0)`` per batch and
         ``(window_start, empty, None, window_size)`` after each window."""
-        if len(texts) <= self.window:  # one window: no thread to start or join
-            yield from self._batches(texts)
+        if len(texts) <= self.window and not self._use_pool(texts):
+            yield from self._batches(texts)  # one window here: no thread to start or join
             return
         handoff: queue.Queue = queue.Queue(maxsize=_QUEUED)
         stop = threading.Event()
@@ -250,106 +295,69 @@ class FastEncoder:
         if failure:
             raise failure[0]
 
+    def _use_pool(self, texts: list[str]) -> bool:
+        return self.tokenise_workers > 0 and (self._pool is not None
+                                              or len(texts) >= self._pool_min_texts)
+
     def _batches(self, texts: list[str]) -> Iterator[tuple[int, np.ndarray, dict | None, int]]:
         import torch
 
         pin = self.device.type == "cuda"
-        tokenise = self.tokenise
         starts = range(0, len(texts), self.window)
+        if self._use_pool(texts):
+            if self._pool is None:
+                self._pool = TokenisePool(self.tokenizer.to_str(), words=self.words,
+                                          workers=self.tokenise_workers)
+            yield from self._pipelined(texts, starts, self._pool.submit, 2, pin, torch)
+            return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fast-encode-ids") as pool:
-            # The next window is tokenised (GIL released, every core) while this one is
-            # padded into batches (Python, holding the GIL).
-            ahead = pool.submit(tokenise, texts[: self.window])
-            for start in starts:
-                encodings = ahead.result()
-                following = start + self.window
-                if following < len(texts):
-                    ahead = pool.submit(tokenise, texts[following : following + self.window])
-                yield from self._window_batches(start, encodings, pin, torch)
+            # The next window is tokenised (the Rust tokenizer releases the GIL) while this
+            # one is cut into batches.
+            yield from self._pipelined(texts, starts, lambda part: pool.submit(
+                self.tokenise, part), 1, pin, torch)
 
-    def _window_batches(self, start: int, encodings: list, pin: bool, torch
+    def _pipelined(self, texts, starts, submit, ahead: int, pin: bool, torch):
+        """The windows' batches, with ``ahead`` windows submitted before the one in hand."""
+        pending: deque = deque()
+        following = iter(starts)
+        for start in following:
+            pending.append((start, submit(texts[start : start + self.window])))
+            if len(pending) > ahead:
+                break
+        while pending:
+            start, job = pending.popleft()
+            tokens = job.result()
+            nxt = next(following, None)
+            if nxt is not None:
+                pending.append((nxt, submit(texts[nxt : nxt + self.window])))
+            yield from self._window_batches(start, tokens, pin, torch)
+
+    def _window_batches(self, start: int, tokens: Tokens, pin: bool, torch
                         ) -> Iterator[tuple[int, np.ndarray, dict | None, int]]:
-        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+        lengths = tokens.lengths
+        offsets = np.cumsum(lengths) - lengths
+        last = max(len(tokens.ids) - 1, 0)
         # Longest first: the largest activations are allocated once, at the start.
         order = np.argsort(-lengths, kind="stable")
         for rows in _bucket(lengths[order], self.batch_tokens, self.max_rows):
             picked = order[rows]
             width = int(lengths[picked[0]])
-            ids = torch.full((len(picked), width), self.pad_id, dtype=torch.int64,
-                             pin_memory=pin)
-            view = ids.numpy()
-            types = None
-            if not self.zero_types:
-                types = torch.zeros((len(picked), width), dtype=torch.int64, pin_memory=pin)
-            for i, row in enumerate(picked):
-                encoding = encodings[row]
-                view[i, : len(encoding)] = encoding.ids
-                if types is not None:
-                    types.numpy()[i, : len(encoding)] = encoding.type_ids
+            columns = np.arange(width)
+            valid = columns[None, :] < lengths[picked][:, None]
+            # Row i, column j reads flat id offsets[i] + j where j < its length (a gather,
+            # not a Python loop over rows).
+            where = np.minimum(offsets[picked][:, None] + columns[None, :], last)
+            ids = torch.empty((len(picked), width), dtype=torch.int64, pin_memory=pin)
+            np.copyto(ids.numpy(), np.where(valid, tokens.ids[where], self.pad_id))
             batch = {"input_ids": ids, "lengths": torch.from_numpy(lengths[picked])}
             if pin:
                 batch["lengths"] = batch["lengths"].pin_memory()
-            if types is not None:
+            if tokens.types is not None:
+                types = torch.empty((len(picked), width), dtype=torch.int64, pin_memory=pin)
+                np.copyto(types.numpy(), np.where(valid, tokens.types[where], 0))
                 batch["token_type_ids"] = types
             yield start, picked, batch, 0
-        yield start, order[:0], None, len(encodings)
-
-
-class _Tokenise:
-    """``encode_batch`` of a BERT tokenizer, faster on ASCII texts, with the same ids.
-
-    BERT's normaliser (clean text, lowercase, strip accents, space out CJK) tracks the
-    alignment of every character and costs about a third of the tokeniser's time on code.
-    On an ASCII text without control characters it only lowercases and turns tabs and
-    line breaks into spaces, which the BERT pre-tokeniser splits on anyway; so such texts
-    are lowercased here (``str.lower`` equals the normaliser's on ASCII) and go through a
-    copy of the tokenizer without the normaliser. Any other text takes the full one, and
-    so does a text holding an added token's text in any case (``[CLS]``, ``[MASK]`` in a
-    docstring): those match before normalising, and lowercasing would break the match.
-    """
-
-    def __init__(self, tokenizer) -> None:
-        from tokenizers import Tokenizer
-
-        self.full = tokenizer
-        self.plain = None
-        self.lowercase = False
-        described = json.loads(tokenizer.to_str())
-        self.added = tuple({token["content"].lower() for token in described.get("added_tokens", ())
-                            if token.get("content")})
-        normaliser = described.get("normalizer") or {}
-        splitter = described.get("pre_tokenizer") or {}
-        if (normaliser.get("type") == "BertNormalizer"
-                and splitter.get("type") == "BertPreTokenizer"):
-            self.lowercase = bool(normaliser.get("lowercase", True))
-            self.plain = Tokenizer.from_str(tokenizer.to_str())
-            self.plain.normalizer = None
-
-    def __call__(self, texts: list[str]) -> list:
-        # encode_batch_fast skips the character offsets this path never reads (same ids).
-        full = getattr(self.full, "encode_batch_fast", self.full.encode_batch)
-        if self.plain is None:
-            return full(texts)
-        plain_rows, chosen = [], []
-        for i, text in enumerate(texts):
-            if text.isascii() and _CONTROL.search(text) is None:
-                lowered = text.lower()
-                if not any(token in lowered for token in self.added):
-                    plain_rows.append(i)
-                    chosen.append(lowered if self.lowercase else text)
-        if not plain_rows:
-            return full(texts)
-        plain = getattr(self.plain, "encode_batch_fast", self.plain.encode_batch)
-        encodings = plain(chosen)
-        if len(plain_rows) == len(texts):
-            return encodings
-        merged: list = [None] * len(texts)
-        for i, encoding in zip(plain_rows, encodings, strict=True):
-            merged[i] = encoding
-        others = [i for i, encoding in enumerate(merged) if encoding is None]
-        for i, encoding in zip(others, full([texts[i] for i in others]), strict=True):
-            merged[i] = encoding
-        return merged
+        yield start, order[:0], None, len(lengths)
 
 
 def _bucket(sorted_lengths: np.ndarray, budget: int, max_rows: int) -> Iterator[slice]:
