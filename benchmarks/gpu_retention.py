@@ -325,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--texts", type=Path, required=True)
     p.add_argument("--cache", type=Path, required=True)
     p.add_argument("--model", default="code-minilm-v1")
+    p.add_argument("--fit-pairs", type=Path, default=None,
+                   help="also rank the codes of a centre and an ITQ rotation fitted on these "
+                        "training pairs (views center_codes, itq_codes...)")
+    p.add_argument("--fit", type=int, default=3000, help="training pairs to fit them on")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("score")
     p.add_argument("--ret", type=Path, required=True)
@@ -334,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beir", action="append", default=[], help="FOLDER:SPLIT")
     p.add_argument("--rankings", type=Path, nargs="+", required=True)
     p.add_argument("--compare", action="append", default=[], metavar="A:B",
-                   help="model A minus model B at every view both have (paired over "
-                        "repositories and queries)")
+                   help="model A minus model B at every view both have, or MODEL/VIEW minus "
+                        "MODEL/VIEW (paired over repositories and queries)")
     p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "export":

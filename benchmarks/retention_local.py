@@ -12,10 +12,10 @@ import random
 from pathlib import Path
 
 import numpy as np
-from gpu_code_encoder import _say, _write_xz_json
+from gpu_code_encoder import _read_xz_json, _say, _write_xz_json
 from gpu_retention import PLAN, load_ret, rank_views, write_rankings
 
-__all__ = ["baseline", "export", "score"]
+__all__ = ["baseline", "compare", "export", "fit_rotation", "itq", "score"]
 
 
 def export(trees: Path, repo_index: Path, beir_index: Path, beir: list[str], texts: Path,
@@ -89,10 +89,58 @@ def baseline(args) -> dict:
     if not found[needed].all():
         raise SystemExit(f"{int((~found[needed]).sum())} benchmark texts are not in {args.cache}")
     queries = encoder.encode_queries(query_texts)
-    ranked = rank_views(torch.from_numpy(docs), torch.from_numpy(queries),
-                        [(qs, rows) for _, qs, rows in groups], PLAN["base"][0][1])
-    write_rankings(args.out, {"": ranked}, {"model": "base-cpu", "cache": True})
-    return {"queries": len(queries), "views": len(ranked)}
+    plain = [(qs, rows) for _, qs, rows in groups]
+    ranked = {"": rank_views(torch.from_numpy(docs), torch.from_numpy(queries), plain,
+                             PLAN["base"][0][1])}
+    info = {"model": "base-cpu", "cache": True}
+    if args.fit_pairs is not None:  # codes of a learned centre and rotation (views center_*, itq_*)
+        mean, rotation, info["fit"] = fit_rotation(encoder, args.fit_pairs, args.fit)
+        for prefix, turn in (("center_", np.eye(len(mean), dtype=np.float32)),
+                             ("itq_", rotation)):
+            moved = [_unit((vectors - mean) @ turn) for vectors in (docs, queries)]
+            ranked[prefix] = rank_views(*map(torch.from_numpy, moved), plain,
+                                        ("codes", "codes_asym"))
+    write_rankings(args.out, ranked, info)
+    return {"queries": len(queries), "views": sum(len(v) for v in ranked.values())}
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def fit_rotation(encoder, pairs: Path, count: int, iterations: int = 50,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A centre and an orthogonal rotation for sign codes (ITQ, Gong and Lazebnik 2011),
+    fitted on ``count`` training pairs only (their queries and code, embedded by ``encoder``;
+    no benchmark text): codes are ``sign((x - mean) @ rotation)``.
+
+    Returns:
+        ``(384,)`` float32 mean, ``(384, 384)`` float32 rotation, and what was fitted on.
+    """
+    packed = _read_xz_json(pairs)
+    train = [i for i, row in enumerate(packed["rows"]) if row[2] == "train"]
+    picked = sorted(random.Random(seed).sample(train, min(count, len(train))))
+    vectors = np.concatenate([
+        encoder.encode_queries([packed["rows"][i][0] for i in picked]),
+        encoder.encode_documents([packed["codes"][i] for i in picked])])
+    mean, rotation = itq(vectors, iterations=iterations, seed=seed)
+    return mean, rotation, {"pairs": len(picked), "seed": seed, "iterations": iterations}
+
+
+def itq(vectors: np.ndarray, *, iterations: int = 50,
+        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Iterative quantization of ``(n, d)`` vectors: their mean and a ``(d, d)`` orthogonal
+    rotation ``R`` that brings the centred vectors ``V`` close to their sign codes
+    ``B = sign(V R)``, alternating the codes and the orthogonal Procrustes solution for R."""
+    mean = vectors.mean(0)
+    centred = (vectors - mean).astype(np.float64)
+    rotation, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(len(mean),) * 2))
+    for _ in range(iterations):
+        codes = np.where(centred @ rotation > 0, 1.0, -1.0)
+        u, _, w = np.linalg.svd(centred.T @ codes)
+        rotation = u @ w
+    return mean.astype(np.float32), rotation.astype(np.float32)
 
 
 def _beir_run(ids: np.ndarray, scores: np.ndarray, qids: list[str], paths: list[str]) -> dict:
@@ -111,16 +159,20 @@ COMPARISONS = "comparisons"
 
 
 def compare(paired: dict, a: str, b: str) -> dict:
-    """Model ``a`` minus model ``b`` at every view both were ranked under: the difference of
+    """Model ``a`` minus model ``b`` at every view both were ranked under (or view ``a`` minus
+    view ``b``, each named ``model/view``): the difference of
     the means (semble: over repositories, its headline; CoSQA, SciFact: over queries), its 95%
     bootstrap interval and the paired randomization test's p over those units."""
     from eval.metrics import bootstrap_ci, paired_test
 
     out = {}
-    views = sorted({k.split("/", 1)[1] for k in paired if k.startswith(a + "/")}
-                   & {k.split("/", 1)[1] for k in paired if k.startswith(b + "/")})
-    for view in views:
-        first, second = paired[f"{a}/{view}"], paired[f"{b}/{view}"]
+    if "/" in a and "/" in b:  # two named views: "model/view"
+        pairs = [(f"{a} - {b}", paired[a], paired[b])]
+    else:
+        views = sorted({k.split("/", 1)[1] for k in paired if k.startswith(a + "/")}
+                       & {k.split("/", 1)[1] for k in paired if k.startswith(b + "/")})
+        pairs = [(f"{a} - {b} ({v})", paired[f"{a}/{v}"], paired[f"{b}/{v}"]) for v in views]
+    for label, first, second in pairs:
         entry = {}
         for name in first:
             units = sorted(set(first[name]) & set(second[name]))
@@ -129,8 +181,8 @@ def compare(paired: dict, a: str, b: str) -> dict:
             entry[name] = {"difference": round(float(np.mean(diffs)), 4),
                            "ci95": [round(low, 4), round(high, 4)], "units": len(units),
                            "p": round(paired_test(first[name], second[name]), 4)}
-        out[f"{a} - {b} ({view})"] = entry
-        _say("compare", a, b, view, json.dumps(entry))
+        out[label] = entry
+        _say("compare", label, json.dumps(entry))
     return out
 
 
