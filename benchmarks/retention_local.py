@@ -15,7 +15,7 @@ import numpy as np
 from gpu_code_encoder import _read_xz_json, _say, _write_xz_json
 from gpu_retention import PLAN, load_ret, rank_views, write_rankings
 
-__all__ = ["baseline", "compare", "export", "fit_rotation", "itq", "score"]
+__all__ = ["baseline", "compare", "export", "fit_vectors", "itq", "pca", "score"]
 
 
 def export(trees: Path, repo_index: Path, beir_index: Path, beir: list[str], texts: Path,
@@ -93,13 +93,17 @@ def baseline(args) -> dict:
     ranked = {"": rank_views(torch.from_numpy(docs), torch.from_numpy(queries), plain,
                              PLAN["base"][0][1])}
     info = {"model": "base-cpu", "cache": True}
-    if args.fit_pairs is not None:  # codes of a learned centre and rotation (views center_*, itq_*)
-        mean, rotation, info["fit"] = fit_rotation(encoder, args.fit_pairs, args.fit)
-        for prefix, turn in (("center_", np.eye(len(mean), dtype=np.float32)),
-                             ("itq_", rotation)):
+    if args.fit_pairs is not None:
+        # Heads fitted on training pairs: a centre, ITQ's rotation (codes), PCA (prefixes).
+        fitted, info["fit"] = fit_vectors(encoder, args.fit_pairs, args.fit)
+        mean, rotation = itq(fitted, iterations=50, seed=info["fit"]["seed"])
+        info["fit"]["itq_iterations"] = 50
+        heads = {"center_": (np.eye(len(mean), dtype=np.float32), ("codes", "codes_asym")),
+                 "itq_": (rotation, ("codes", "codes_asym")),
+                 "pca_": (pca(fitted), ("f384", "f256", "f128", "f64", "f32"))}
+        for prefix, (turn, views) in heads.items():
             moved = [_unit((vectors - mean) @ turn) for vectors in (docs, queries)]
-            ranked[prefix] = rank_views(*map(torch.from_numpy, moved), plain,
-                                        ("codes", "codes_asym"))
+            ranked[prefix] = rank_views(*map(torch.from_numpy, moved), plain, views)
     write_rankings(args.out, ranked, info)
     return {"queries": len(queries), "views": sum(len(v) for v in ranked.values())}
 
@@ -109,23 +113,24 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def fit_rotation(encoder, pairs: Path, count: int, iterations: int = 50,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
-    """A centre and an orthogonal rotation for sign codes (ITQ, Gong and Lazebnik 2011),
-    fitted on ``count`` training pairs only (their queries and code, embedded by ``encoder``;
-    no benchmark text): codes are ``sign((x - mean) @ rotation)``.
-
-    Returns:
-        ``(384,)`` float32 mean, ``(384, 384)`` float32 rotation, and what was fitted on.
-    """
+def fit_vectors(encoder, pairs: Path, count: int, seed: int = 0) -> tuple[np.ndarray, dict]:
+    """``encoder``'s vectors of ``count`` random training pairs (their queries and code; no
+    benchmark text), ``(2 * count, d)`` float32, and what they are."""
     packed = _read_xz_json(pairs)
     train = [i for i, row in enumerate(packed["rows"]) if row[2] == "train"]
     picked = sorted(random.Random(seed).sample(train, min(count, len(train))))
     vectors = np.concatenate([
         encoder.encode_queries([packed["rows"][i][0] for i in picked]),
         encoder.encode_documents([packed["codes"][i] for i in picked])])
-    mean, rotation = itq(vectors, iterations=iterations, seed=seed)
-    return mean, rotation, {"pairs": len(picked), "seed": seed, "iterations": iterations}
+    return vectors, {"pairs": len(picked), "seed": seed}
+
+
+def pca(vectors: np.ndarray) -> np.ndarray:
+    """``(d, d)`` float32 principal axes of ``vectors``, by falling variance: a prefix of the
+    centred vectors turned by them keeps the most variance a prefix can."""
+    centred = (vectors - vectors.mean(0)).astype(np.float64)
+    values, axes = np.linalg.eigh(centred.T @ centred)
+    return axes[:, np.argsort(values)[::-1]].astype(np.float32)
 
 
 def itq(vectors: np.ndarray, *, iterations: int = 50,

@@ -48,3 +48,16 @@ def test_compare_pairs_units_and_reports_a_shift_and_no_shift():
     assert shift["ci95"][0] < 0.05 < shift["ci95"][1] and shift["p"] < 0.001
     same = out["a - b (codes)"]["set"]  # same scores in another order: paired by unit
     assert same == {"difference": 0.0, "ci95": [0.0, 0.0], "units": 200, "p": 1.0}
+
+
+def test_a_pca_prefix_keeps_more_variance_than_the_raw_prefix():
+    rng = np.random.default_rng(5)
+    # Most variance in the last raw dims: a raw prefix misses it, the principal axes find it.
+    vectors = rng.normal(size=(500, 12)) * np.linspace(0.1, 3, 12)
+    axes = retention_local.pca(vectors)
+    np.testing.assert_allclose(axes.T @ axes, np.eye(12), atol=1e-4)
+    centred = vectors - vectors.mean(0)
+    kept = ((centred @ axes)[:, :4] ** 2).sum()
+    assert kept > 0.6 * (centred ** 2).sum() > (centred[:, :4] ** 2).sum()
+    variances = ((centred @ axes) ** 2).sum(0)
+    assert np.all(np.diff(variances) <= 1e-6 * variances[0])  # falling variance
