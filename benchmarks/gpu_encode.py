@@ -221,7 +221,7 @@ def run(args) -> dict:
     auto = getattr(model[0], "auto_model", None)
     result["attention"] = getattr(getattr(auto, "config", None), "_attn_implementation", None)
     result["host"] = []
-    for settings in _host_settings(cuda):
+    for settings in _host_settings(cuda, args.host_workers):
         fast = FastEncoder(model, precision="fp32", **settings)
         list(fast._batches(warm))  # starts the workers
         started = time.perf_counter()
@@ -235,6 +235,8 @@ def run(args) -> dict:
     result["fast"] = []
     forward_rates: dict = {}
     for settings in _variants(args, cuda):
+        if args.variants and settings["variant"] not in args.variants:
+            continue
         fast = _make(model, settings, args.previous)
         try:
             # The first call starts the tokenising workers and, under --compile, compiles.
@@ -297,7 +299,10 @@ def _variants(args, cuda: bool) -> list[dict]:
     return runs
 
 
-def _host_settings(cuda: bool) -> list[dict]:
+def _host_settings(cuda: bool, pools: list[int] | None) -> list[dict]:
+    """In this process (the Rust tokenizer, then the word path), then worker pools."""
+    if pools is not None:  # pools only, these sizes (0: the default)
+        return [{"tokenise_workers": n or None, "words": True} for n in pools]
     workers = [None, 8] if cuda else [2]
     return ([{"tokenise_workers": 0, "words": False}, {"tokenise_workers": 0, "words": True}]
             + [{"tokenise_workers": n, "words": True} for n in workers])
@@ -353,6 +358,9 @@ def main() -> None:
     parser.add_argument("--previous", type=Path,
                         help="an earlier encoders/fast_encode.py to measure first")
     parser.add_argument("--compile", action="store_true", help="also under torch.compile")
+    parser.add_argument("--variants", nargs="+", help="run only these fast variants")
+    parser.add_argument("--host-workers", type=int, nargs="+",
+                        help="host rows for these pool sizes only (0: the default)")
     parser.add_argument("--no-st-fp16", dest="st_fp16", action="store_false",
                         help="skip encode on a half copy (saves device time)")
     parser.add_argument("--no-forward", dest="forward", action="store_false",

@@ -140,9 +140,19 @@ class TokenisePool:
             if self._threads is None:
                 self._threads = ThreadPoolExecutor(self.workers,
                                                    thread_name_prefix="fast-encode-pool")
+                # All workers start at once, in parallel (each takes a few tenths of a
+                # second to import and read the tokenizer), before the first job.
+                for _ in range(self.workers):
+                    self._threads.submit(self._start_one)
         texts = list(texts)
         return _Window([self._threads.submit(self._job, texts[i : i + JOB_TEXTS])
                         for i in range(0, len(texts), JOB_TEXTS)])
+
+    def _start_one(self) -> None:
+        worker = _Worker(self.setup)
+        with self._lock:
+            self._all.append(worker)
+        self._idle.put(worker)
 
     def _job(self, texts: list[str]) -> Tokens:
         try:

@@ -5,18 +5,19 @@ between forward passes, so on a GPU the host side is the bottleneck (1,600 code 
 with a MiniLM on an H200 whose forward alone runs near 40,000). This module runs the same
 model modules on the same token ids, and moves the host work out of the way:
 
-- a window of texts is tokenised while the previous one runs: on CUDA in worker processes
-  (:mod:`encoders._tokenise_pool`, one per core but one), on the CPU on a thread; either
-  way into flat id arrays (:class:`encoders._tokenise.Tokens`), with the same ids as the
-  tokenizer; ASCII code takes a word-cached WordPiece path six times faster per core
-  (:class:`encoders._tokenise.Tokenise`);
+- a window of texts is tokenised while the previous one runs, on a thread (the Rust
+  tokenizer releases the GIL and runs on every core) or, asked for, in worker processes
+  (:mod:`encoders._tokenise_pool`); either way into flat id arrays
+  (:class:`encoders._tokenise.Tokens`) with the tokenizer's ids; on the CPU and in workers
+  ASCII code takes a word-cached WordPiece path, five times the Rust tokenizer's rate on
+  one core (:class:`encoders._tokenise.Tokenise`);
 - a window is sorted by token count and cut into batches by a token budget, so batches of
   short texts hold more rows and padding stays near zero; the output keeps the input order;
 - each batch is gathered from the flat ids with numpy straight into pinned host memory and
   copied with ``non_blocking``; the attention mask is built on the device from the lengths;
-- on CUDA the forward runs in fp16 (``precision="auto"``): on a half copy of the model's
-  weights (``half_weights``, the default) or under autocast; on the CPU in fp32; optionally
-  under ``torch.compile``.
+- on CUDA the forward runs in fp16 (``precision="auto"``): under autocast, or on a half
+  copy of the model's weights (``half_weights``); on the CPU in fp32; optionally under
+  ``torch.compile``.
 
 Only a model whose first module is a plain text Transformer with a fast tokenizer, padding
 on the right and the usual BERT-style inputs takes this path (:func:`fast_path_supported`);
@@ -36,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from encoders._tokenise import Tokenise, Tokens
-from encoders._tokenise_pool import TokenisePool, cpu_count
+from encoders._tokenise_pool import TokenisePool
 
 __all__ = ["FastEncoder", "PRECISIONS", "fast_path_supported", "fast_runner", "preferred_batch"]
 
@@ -56,11 +57,13 @@ _HALF_WEIGHTS = False
 # Texts a caller (the index build) should hand over per call: a whole window on CUDA, so
 # the GPU is not starved between calls; on the CPU what the build always handed over.
 _PREFERRED_BATCH = {"cuda": _WINDOW["cuda"], "cpu": 256}
-# Tokenising processes on CUDA: one per core but the one that runs the forward passes, at
-# most this many (see benchmarks/gpu_encode.py); a call of fewer texts than one window
-# tokenises in this process (starting workers would cost more than it saves).
-_MAX_WORKERS = 16
-_POOL_MIN_TEXTS = 4096
+# Where ids are made, by default: in this process, on a thread. Measured on the H200 (16
+# cores, 100,000 mined chunks, benchmarks/results/scale/gpu_encode_h200_pool.json): worker
+# processes with the word path tokenise and pad 29,200 texts/s alone against 16,700 for the
+# Rust tokenizer on a thread, but end to end they gave 10,800-12,000 chunks/s against
+# 13,300: the threads that feed and read the workers hold the GIL that every torch call of
+# the forward pass gives up and takes back. So workers are asked for by number.
+_TOKENISE_WORKERS = 0
 
 
 # Runners memoised per loaded model (they hold a copy of its tokenizer); weak, so a model
@@ -120,16 +123,18 @@ class FastEncoder:
         window: texts tokenised per producer step; None picks by device.
         half_weights: on CUDA in half precision, run a half copy of the model's weights
             instead of autocast (fewer casts per layer); None: the measured default.
-        tokenise_workers: tokenising processes; 0 tokenises on a thread of this process;
-            None: on CUDA one per core but one (at most 16), on the CPU 0.
-        words: let ASCII texts take the word-cached WordPiece path (same ids).
+        tokenise_workers: tokenising processes (:mod:`encoders._tokenise_pool`); 0
+            tokenises on a thread of this process; None: the measured default (0).
+        words: let ASCII texts take the word-cached WordPiece path (same ids); None: in
+            worker processes and on the CPU, not on a CUDA thread (it is Python, holding
+            the GIL the forward pass needs; the Rust tokenizer lets it go).
         compile: run the forward under ``torch.compile`` (dynamic shapes; eager if
             compiling fails). The first call pays the compile.
     """
 
     def __init__(self, model, *, precision: str = "auto", batch_tokens: int | None = None,
                  window: int | None = None, half_weights: bool | None = None,
-                 tokenise_workers: int | None = None, words: bool = True,
+                 tokenise_workers: int | None = None, words: bool | None = None,
                  compile: bool = False) -> None:
         import torch
 
@@ -149,14 +154,10 @@ class FastEncoder:
         self.max_length = int(model.max_seq_length)
         self.tokenizer.enable_truncation(max_length=self.max_length)
         self.tokenizer.no_padding()
-        self.words = words
-        self.tokenise = Tokenise(self.tokenizer, words=words)
-        # Workers asked for by number are used for every call; picked here, only for a call
-        # large enough to pay for their start.
-        self._pool_min_texts = _POOL_MIN_TEXTS if tokenise_workers is None else 0
-        if tokenise_workers is None:
-            tokenise_workers = min(_MAX_WORKERS, cpu_count() - 1) if kind == "cuda" else 0
-        self.tokenise_workers = max(0, tokenise_workers)
+        workers = _TOKENISE_WORKERS if tokenise_workers is None else tokenise_workers
+        self.tokenise_workers = max(0, int(workers))
+        self.words = (self.tokenise_workers > 0 or kind == "cpu") if words is None else words
+        self.tokenise = Tokenise(self.tokenizer, words=self.words)
         self._pool: TokenisePool | None = None
         self.pad_id = int(tokenizer.pad_token_id)
         self.inputs = set(tokenizer.model_input_names)
@@ -296,8 +297,7 @@ class FastEncoder:
             raise failure[0]
 
     def _use_pool(self, texts: list[str]) -> bool:
-        return self.tokenise_workers > 0 and (self._pool is not None
-                                              or len(texts) >= self._pool_min_texts)
+        return self.tokenise_workers > 0
 
     def _batches(self, texts: list[str]) -> Iterator[tuple[int, np.ndarray, dict | None, int]]:
         import torch
