@@ -11,10 +11,10 @@ for about 16 us a row). :class:`Tokenise` makes those arrays three ways, picking
   and WordPiece splits each word on its own. So the words are cut with one regular
   expression, each distinct word's pieces are asked of the Rust model once and kept, and a
   text is the join of its words' pieces, cut to the limit, between the template's special
-  ids (the vocabulary's whole words are known from the start). About six times the Rust
-  tokenizer's texts/s on one core on mined code (measured here: 8,000 against 1,300-1,500
-  texts/s, 5,984 texts), with the same ids; checked at construction against the tokenizer
-  on probe texts and dropped if any differs;
+  ids (the vocabulary's whole words are known from the start). About five times the
+  Rust tokenizer's texts/s on one core, normaliser skipped (measured here on 5,984 mined
+  texts: 6,100-8,000 against 1,250-1,550), with the same ids; checked at construction
+  against the tokenizer on probe texts and dropped if any differs;
 - the plain path (no word path possible, e.g. truncation from the left): such texts go,
   lowercased, through a copy of the tokenizer without the normaliser;
 - every other text (non-ASCII, control characters, ``[CLS]`` written in a docstring) takes

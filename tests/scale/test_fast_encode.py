@@ -129,3 +129,22 @@ def test_tokenising_processes_give_the_vectors_of_encode_in_order(tiny_model_dir
     np.testing.assert_allclose(again, vectors[:20], atol=1e-6)  # other batches: rounding
     assert sum(seen) == len(texts) and len(seen) == 3
     assert 1 <= len(workers) <= 2 and all(w.process.poll() is not None for w in workers)
+
+
+def test_compile_falls_back_to_eager_where_it_cannot_compile(tiny_model_dir, monkeypatch):
+    import torch
+
+    model = SentenceTransformerEncoder(model=str(tiny_model_dir))._model()
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    # A machine without Triton or a C compiler: torch.compile fails on the first call.
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    texts = ["def f(): pass", "class A: x = 1", "import os"] + _code_texts()[:5]
+    fast = FastEncoder(model, compile=True)
+    vectors = fast.encode(texts)
+    assert fast._call is fast.forward_model
+    np.testing.assert_allclose(vectors, _reference(model, texts), atol=1e-5)
+    # One text: a one-row batch, doubled for the compiled graph and cut back.
+    np.testing.assert_allclose(fast.encode(texts[:1]), vectors[:1], atol=1e-6)
