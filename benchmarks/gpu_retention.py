@@ -35,11 +35,14 @@ bf16 autocast (``--lr 1e-4 --bf16``) ruined every model (benchmarks/RESULTS.md, 
     # SCRATCH/base (so nothing is unpacked), a few rows, the three smallest groups
     python benchmarks/gpu_retention.py gpu ... --work SCRATCH --max-steps 3 --pair-steps 2 \\
         --mae-steps 3 --batch-size 8 --mae-batch-size 8 --max-length 32 --limit 64 --no-dev
-    # here: code-minilm-v1's own rankings from its cached vectors, then the scores
+    # here: code-minilm-v1's own rankings from its cached vectors (with --fit-pairs also the
+    # codes of a centre and ITQ rotation and the PCA prefixes fitted on 3,000 training pairs),
+    # then the scores, and paired differences of models or views
     python benchmarks/gpu_retention.py baseline --ret .carry-ret --texts ... --cache CACHE \\
-        --out BACK/rank-base-cpu.npz
+        --fit-pairs .carry-e1/pairs.json.xz --fit 3000 --out BACK/rank-base-cpu-heads.npz
     python benchmarks/gpu_retention.py score --ret .carry-ret --trees TREES \\
         --repo-index IDX_HALF_HYB --beir-index RANK_IDX --rankings BACK/rank-*.npz \\
+        --compare mae_contrastive:contrastive --compare base-cpu/pca_f128:base-cpu/f128 \\
         --out benchmarks/results/retention/retention.json
 """
 
