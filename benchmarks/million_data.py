@@ -177,13 +177,19 @@ def cmd_mine(args) -> dict:
 
 # ---- embedding (GPU machine, or the CPU at tiny scale) --------------------------------
 
+# FastEncoder's settings a gpu_encode.py row may state (older rows state the first three).
+_SETTINGS = ("precision", "batch_tokens", "half_weights", "tokenise_workers", "words", "compile")
+
+
 def pick_settings(gpu_encode: dict | None) -> dict:
-    """The fastest fast-path variant whose vectors stay within cosine 0.999 of fp32."""
-    rows = [r for r in (gpu_encode or {}).get("fast", []) if r["min_cosine"] >= 0.999]
+    """The fastest fast-path variant whose vectors stay within cosine 0.999 of fp32 (the
+    ``previous`` row measures an older version of the code, which this one cannot run)."""
+    rows = [r for r in (gpu_encode or {}).get("fast", [])
+            if r["min_cosine"] >= 0.999 and r.get("variant") != "previous"]
     if not rows:
         return {"precision": "auto", "batch_tokens": None, "half_weights": None}
     best = max(rows, key=lambda r: r["chunks_per_s"])
-    return {k: best[k] for k in ("precision", "batch_tokens", "half_weights")}
+    return {k: best[k] for k in _SETTINGS if k in best}
 
 
 def cmd_embed(args) -> dict:

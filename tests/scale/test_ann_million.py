@@ -107,3 +107,22 @@ def test_measure_all_builds_and_measures_in_pinned_children(tmp_path):
     assert [k["file_bytes"] for k in again["kinds"]] == [ivf["file_bytes"], flat["file_bytes"]]
     assert [r["recall_doc"] for r in again["kinds"][0]["settings"]] == recalls
     assert again["kinds"][0]["single_query_threads"] == 1
+
+
+def test_embed_takes_the_fastest_exact_variant_this_code_can_run():
+    from million_data import pick_settings
+
+    rows = {"fast": [
+        {"variant": "previous", "precision": "fp16", "batch_tokens": 1, "half_weights": True,
+         "min_cosine": 1.0, "chunks_per_s": 900.0},
+        {"variant": "inexact", "precision": "fp16", "batch_tokens": 2, "half_weights": True,
+         "min_cosine": 0.9, "chunks_per_s": 800.0},
+        {"variant": "pool", "precision": "fp16", "batch_tokens": 3, "half_weights": False,
+         "tokenise_workers": 4, "words": True, "compile": True, "min_cosine": 0.9999,
+         "chunks_per_s": 700.0},
+        {"variant": "thread", "precision": "fp16", "batch_tokens": 4, "half_weights": False,
+         "min_cosine": 0.9999, "chunks_per_s": 600.0},
+    ]}
+    assert pick_settings(rows) == {"precision": "fp16", "batch_tokens": 3, "half_weights": False,
+                                   "tokenise_workers": 4, "words": True, "compile": True}
+    assert pick_settings(None)["precision"] == "auto"
