@@ -1,9 +1,13 @@
 """Contrastive training (InfoNCE): each query against its positive, the other positives of the
 batch, and the given hard negatives, over large batches at small-batch memory.
 
-The loss is sentence-transformers' CachedMultipleNegativesRankingLoss (GradCache): a batch of
-``batch_size`` pairs is embedded ``mini_batch_size`` texts at a time, so the in-batch negatives
-grow with the batch while memory stays that of the mini batch.
+The loss is sentence-transformers' CachedMultipleNegativesRankingLoss (GradCache) when
+``mini_batch_size`` is smaller than the batch: a batch of ``batch_size`` pairs is embedded
+``mini_batch_size`` texts at a time, so the in-batch negatives grow with the batch while memory
+stays that of the mini batch. When the mini batch holds the whole batch, GradCache saves no
+memory and costs a whole extra forward pass a step (`retriever adapt`'s steps took half the
+time or less without it on the CPU), so the plain MultipleNegativesRankingLoss computes the
+same objective instead.
 
     from encoders.train.contrastive import train_contrastive
     train_contrastive("pairs.jsonl", base="all-MiniLM-L6-v2", out="models/code-minilm")
@@ -34,7 +38,7 @@ from encoders.train.common import (
 from encoders.train.inputs import Pair, load_pairs, rows_hash
 from retriever.errors import InputError
 
-__all__ = ["dev_metrics", "pair_job", "train_contrastive"]
+__all__ = ["dev_metrics", "infonce_loss", "pair_job", "train_contrastive"]
 
 # Without an explicit count, rows use up to this many of their given negatives: each one is
 # another text to embed a query.
@@ -78,12 +82,22 @@ def train_contrastive(
     rows, dev_rows = load_pairs(data, dev)
     out = prepare_out(Path(out), resume)
     model, base_info = load_base(base, settings)
-    loss = st_losses().CachedMultipleNegativesRankingLoss(
-        model, scale=scale, mini_batch_size=settings.mini_batch_size)
+    loss = infonce_loss(model, settings, len(rows), scale)
     job = pair_job("contrastive", model, loss, rows, dev_rows, settings.seed,
                    hard_negatives, {"scale": scale})
+    job.manifest = {"loss_module": type(loss).__name__}
     return fit(job, out=out, settings=settings, base=base_info, progress=progress,
                resume=resume, command=command)
+
+
+def infonce_loss(model, settings: TrainSettings, rows: int, scale: float):
+    """InfoNCE over in-batch and given negatives: cached (GradCache) only when a step's batch
+    is larger than the mini batch, since otherwise caching buys no memory for an extra pass."""
+    losses = st_losses()
+    if settings.mini_batch_size >= min(settings.batch_size, rows):  # as fit cuts the batches
+        return losses.MultipleNegativesRankingLoss(model, scale=scale)
+    return losses.CachedMultipleNegativesRankingLoss(
+        model, scale=scale, mini_batch_size=settings.mini_batch_size)
 
 
 def pair_job(recipe: str, model, loss, rows: list[Pair], dev_rows: list[Pair] | None,
