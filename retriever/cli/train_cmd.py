@@ -121,10 +121,18 @@ def matryoshka_command(
                                     "[those of 384,256,128,64,32 that fit, and the full]."),
     layers: bool = typer.Option(False, "--layers/--no-layers",
                                 help="Also train every shallower depth (2D Matryoshka)."),
+    layer_weights: str | None = typer.Option(
+        None, "--layer-weights", help="With --layers: DEPTH=WEIGHT,... of the shallower depths "
+        "to train at every step, e.g. 3=3,4=1 (the full depth weighs 1) [a random depth a "
+        "step]."),
+    dim_weights: str | None = typer.Option(
+        None, "--dim-weights", help="DIMS=WEIGHT,... of the nested losses, e.g. 128=1.5,64=2 "
+        "[1 each]."),
 ) -> None:
     """InfoNCE at nested output prefixes (and, with --layers, at every depth)."""
     options = {"hard_negatives": hard_negatives, "scale": scale, "dims": _dims(dims),
-               "layers": layers}
+               "layers": layers, "layer_weights": _weights("--layer-weights", layer_weights),
+               "dim_weights": _weights("--dim-weights", dim_weights)}
     common = {k: v for k, v in locals().items() if k not in ("ctx", "options", *options)}
     _run(ctx, "matryoshka", options, common)
 
@@ -174,6 +182,23 @@ def _dims(text: str | None) -> list[int] | None:
     except ValueError:
         raise InputError(f"--dims takes comma-separated integers such as 384,256,128; got "
                          f"{text!r}.") from None
+
+
+def _weights(option: str, text: str | None) -> dict[int, float] | None:
+    """``{int: float}`` from ``"3=3,4=1.5"``; None when the option is not given."""
+    if text is None:
+        return None
+    found = {}
+    for part in (p.strip() for p in text.split(",")):
+        key, sep, value = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError(part)
+            found[int(key)] = float(value)
+        except ValueError:
+            raise InputError(f"{option} takes KEY=WEIGHT pairs separated by commas, such as "
+                             f"3=3,4=1; got {text!r}.") from None
+    return found
 
 
 RERANK_DATA = typer.Option(..., "--data", help="Pairs JSONL ({query, positive[, negatives]}), "

@@ -62,6 +62,24 @@ def test_mae_reads_texts_and_matryoshka_its_dims(tmp_path, trainable_model_dir, 
     assert "Error: --dims takes comma-separated integers" in bad.output
 
 
+def test_matryoshka_takes_layer_and_dim_weights(tmp_path, pairs_file, trainable_model_dir):
+    out = tmp_path / "mat"
+    result = runner.invoke(app, ["train", "matryoshka", "--data", str(pairs_file), "--base",
+                                 str(trainable_model_dir), "--out", str(out), "--dims", "32,16",
+                                 "--layers", "--layer-weights", "1=2", "--dim-weights", "16=1.5",
+                                 "-q", *SMALL])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "training.json").read_text())
+    options = manifest["options"]
+    assert options["layer_weights"] == {"1": 2.0}
+    assert options["dim_weights"] == {"32": 1.0, "16": 1.5}
+    assert options["layers"] == [2, 1]  # only the weighted depth and the full one are trained
+    bad = runner.invoke(app, ["train", "matryoshka", "--data", str(pairs_file), "--out",
+                              str(tmp_path / "x"), "--layers", "--layer-weights", "3:2"])
+    assert bad.exit_code == 1
+    assert "Error: --layer-weights takes KEY=WEIGHT pairs" in bad.output
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--data", "{missing}"], "does not exist"),
     (["--data", "{pairs}", "--base", "no/such-model"], "neither a local folder nor a packaged"),
