@@ -333,7 +333,8 @@ class SymbolTable:
             if meta.get("version") != FORMAT_VERSION:
                 raise ValueError(f"format version {meta.get('version')!r} is not "
                                  f"{FORMAT_VERSION}")
-            table = pq.read_table(directory / TABLE_FILE)
+            # ParquetFile, not read_table: that imports pyarrow.dataset, and it pandas.
+            table = pq.ParquetFile(directory / TABLE_FILE).read()
             if not table.schema.equals(_SCHEMA) or table.num_rows != meta.get("count"):
                 raise ValueError("symbols.parquet does not match its manifest")
             data = table.to_pydict()
