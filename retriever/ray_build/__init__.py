@@ -22,6 +22,7 @@ tree on a shared file system; a local cluster (``ray="auto"`` with none running)
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import time
@@ -47,6 +48,7 @@ __all__ = ["RayBuildReport", "WORK_FOLDER", "index"]
 
 WORK_FOLDER = "ray-work"
 _INSTALL = "pip install 'dense-retriever[ray]'"
+_PLAN_SETTINGS = frozenset(inspect.signature(plan_tree).parameters) - {"path"}
 
 
 @dataclass
@@ -82,46 +84,45 @@ def index(
     path: str | Path = ".",
     *,
     ray: str = "auto",
-    index_dir: str | Path | None = None,
-    encoder: Any = None,
-    encoder_config: dict | None = None,
-    chunker_config: dict | None = None,
-    max_file_bytes: int | None = None,
-    include_dependencies: bool | None = None,
-    force: bool = False,
     progress: Progress | None = None,
     wait: float = 0.0,
-    index_spec: str | None = None,
-    index_options: dict | None = None,
-    lexical_only: bool | None = None,
-    tier: str | None = None,
-    fast_model: str | None = None,
     shard_files: int = 64,
     embed_batch: int = 256,
     embedders: int | None = None,
     work_dir: str | Path | None = None,
+    **settings: Any,
 ) -> Index:
     """Index a source tree on Ray, or bring its index up to date, and open it.
 
-    The settings mean what they mean for :func:`retriever.index` (left as None, the existing
-    index's are kept); the result is the index a local build of the tree makes.
+    The result is the index a local build of the tree makes with the same settings.
 
     Args:
         ray: ``"auto"`` (the Ray runtime this process already started, else a cluster
             found the way ``ray.init()`` finds one, else a new local one) or a cluster
             address (``"ray://host:10001"``, ``"host:6379"``).
+        progress, wait: as for :func:`retriever.index`.
         shard_files: files per shard on average, the unit that is kept and resumed.
         embed_batch: chunks per batch handed to an encoder actor.
         embedders: encoder actors; None: one per GPU of the cluster, else one.
         work_dir: where shards are written; default ``<index_dir>/ray-work``.
+        **settings: what the index is: the keyword arguments of
+            :func:`retriever.api.plan_tree` (``index_dir``, ``encoder``, ``tier``,
+            ``force``...), meaning what they mean for :func:`retriever.index` (left as None,
+            the existing index's are kept). The local build's ``cache``, ``workers`` and
+            ``stale_ok`` do not apply here.
 
     Returns:
         The opened index; ``last_build`` is a :class:`RayBuildReport`.
 
     Raises:
+        TypeError: a keyword that is none of the above.
         MissingDependencyError: Ray is not installed.
         InputError: bad settings (checked before Ray starts), or a tree with nothing to index.
     """
+    # The names the tree plan takes are the settings: one list, kept by plan_tree itself.
+    unknown = sorted(set(settings) - _PLAN_SETTINGS)
+    if unknown:
+        raise TypeError(f"index() got unexpected keyword arguments: {', '.join(unknown)}")
     ray_module = _ray()
     for label, value in (("shard_files", shard_files), ("embed_batch", embed_batch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -132,11 +133,7 @@ def index(
         raise InputError(f"embedders must be a positive integer or None, not {embedders!r}.")
     if not isinstance(ray, str) or not ray.strip():
         raise InputError(f"ray must be 'auto' or a cluster address, not {ray!r}.")
-    plan = plan_tree(path, index_dir, encoder=encoder, encoder_config=encoder_config,
-                     chunker_config=chunker_config, max_file_bytes=max_file_bytes,
-                     include_dependencies=include_dependencies, force=force,
-                     index_spec=index_spec, index_options=index_options,
-                     lexical_only=lexical_only, tier=tier, fast_model=fast_model)
+    plan = plan_tree(path, **settings)
     root, index_dir, live, walked = plan.root, plan.index_dir, plan.live, plan.walked
     slots, stale, query_encoder = plan.slots, plan.stale, plan.query_encoder
     walk_options, chunker_entry = plan.walk_options, plan.chunker_entry

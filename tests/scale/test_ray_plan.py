@@ -35,3 +35,11 @@ def test_a_missing_tree_is_refused_with_the_same_message(tmp_path):
             build(tmp_path / "nowhere", lexical_only=True)
         messages.append(str(caught.value))
     assert messages[0] == messages[1] and "does not exist" in messages[0]
+
+
+def test_a_setting_of_the_local_build_only_is_refused_before_anything_starts(tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(REPO, tree)
+    with pytest.raises(TypeError, match="unexpected keyword arguments: cache, workers"):
+        ray_build.index(tree, lexical_only=True, workers=2, cache=False)
+    assert not (tree / ".retriever").exists()
