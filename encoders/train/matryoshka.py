@@ -35,7 +35,7 @@ from encoders.train.common import (
     prepare_out,
     st_losses,
 )
-from encoders.train.contrastive import pair_job
+from encoders.train.contrastive import infonce_loss, pair_job
 from encoders.train.inputs import load_pairs
 from retriever.errors import InputError
 
@@ -106,8 +106,7 @@ def train_matryoshka(
                 layer_weighting=lambda index: depths.get(index, 0.0))
             options["layer_weights"] = {str(d): w for d, w in sorted(depths.items())}
     else:
-        inner = losses.CachedMultipleNegativesRankingLoss(
-            model, scale=scale, mini_batch_size=settings.mini_batch_size)
+        inner = infonce_loss(model, settings, len(rows), scale)
         loss = losses.MatryoshkaLoss(model, inner, list(dims), matryoshka_weights=weights)
     if dim_weights:
         options["dim_weights"] = {str(d): w for d, w in zip(dims, weights, strict=True)}
