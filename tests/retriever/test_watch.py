@@ -229,8 +229,11 @@ def test_the_cli_watches_until_interrupted(repo, tmp_path):
     # stderr goes to a file: progress output of a slow build (a loaded CI machine) would fill
     # an undrained pipe and block the watcher, which then never sees the interrupt.
     errors = open(tmp_path / "stderr.txt", "w+")  # noqa: SIM115 - closed below
+    # SIGINT back to its default in the child: a suite started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and the watcher would never see it.
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors,
-                               env=env, text=True)
+                               env=env, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         printed = _lines(process.stdout)
         assert "Indexed" in printed.get(timeout=DEADLINE)  # the first build
