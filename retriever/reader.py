@@ -14,15 +14,14 @@ from chunking import Chunk
 from indexing.quantize import RowMap
 from indexing.store import current_generation
 from indexing.table import rows_to_chunks
-from retriever import registry
-from retriever.build import resolved_config, same_encoder
+from retriever.build import same_encoder
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
 from retriever.filters import Filter
 from retriever.generation import Generation
 from retriever.hits import ChunkRows, Hit, assemble
 from retriever.pipeline import Results, Retrieve, Stage, fuse
 from retriever.ranking import calibration
-from retriever.tier_vectors import TierVectors, tier_entry
+from retriever.tier_vectors import TierVectors, manifest_encoder, tier_entry
 
 __all__ = ["Index", "SearchMode", "MAX_K"]
 
@@ -150,16 +149,7 @@ class Index:
         """The query encoder (built from the manifest on first use)."""
         self._need_vectors()
         if self._encoder is None:
-            spec = self._encoder_entry
-            try:
-                encoder = registry.create("encoder", spec["name"],
-                                          resolved_config(spec, self.directory))
-            except InputError as exc:
-                raise IndexFormatError(
-                    f"The index at {self.directory} names an encoder this machine cannot "
-                    f"build ({exc}) Install or restore its model, or {_REBUILD[0].lower()}"
-                    f"{_REBUILD[1:]}"
-                ) from exc
+            encoder = manifest_encoder(self._encoder_entry, self.directory)
             self._check_encoder(encoder)
             self._encoder = encoder
         return self._encoder

@@ -22,7 +22,20 @@ from retriever.build import resolved_config, same_encoder
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
 from retriever.generation import Generation
 
-__all__ = ["TierVectors", "tier_entry"]
+__all__ = ["TierVectors", "manifest_encoder", "tier_entry"]
+
+_REBUILD = "rebuild the index with `retriever index PATH --force`."
+
+
+def manifest_encoder(spec: dict, directory: Path, label: str = "an encoder"):
+    """The encoder a manifest's entry names, built from its stored config; an
+    IndexFormatError saying how to get it back when this machine cannot build it."""
+    try:
+        return registry.create("encoder", spec["name"], resolved_config(spec, directory))
+    except InputError as exc:
+        raise IndexFormatError(
+            f"The index at {directory} names {label} this machine cannot build ({exc}) "
+            f"Install or restore its model, or {_REBUILD}") from exc
 
 
 def tier_entry(generation: Generation, tier: str) -> dict | None:
@@ -65,14 +78,7 @@ class TierVectors:
 
     def _query_encoder(self):
         spec = self._spec
-        try:
-            encoder = registry.create("encoder", spec["name"],
-                                      resolved_config(spec, self._directory))
-        except InputError as exc:
-            raise IndexFormatError(
-                f"The index at {self._directory} names a {self.tier}-tier encoder this machine "
-                f"cannot build ({exc}) Install or restore its model, or rebuild the index "
-                "with `retriever index PATH --force`.") from exc
+        encoder = manifest_encoder(spec, self._directory, f"a {self.tier}-tier encoder")
         if not same_encoder(spec, encoder):
             raise EncoderMismatchError(
                 f"The {self.tier}-tier encoder of the index at {self._directory} "
