@@ -381,10 +381,9 @@ def _tier(live: Generation | None, tier: str | None, lexical_only: bool | None,
     """The tier to build: the one asked for, else the existing index's, else ``default``."""
     if default not in TIERS:
         raise InputError(f"Unknown default tier {default!r}; choose one of: {', '.join(TIERS)}.")
+    tier = _asked_tier(tier, lexical_only)
     if lexical_only:
-        if tier not in (None, "lexical"):
-            raise InputError(f"lexical_only=True contradicts tier={tier!r}; give one of them.")
-        return "lexical"
+        return tier
     if tier is None and lexical_only is False:
         tier = "dense" if live is None or not live.manifest["encoders"] else None
     if tier is None and encoder is not None:
@@ -395,7 +394,17 @@ def _tier(live: Generation | None, tier: str | None, lexical_only: bool | None,
         ids = {e["id"] for e in live.manifest["encoders"]}
         return {frozenset(): "lexical", frozenset({FAST}): "fast", frozenset({MAIN}): "dense",
                 frozenset({FAST, MAIN}): "full"}.get(frozenset(ids), default)
-    if tier not in TIERS:
+    return tier
+
+
+def _asked_tier(tier: str | None, lexical_only: bool | None) -> str | None:
+    """The tier the caller asked for, checked: ``"lexical"`` with ``lexical_only``, None when
+    neither says."""
+    if lexical_only:
+        if tier not in (None, "lexical"):
+            raise InputError(f"lexical_only=True contradicts tier={tier!r}; give one of them.")
+        return "lexical"
+    if tier is not None and tier not in TIERS:
         raise InputError(f"Unknown tier {tier!r}; choose one of: {', '.join(TIERS)}.")
     return tier
 
@@ -516,12 +525,7 @@ def _documents_tier(tier: str | None, lexical_only: bool, encoder: Any,
                     encoder_config: dict | None, head: list) -> str:
     """The vector sets a documents corpus gets (see :func:`index_documents`): both for
     source code with the default model, the one the three-side weights were fitted with."""
-    if tier is not None and tier not in TIERS:
-        raise InputError(f"Unknown tier {tier!r}; choose one of: {', '.join(TIERS)}.")
-    if lexical_only:
-        if tier not in (None, "lexical"):
-            raise InputError(f"lexical_only=True contradicts tier={tier!r}; give one of them.")
-        return "lexical"
+    tier = _asked_tier(tier, lexical_only)
     if tier is not None:
         return tier
     from encoders.sentence import DEFAULT_MODEL  # here: a lexical-only caller never needs it
