@@ -88,34 +88,26 @@ def main() -> int:
         rows.append({"set": item, "fusion": "lexical", "ndcg@10": ndcg(data, data["lexical"])})
         if "fast" in data:
             rows.append({"set": item, "fusion": "fast", "ndcg@10": ndcg(data, data["fast"])})
+    # Two sides (each method, each dense weight), then with --fast three (score fusion).
+    points = [(method, weight, None) for method in ("score", "rrf") for weight in WEIGHTS]
+    points += [("score", weight, fast) for weight in WEIGHTS if args.fast
+               for fast in FAST_WEIGHTS if weight + fast <= 1.0 + 1e-9]
     grid = []
-    for method in ("score", "rrf"):
-        for weight in WEIGHTS:
-            found = {}
-            for item, data in sets.items():
-                blend = Blend(Frozen(data["texts"], data["dense"], "dense"),
-                              Frozen(data["texts"], data["lexical"], "lexical"), method=method,
-                              symbol=weight, natural=weight)
-                found[item] = ndcg(data, blend(data["texts"]))
-            mean = sum(found.values()) / len(found)
-            grid.append({"method": method, "dense_weight": weight, "mean": round(mean, 4),
-                         **{k: round(v, 4) for k, v in found.items()}})
-            print(json.dumps(grid[-1]), flush=True)
-    for weight in WEIGHTS if args.fast else ():
-        for fast in FAST_WEIGHTS:
-            if weight + fast > 1.0 + 1e-9:
-                continue
-            found = {}
-            for item, data in sets.items():
-                blend = Blend(Frozen(data["texts"], data["dense"], "dense"),
-                              Frozen(data["texts"], data["lexical"], "lexical"), method="score",
-                              symbol=weight, natural=weight,
-                              fast=Frozen(data["texts"], data["fast"], "fast"), fast_weight=fast)
-                found[item] = ndcg(data, blend(data["texts"]))
-            mean = sum(found.values()) / len(found)
-            grid.append({"method": "score", "dense_weight": weight, "fast_weight": fast,
-                         "mean": round(mean, 4), **{k: round(v, 4) for k, v in found.items()}})
-            print(json.dumps(grid[-1]), flush=True)
+    for method, weight, fast in points:
+        found = {}
+        for item, data in sets.items():
+            third = {} if fast is None else {
+                "fast": Frozen(data["texts"], data["fast"], "fast"), "fast_weight": fast}
+            blend = Blend(Frozen(data["texts"], data["dense"], "dense"),
+                          Frozen(data["texts"], data["lexical"], "lexical"), method=method,
+                          symbol=weight, natural=weight, **third)
+            found[item] = ndcg(data, blend(data["texts"]))
+        mean = sum(found.values()) / len(found)
+        row = {"method": method, "dense_weight": weight}
+        if fast is not None:
+            row["fast_weight"] = fast
+        grid.append({**row, "mean": round(mean, 4), **{k: round(v, 4) for k, v in found.items()}})
+        print(json.dumps(grid[-1]), flush=True)
     best = max(grid, key=lambda row: row["mean"])
     result = {"command": " ".join(["python", "benchmarks/fit_document_fusion.py", *sys.argv[1:]]),
               "sides": rows, "grid": grid, "best": best}
