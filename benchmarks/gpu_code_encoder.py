@@ -155,6 +155,19 @@ def _unpack_base(carry: Path, target: Path) -> None:
     del torch
 
 
+def read_pairs(path: Path, limit: int = 0) -> tuple[list, list, list, list]:
+    """The packed pairs as ``(codes, rows, train, dev)``: train rows ``(query, code,
+    negatives)``, dev rows ``(query, code)``; ``limit`` keeps every k-th row (a smoke test)."""
+    packed = _read_xz_json(path)
+    codes, rows = packed["codes"], packed["rows"]
+    if limit:
+        rows = rows[:: max(1, len(rows) // limit)][:limit]
+    train = [(q, codes[i], tuple(codes[n] for n in negs))
+             for i, (q, _, split, negs) in enumerate(rows) if split == "train"]
+    dev = [(q, codes[i]) for i, (q, _, split, _) in enumerate(rows) if split == "dev"]
+    return codes, rows, train, dev
+
+
 def train(carry: Path, work: Path, out: Path, *, epochs: int, lr: float, rank: int,
           batch_size: int, mini_batch_size: int, max_steps: int | None = None,
           limit: int = 0) -> dict:
@@ -168,13 +181,7 @@ def train(carry: Path, work: Path, out: Path, *, epochs: int, lr: float, rank: i
     torch.backends.cudnn.allow_tf32 = True
     work.mkdir(parents=True, exist_ok=True)
     _unpack_base(carry, work / "base")
-    packed = _read_xz_json(carry / "pairs.json.xz")
-    codes, rows = packed["codes"], packed["rows"]
-    if limit:  # a smoke test's sample, every k-th row
-        rows = rows[:: max(1, len(rows) // limit)][:limit]
-    train_rows = [(q, codes[i], tuple(codes[n] for n in negs))
-                  for i, (q, _, split, negs) in enumerate(rows) if split == "train"]
-    dev_rows = [(q, codes[i]) for i, (q, _, split, _) in enumerate(rows) if split == "dev"]
+    codes, rows, train_rows, dev_rows = read_pairs(carry / "pairs.json.xz", limit)
     # The static recipe reads the same pairs in its own layout in call 2.
     static = work / "static-data"
     static.mkdir(parents=True, exist_ok=True)

@@ -11,20 +11,9 @@ import shutil
 import time
 from pathlib import Path
 
-from gpu_code_encoder import _read_xz_json, _say
+from gpu_code_encoder import _read_xz_json, _say, read_pairs
 
 __all__ = ["job"]
-
-
-def _pairs(pairs: Path, limit: int = 0):
-    packed = _read_xz_json(pairs)
-    codes, rows = packed["codes"], packed["rows"]
-    if limit:  # a smoke test's sample, every k-th row
-        rows = rows[:: max(1, len(rows) // limit)][:limit]
-    train = [(q, codes[i], tuple(codes[n] for n in negs))
-             for i, (q, _, split, negs) in enumerate(rows) if split == "train"]
-    dev = [(q, codes[i]) for i, (q, _, split, _) in enumerate(rows) if split == "dev"]
-    return train, dev
 
 
 def _autocast(device: str, enabled: bool):
@@ -78,7 +67,7 @@ def job(name: str, args) -> None:
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     work, base = args.work, str(args.work / "base")
-    train_rows, dev_rows = _pairs(args.pairs, args.limit)
+    _, _, train_rows, dev_rows = read_pairs(args.pairs, args.limit)
     settings = TrainSettings(epochs=1, batch_size=args.batch_size,
                              mini_batch_size=args.batch_size, lr=args.lr, warmup=0.1, seed=0,
                              max_length=args.max_length, checkpoint_every=10**6)
