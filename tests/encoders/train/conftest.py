@@ -26,8 +26,9 @@ def _one_torch_thread():
     torch.set_num_threads(previous)
 
 
-@pytest.fixture(scope="session")
-def trainable_model_dir(tmp_path_factory) -> Path:
+def tiny_model(out: Path, *, layers: int = 2, seed: int = 0) -> Path:
+    """A random-weight BERT of width 32 and ``layers`` layers as a sentence-transformers
+    folder under ``out``, seeded."""
     import torch
     from sentence_transformers import SentenceTransformer
     from transformers import BertConfig, BertModel, BertTokenizerFast
@@ -36,11 +37,11 @@ def trainable_model_dir(tmp_path_factory) -> Path:
     from encoders.train.common import st_modules
 
     modules = st_modules()
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("trainable-model")
+    torch.manual_seed(seed)
     tokenizer = BertTokenizerFast.from_pretrained(str(resolve_model("all-MiniLM-L6-v2")))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
+                        num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=128)
     bert = out / "bert"
     BertModel(config).save_pretrained(bert)
     tokenizer.save_pretrained(bert)
@@ -49,6 +50,17 @@ def trainable_model_dir(tmp_path_factory) -> Path:
     model = SentenceTransformer(modules=[word, pooling, modules.Normalize()], device="cpu")
     model.save(str(out / "st"))
     return out / "st"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_factory(tmp_path_factory):
+    """``make(name, layers=, seed=)``: :func:`tiny_model` in a fresh folder named ``name``."""
+    return lambda name, **options: tiny_model(tmp_path_factory.mktemp(name), **options)
+
+
+@pytest.fixture(scope="session")
+def trainable_model_dir(tiny_model_factory) -> Path:
+    return tiny_model_factory("trainable-model")
 
 
 def function_of(word: str) -> str:

@@ -17,28 +17,9 @@ ONE_STEP = TrainSettings(epochs=1, batch_size=6, mini_batch_size=6, lr=2e-3, war
 
 
 @pytest.fixture(scope="module")
-def three_layers(tmp_path_factory):
+def three_layers(tiny_model_factory):
     """A random-weight BERT of width 32 and 3 layers, so one shallower depth can go unnamed."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    from encoders.sentence import resolve_model
-    from encoders.train.common import st_modules
-
-    modules = st_modules()
-    torch.manual_seed(1)
-    out = tmp_path_factory.mktemp("three-layers")
-    tokenizer = BertTokenizerFast.from_pretrained(str(resolve_model("all-MiniLM-L6-v2")))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=3,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(out / "bert")
-    tokenizer.save_pretrained(out / "bert")
-    word = modules.Transformer(str(out / "bert"), max_seq_length=64)
-    model = SentenceTransformer(modules=[word, modules.Pooling(32, pooling_mode="mean"),
-                                         modules.Normalize()], device="cpu")
-    model.save(str(out / "st"))
-    return str(out / "st")
+    return str(tiny_model_factory("three-layers", layers=3, seed=1))
 
 
 def _first_loss(base, pairs, out, **options) -> float:
