@@ -5,6 +5,9 @@ usage:
     apt-get download golang-github-x-y-dev librust-z-dev ...      # Go, Rust, Ruby, PHP, Lua, C
     python benchmarks/mine_languages.py --npm NPM_DIR --deb DEB_DIR \\
         --python-pairs PY_DATA --out DATA [--workers 1]
+    # Debian source packages (Java, C#, Kotlin, Scala, Haskell, Elixir, shell: mine_debsrc.py)
+    # added to a dataset mined before
+    python benchmarks/mine_languages.py --debsrc DEBSRC_DIR --previous OLD_DATA --out DATA
 
 Every archive is unpacked (tarfile for npm, ``dpkg-deb -R`` for Debian) into a temporary
 folder, refused whole when its package name is on the exclusion list
@@ -52,7 +55,9 @@ from chunking.paths import path_class  # noqa: E402
 from encoders.train.data import first_sentence  # noqa: E402
 from encoders.train.exclusions import excluded_name, excluded_package  # noqa: E402
 
-LANGUAGES = ("javascript", "typescript", "tsx", "go", "rust", "ruby", "php", "lua", "c", "cpp")
+LANGUAGES = ("javascript", "typescript", "tsx", "go", "rust", "ruby", "php", "lua", "c", "cpp",
+             # the semble benchmark's other languages (Debian source packages: mine_debsrc.py)
+             "java", "csharp", "kotlin", "scala", "swift", "haskell", "elixir", "zig", "bash")
 MIN_WORDS = 3
 MIN_LINES = 3
 MAX_CHARS = 1500  # the engine's chunk budget (non-whitespace characters)
@@ -69,7 +74,20 @@ _STOP = frozenset(
 _NOISE = re.compile(r"copyright|licen[cs]e|spdx|eslint|istanbul|prettier-ignore|@ts-|nolint|"
                     r"todo|fixme|xxx|deprecated|generated|do not edit", re.I)
 _ATTRIBUTE = re.compile(r"^\s*(#\[|@[A-Za-z]|\[\[|export\s*$)")
+_CSHARP_ATTRIBUTE = re.compile(r"^\s*\[[A-Z][\w.]*(\(.*\))?\]\s*$")
+# A Haskell type signature (``add :: Int -> Int``) and its continuation lines sit between
+# the ``-- |`` comment and the equation the outline starts at.
+_HASKELL_SIGNATURE = re.compile(r"^\s*(\S+\s*::|\s+(::|->|=>))")
 _TAG = re.compile(r"^\s*[@\\][a-zA-Z]+")
+# Sections that end a doc comment's description: C# XML tags, Swift's markup fields.
+_SECTION = re.compile(r"^\s*(<(param|returns?|exception|remarks|example|typeparam|value)\b|"
+                      r"- (Parameters?|Returns|Throws|Note|Warning|Complexity)\b)")
+# Inline markup kept as its text: Javadoc {@code x} / {@link x}, C# <see cref="x"/>, HTML.
+_INLINE_TAG = re.compile(r"\{@\w+\s+([^}]*)\}")
+_SEE = re.compile(r"<see\w*\s+\w+=\"(?:[A-Z]:)?([^\"]*)\"\s*/>")
+_HTML = re.compile(r"</?[a-zA-Z][^<>]*>")
+_ELIXIR_DOC = re.compile(r'^\s*@doc\s+(~[sS])?"""\s*$')
+_ELIXIR_LINE_DOC = re.compile(r'^\s*@doc\s+"((?:[^"\\]|\\.)*)"\s*$')
 
 
 @dataclass(frozen=True)
@@ -175,8 +193,13 @@ def doc_comment(lines: list[str], start: int, language: str) -> str | None:
     Attribute and decorator lines (``#[derive]``, ``@Injectable()``) may sit in between; a
     blank line may not.
     """
+    if language == "elixir":
+        return elixir_doc(lines, start)
     row = start - 1
-    while row >= 0 and _ATTRIBUTE.match(lines[row]) and not lines[row].lstrip().startswith("# "):
+    while row >= 0 and (_ATTRIBUTE.match(lines[row]) or (
+            language == "csharp" and _CSHARP_ATTRIBUTE.match(lines[row])) or (
+            language == "haskell" and _HASKELL_SIGNATURE.match(lines[row]))) and \
+            not lines[row].lstrip().startswith("# "):
         row -= 1
     if row < 0:
         return None
@@ -192,7 +215,8 @@ def doc_comment(lines: list[str], start: int, language: str) -> str | None:
         else:
             return None
     else:
-        prefixes = {"ruby": ("#",), "lua": ("--",), "php": ("//", "#")}.get(language, ("//",))
+        prefixes = {"ruby": ("#",), "lua": ("--",), "php": ("//", "#"), "bash": ("#",),
+                    "haskell": ("--",)}.get(language, ("//",))
         while row >= 0 and lines[row].strip().startswith(prefixes) and \
                 not lines[row].strip().startswith(("#!", "#[", "#include", "#define", "#if")):
             found.insert(0, lines[row])
@@ -205,13 +229,52 @@ def doc_comment(lines: list[str], start: int, language: str) -> str | None:
         line = re.sub(r"^(/\*\*+|/\*!?|--\[\[|---*|///?!?|#+)\s?", "", line)
         line = re.sub(r"\s*(\*+/|\]\])\s*$", "", line)
         line = re.sub(r"^\*+\s?", "", line.strip())
-        if _TAG.match(line) or line.startswith(("```", "# ", "Example", "Examples")):
+        if language == "haskell":  # Haddock: "-- | Doc", "-- ^ Doc"
+            line = re.sub(r"^[|^]\s?", "", line)
+        if _TAG.match(line) or _SECTION.match(line) or \
+                line.startswith(("```", "# ", "Example", "Examples")):
             break
         cleaned.append(line)
-    comment = "\n".join(cleaned).strip()
+    return _clean_comment("\n".join(cleaned))
+
+
+def _clean_comment(comment: str) -> str | None:
+    """Inline markup reduced to its text; None for an empty or boilerplate comment."""
+    comment = _HTML.sub("", _SEE.sub(r"\1", _INLINE_TAG.sub(r"\1", comment))).strip()
     if not comment or _NOISE.search(comment):
         return None
     return comment
+
+
+def elixir_doc(lines: list[str], start: int) -> str | None:
+    """Elixir's ``@doc \"\"\"...\"\"\"`` (or ``@doc "..."``) above ``def`` on line ``start``;
+    ``@spec`` and other attributes may sit in between, ``@doc false`` gives None."""
+    row = start - 1
+    while row >= 0 and lines[row].strip().startswith("@") and \
+            not lines[row].strip().startswith("@doc"):
+        row -= 1
+    if row < 0:
+        return None
+    single = _ELIXIR_LINE_DOC.match(lines[row])
+    if single:
+        return _clean_comment(single.group(1))
+    if lines[row].strip() != '"""':
+        return None
+    body: list[str] = []
+    row -= 1
+    while row >= 0 and not _ELIXIR_DOC.match(lines[row]):
+        if lines[row].strip() in ('"""', "end") or lines[row].lstrip().startswith("def"):
+            return None  # a heredoc that is not the doc of this definition
+        body.insert(0, lines[row].strip())
+        row -= 1
+    if row < 0:
+        return None
+    cleaned = []
+    for line in body:
+        if line.startswith(("## ", "```", "iex>")):
+            break
+        cleaned.append(line)
+    return _clean_comment("\n".join(cleaned))
 
 
 def split_name(symbol: str) -> str:
@@ -268,8 +331,10 @@ def file_pairs(path: str, language: str, text: str) -> list[MinedPair]:
     return pairs
 
 
-def mine_source(source: Source) -> tuple[list[MinedPair], list[str], dict]:
-    """Pairs, raw chunks (as the engine embeds them) and counts of one package."""
+def mine_source(source: Source, *, max_pairs: int = MAX_PAIRS
+                ) -> tuple[list[MinedPair], list[str], dict]:
+    """Pairs (at most ``max_pairs``), raw chunks (as the engine embeds them) and counts of
+    one package."""
     chunker = CastChunker()
     pairs: list[MinedPair] = []
     chunks: list[str] = []
@@ -277,9 +342,9 @@ def mine_source(source: Source) -> tuple[list[MinedPair], list[str], dict]:
     prefix = source.name
     for relative, language, text in source_files(source):
         shown = f"{prefix}/{relative}"
-        if len(pairs) < MAX_PAIRS:
+        if len(pairs) < max_pairs:
             found = file_pairs(shown, language, text)
-            pairs.extend(found[: MAX_PAIRS - len(pairs)])
+            pairs.extend(found[: max_pairs - len(pairs)])
             languages[language] = languages.get(language, 0) + len(found)
         if len(chunks) < MAX_CHUNKS:
             try:
@@ -296,6 +361,10 @@ def mine_source(source: Source) -> tuple[list[MinedPair], list[str], dict]:
 
 def mine_archive(archive: Path) -> tuple[str, list[MinedPair], list[str], dict | None]:
     """Unpack and mine one archive in a temporary folder; None counts for an excluded one."""
+    if archive.is_dir():  # a Debian source package fetched by mine_debsrc.py
+        from mine_debsrc import mine_package
+
+        return mine_package(archive)
     with tempfile.TemporaryDirectory(prefix="mine-") as work:
         if archive.suffix == ".deb":
             package = archive.name.split("_")[0]
@@ -318,14 +387,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="a folder of npm tarballs (.tgz)")
     parser.add_argument("--deb", type=Path, action="append", default=[],
                         help="a folder of .deb files")
+    parser.add_argument("--debsrc", type=Path, action="append", default=[],
+                        help="a folder of Debian source packages (mine_debsrc.py fetch)")
     parser.add_argument("--python-pairs", type=Path, default=None,
                         help="a folder mined by `python -m encoders.train mine`")
+    parser.add_argument("--previous", type=Path, default=None,
+                        help="a dataset this script wrote before: its pairs join the pool "
+                             "first, as they are (query styles and splits kept)")
     parser.add_argument("--negatives", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     archives = sorted(p for d in args.npm for p in d.glob("*.tgz")) + \
-        sorted(p for d in args.deb for p in d.glob("*.deb"))
+        sorted(p for d in args.deb for p in d.glob("*.deb")) + \
+        sorted(p.parent for d in args.debsrc for p in d.glob("*/fields.json"))
     if args.workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -334,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         mined = [mine_archive(archive) for archive in archives]
     manifest = build_dataset(mined, out=args.out, python_pairs=args.python_pairs,
-                             negatives=args.negatives, command=" ".join(sys.argv))
+                             previous=args.previous, negatives=args.negatives,
+                             command=" ".join(sys.argv))
     summary = {k: manifest[k] for k in ("pairs", "languages", "styles", "data_hash")}
     sys.stdout.write(json.dumps(summary) + "\n")
     return 0

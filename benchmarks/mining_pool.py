@@ -159,9 +159,19 @@ def hard_negatives(rows: list[dict], signatures: list[np.ndarray], count: int,
     return negatives
 
 
+def _previous_rows(folder: Path) -> tuple[list[dict], list[dict], dict]:
+    """A dataset written before: its pairs (styled already), chunks and manifest."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    rows = [{"query": row["query"], "code": row["code"], "source": row["source"],
+             "language": row["language"], "split": row["split"], "style": row["style"],
+             "name_words": "", "package": row["source"].split("/")[0]}
+            for row in read_jsonl(folder / "pairs.jsonl.xz")]
+    return rows, list(read_jsonl(folder / "chunks.jsonl.xz")), manifest
+
+
 def build_dataset(mined: Iterable[tuple[str, list, list[str], dict | None]], *, out: Path,
-                  python_pairs: Path | None = None, negatives: int = 3,
-                  command: str = "") -> dict:
+                  python_pairs: Path | None = None, previous: Path | None = None,
+                  negatives: int = 3, command: str = "") -> dict:
     """Styles, duplicates, negatives; write ``out`` and return its manifest.
 
     Args:
@@ -169,6 +179,10 @@ def build_dataset(mined: Iterable[tuple[str, list, list[str], dict | None]], *, 
             ``mine_languages.mine_archive`` returns them (counts None: excluded package).
         out: the folder to write.
         python_pairs: a folder mined by ``python -m encoders.train mine``, added to the pool.
+        previous: a folder this function wrote before; its pairs enter the pool first (so a
+            new pair that duplicates one of them goes) with their query style and split, and
+            its chunks and sources are kept. Its hard negatives are mined again over the
+            whole pool.
         negatives: hard negatives a row at most (0: none mined).
     """
     from mine_languages import pick_style
@@ -177,6 +191,13 @@ def build_dataset(mined: Iterable[tuple[str, list, list[str], dict | None]], *, 
     chunks: list[dict] = []
     sources: dict[str, dict] = {}
     skipped: list[str] = []
+    previous_hash = None
+    if previous is not None:
+        rows, chunks, previous_manifest = _previous_rows(previous)
+        candidates.extend(rows)
+        sources.update(previous_manifest.get("sources", {}))
+        skipped.extend(previous_manifest.get("excluded_packages_skipped", []))
+        previous_hash = previous_manifest.get("data_hash")
     for package, pairs, package_chunks, counts in mined:
         if counts is None:
             skipped.append(package)
@@ -203,8 +224,9 @@ def build_dataset(mined: Iterable[tuple[str, list, list[str], dict | None]], *, 
         number = seen.add(row["code"])
         if number is None:
             continue
-        row["style"], row["query"] = pick_style(row["code"], row["query"], row["name_words"],
-                                                row["language"])
+        if "style" not in row:  # rows of a previous dataset keep theirs
+            row["style"], row["query"] = pick_style(row["code"], row["query"],
+                                                    row["name_words"], row["language"])
         kept.append(row)
         signatures.append(seen.signatures[number])
     by_query: dict[str, int] = {}
@@ -234,7 +256,7 @@ def build_dataset(mined: Iterable[tuple[str, list, list[str], dict | None]], *, 
         "ambiguous_queries_dropped": len(candidates) - sum(seen.dropped.values()) - len(kept),
         "excluded_packages_skipped": sorted(skipped),
         "excluded_names": sorted(excluded_names()),
-        "sources": sources, "command": command,
+        "sources": sources, "command": command, "previous_data_hash": previous_hash,
         "data_hash": data_hash(out),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

@@ -30,6 +30,7 @@ __all__ = [
     "excluded_name",
     "excluded_names",
     "excluded_package",
+    "excluded_url",
 ]
 
 # semble benchmark repository (its repos.json "name") -> the names its code installs or is
@@ -110,6 +111,32 @@ OTHER_BENCHMARK_PACKAGES: tuple[str, ...] = (
 )
 
 
+# Where the benchmark corpora live upstream ("owner/name" of their repositories): a Debian source
+# package's Homepage and Vcs-* fields, or an npm package's repository, point at these. A test
+# checks that every URL of repos.json is here. Compared case-insensitively, on any host, so a
+# mirror (salsa.debian.org/java-team/gson) is caught by its name too (see excluded_url).
+BENCHMARK_UPSTREAMS: tuple[str, ...] = (
+    "aio-libs/aiohttp", "fastapi/fastapi", "pallets/flask", "encode/httpx", "MinishLab/model2vec",
+    "pydantic/pydantic", "psf/requests", "encode/starlette", "axios/axios", "expressjs/express",
+    "reduxjs/redux", "gin-gonic/gin", "spf13/cobra", "go-chi/chi", "google/gson",
+    "apache/commons-lang", "FasterXML/jackson-databind", "guzzle/guzzle", "Seldaek/monolog",
+    "laravel/framework", "sinatra/sinatra", "rack/rack", "rails/rails", "tokio-rs/tokio",
+    "trpc/trpc", "neuecc/MessagePack-CSharp", "ktorio/ktor", "typelevel/cats",
+    "Alamofire/Alamofire", "pallets/click", "serde-rs/serde", "colinhacks/zod", "nlohmann/json",
+    "phoenixframework/phoenix", "tokio-rs/axum", "vitest-dev/vitest", "JamesNK/Newtonsoft.Json",
+    "DapperLib/Dapper", "Kotlin/kotlinx.coroutines", "JetBrains/Exposed", "circe/circe",
+    "http4s/http4s", "vapor/vapor", "SnapKit/SnapKit", "elixir-plug/plug", "elixir-ecto/ecto",
+    "abseil/abseil-cpp", "fmtlib/fmt", "curl/curl", "redis/redis", "libuv/libuv",
+    "bats-core/bats-core", "haskell/aeson", "nvim-telescope/telescope.nvim", "folke/lazy.nvim",
+    "ziglang/zig", "nvm-sh/nvm", "Bash-it/bash-it", "jgm/pandoc", "xmonad/xmonad",
+    "echasnovski/mini.nvim", "zigtools/zls", "Hejsil/zig-clap",
+    # the shared data README's other corpora
+    "pallets/jinja", "Textualize/rich", "servo/rust-url", "mobxjs/mobx", "apache/cordova-android",
+    "gettalong/kramdown", "google/zopfli",
+)
+_URL_PATH = re.compile(r"^(?:[a-z+]+://|git@)?(?:[^/@]+@)?([^/:]+)[/:](.*)$", re.I)
+
+
 # Folders that hold packages side by side, where a single file can be a whole package.
 _CONTAINERS = frozenset({
     "site_packages", "dist_packages", "_vendor", "vendor", "vendored", "third_party",
@@ -184,6 +211,41 @@ def excluded_package(name: str) -> str | None:
     for word in _WORDS.split(name.lower()):
         if word and _normal(word) in names:
             return _normal(word)
+    return None
+
+
+def excluded_url(url: str) -> str | None:
+    """The benchmark a repository or project URL points at, or None where it is free to use.
+
+    A URL is refused when its ``owner/name`` is a benchmark's upstream (:data:`BENCHMARK_UPSTREAMS`,
+    any host) or when its last path part is an excluded package name by
+    :func:`excluded_package` (``salsa.debian.org/java-team/gson.git``,
+    ``github.com/someone/bats-core-fork``). Debian's ``Vcs-Git`` may carry `` -b BRANCH``
+    and ``Vcs-Browser`` a ``/tree/...`` tail: both are ignored.
+
+    Args:
+        url: a Homepage, Vcs-Git, Vcs-Browser or npm repository URL; empty gives None.
+    """
+    url = url.strip().split()[0] if url.strip() else ""
+    match = _URL_PATH.match(url)
+    if not match:
+        return None
+    full = [p.removesuffix(".git") for p in match.group(2).split("?")[0].split("/") if p]
+    parts = full
+    for marker in ("tree", "blob", "-", "src"):  # browser views of a branch or a file
+        if marker in parts[2:]:
+            parts = parts[: parts.index(marker, 2)]
+    upstreams = {u.lower() for u in BENCHMARK_UPSTREAMS}
+    for first in range(len(parts) - 1):
+        pair = f"{parts[first]}/{parts[first + 1]}".lower()
+        if pair in upstreams:
+            return pair
+    # The repository's own name, and the folder a view points into (a team repository's
+    # ``.../tree/master/p/haskell-aeson`` is the aeson package).
+    for name in dict.fromkeys(p[-1] for p in (parts, full) if p):
+        hit = excluded_package(name)
+        if hit is not None:
+            return hit
     return None
 
 
