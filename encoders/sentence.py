@@ -132,6 +132,11 @@ class SentenceTransformerEncoder:
         batch_tokens: padded tokens per forward pass of the fast path (texts are sorted by
             token count and batched by this budget); None picks by device (8,192 on the CPU,
             as 32 texts of 256 tokens; 131,072 on CUDA).
+        head: a fitted linear head (:mod:`encoders.head`) applied to every vector before the
+            ``dims`` cut: a head shipped with the model by name (``"pca"``: prefixes that keep
+            more than the raw ones; ``"itq"``: sign bits that keep more, for the binary index
+            kinds) or the path of a head file. With a head, any ``dims`` up to the model's
+            dimension is allowed: the head's axes replace the model's own.
 
     Models with a plain text transformer and a fast tokenizer (all-MiniLM-L6-v2 and the
     BERT family) encode through :mod:`encoders.fast_encode`: tokenised ahead on a worker
@@ -155,6 +160,7 @@ class SentenceTransformerEncoder:
         layers: int | None = None,
         precision: str = "auto",
         batch_tokens: int | None = None,
+        head: str | None = None,
     ) -> None:
         for label, value in (("max_length", max_length), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -197,6 +203,8 @@ class SentenceTransformerEncoder:
         self._model_key: tuple | None = None
         self.dims = dims
         self.layers = layers
+        self.head = head
+        self._head = None if head is None else _load_head(head, model, self._path)
         self._check_matryoshka()
 
     def _check_matryoshka(self) -> None:
@@ -209,7 +217,9 @@ class SentenceTransformerEncoder:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{label} must be a positive integer or None, not {value!r}.")
-            if label in trained and value not in trained[label]:
+            # A head's axes are not the trained prefixes: any cut of them is allowed.
+            if label in trained and value not in trained[label] and not (
+                    label == "dims" and self._head is not None):
                 raise InputError(
                     f"The model {self.model!r} was trained for {label} "
                     f"{', '.join(map(str, trained[label]))} (its {TRAINING_MANIFEST}); "
@@ -237,7 +247,7 @@ class SentenceTransformerEncoder:
         }
         # Only when set, so the config an index stored before these options existed is the
         # config such an encoder still reports.
-        for key in ("dims", "layers", "batch_tokens"):
+        for key in ("dims", "layers", "batch_tokens", "head"):
             if getattr(self, key) is not None:
                 config[key] = getattr(self, key)
         if self.precision != "auto":
@@ -251,6 +261,8 @@ class SentenceTransformerEncoder:
         settings: list = [self.query_prompt, self.document_prompt, self.max_length]
         if self.dims is not None or self.layers is not None:
             settings.append({"dims": self.dims, "layers": self.layers})
+        if self._head is not None:
+            settings.append({"head": self._head.digest})
         return json.dumps(settings).encode()
 
     def fingerprint(self) -> str:
@@ -307,6 +319,12 @@ class SentenceTransformerEncoder:
             _keep_layers(model, self.layers, self._path)
         described = embedding_dim(self._path)
         produced = _loaded_dim(model)
+        if self._head is not None and self._head.dim != produced:
+            raise InputError(
+                f"The head {self.head!r} turns {self._head.dim}-d vectors, but the model "
+                f"{self.model!r} produces {produced}-d ones; fit a head for this model with "
+                "`retriever train head`."
+            )
         if described is not None and described != produced:
             raise InputError(
                 f"The model folder {self._path} describes {described}-dimensional output in its "
@@ -373,7 +391,10 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
     def _cut(self, vectors: np.ndarray) -> np.ndarray:
-        """The Matryoshka prefix of ``dims`` components, re-normalised; all of them if unset."""
+        """The head's turn (if any), then the Matryoshka prefix of ``dims`` components,
+        re-normalised; all of them if unset."""
+        if self._head is not None:
+            vectors = self._head.apply(vectors)
         if self.dims is not None:
             vectors = vectors[:, : self.dims]
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -427,6 +448,23 @@ def _encode_alone(fast, text: str) -> np.ndarray:
             vectors = vectors[:, : fast.truncate_dim]
         vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
     return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
+
+
+def _load_head(head: str, model: str, path: Path):
+    """The head named ``head`` for ``model`` (folder ``path``): shipped heads of an adapter live
+    in its folder under ``encoders/weights``, of a local model in that folder."""
+    from encoders.adapter import shipped_adapters
+    from encoders.head import read_head, resolve_head
+
+    home = shipped_adapters().get(model, path)
+    loaded = read_head(resolve_head(head, home, model))
+    described = embedding_dim(path)
+    if described is not None and loaded.dim != described:
+        raise InputError(
+            f"The head {head!r} turns {loaded.dim}-d vectors, but the model {model!r} produces "
+            f"{described}-d ones; fit a head for this model with `retriever train head`."
+        )
+    return loaded
 
 
 def _loaded_dim(model) -> int:

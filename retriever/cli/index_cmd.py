@@ -69,6 +69,11 @@ def index_command(
         help="KEY=VALUE option of the vector index, repeatable: dims=128, rescore=int8, "
              "rescore=null, rescore_multiplier=8, nprobe=32, ef_search=256.",
     ),
+    encoder_option: list[str] = typer.Option(
+        [], "--encoder-option",
+        help="KEY=VALUE option of the encoder, repeatable: head=pca (a fitted head shipped "
+             "with the model, or a head file's path), dims=128, layers=3.",
+    ),
     wait: float = typer.Option(
         0.0, "--wait", help="Seconds to wait for another process writing this index."
     ),
@@ -83,7 +88,9 @@ def index_command(
     ),
 ) -> None:
     """Index a source tree: chunk, embed, and write dense and lexical indexes."""
-    config = {"model": model} if model else None
+    config = {"model": model} if model else {}
+    config.update(_parse_options(encoder_option, "--encoder-option"))
+    config = config or None
     options = _parse_options(index_option) if index_option else None
     if config and encoder is None:
         encoder = "sentence-transformers"
@@ -135,7 +142,7 @@ def index_command(
             err.print(Text(printable(f"  {path_}: {reason}")))
 
 
-def _parse_options(pairs: list[str]) -> dict:
+def _parse_options(pairs: list[str], flag: str = "--index-option") -> dict:
     """``["dims=128", "rescore=int8"]`` -> ``{"dims": 128, "rescore": "int8"}`` (JSON values,
     else strings)."""
     options = {}
@@ -143,7 +150,7 @@ def _parse_options(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise retriever.InputError(
-                f"--index-option takes KEY=VALUE, e.g. dims=128; got {pair!r}."
+                f"{flag} takes KEY=VALUE, e.g. dims=128; got {pair!r}."
             )
         try:
             options[key.strip()] = json.loads(value)

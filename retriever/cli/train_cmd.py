@@ -254,3 +254,42 @@ def _report_reranker(manifest: dict, out_dir: Path, quiet: bool) -> None:
             table.add_row(name, f"{record['dev']['base'][name]:.4f}",
                           f"{record['dev']['trained'][name]:.4f}")
         err.print(table)
+
+
+@app.command("head")
+def head_command(
+    data: Path = typer.Option(..., "--data", help="Pairs JSONL or a folder holding "
+                              "pairs.jsonl[.xz]; training rows only (the dev split is left)."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for KIND.npz; a local model's "
+                                 "heads/ folder makes them available by name."),
+    kind: list[str] = typer.Option(["pca", "itq"], "--kind", help="pca (prefixes for dims=) "
+                                   "or itq (sign bits for the binary index kinds); repeatable."),
+    model: str | None = typer.Option(None, "--model", help="The model the heads are for "
+                                     "[the default model]."),
+    pairs: int = typer.Option(3000, "--pairs", help="Training pairs embedded (each gives its "
+                              "query's and its code's vector)."),
+    seed: int = SEED,
+    force: bool = typer.Option(False, "--force", help="Replace existing head files in --out."),
+    quiet: bool = QUIET,
+) -> None:
+    """Fit linear heads on a model's vectors (the model is not trained; no GPU); use one with
+    `retriever index PATH --encoder-option head=FILE`."""
+    from encoders.sentence import DEFAULT_MODEL
+    from encoders.train.heads import fit_heads
+
+    there = [out_dir / f"{k}.npz" for k in kind if (out_dir / f"{k}.npz").exists()]
+    if there and not force:
+        raise InputError(f"{', '.join(map(str, there))} exists; pass --force to replace it, or "
+                         "another --out.")
+    name = model or DEFAULT_MODEL
+    with silenced(quiet), progress_bar(not quiet) as bars:
+        progress = None if bars is None else (
+            lambda stage, done, total: bars(f"Embedding {stage}", done, total))
+        heads = fit_heads(data, out=out_dir, kinds=kind, model=name, count=pairs, seed=seed,
+                          progress=progress)
+    for fitted, head in heads.items():
+        path = out_dir / f"{fitted}.npz"
+        out.print(Text(printable(
+            f"Fitted the {fitted} head for {name} on {head.info['vectors']:,} vectors: {path}; "
+            f"use it with `retriever index PATH --model {name} --encoder-option head={path}`."
+        )))

@@ -1,0 +1,58 @@
+"""`retriever train head` and `retriever index --encoder-option head=...`, end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from typer.testing import CliRunner
+
+from retriever.cli.app import app
+
+runner = CliRunner()
+
+
+def _model_with_heads(tiny_model_dir, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    rows = [{"query": f"compute value {i} of the cache", "code": f"def value_{i}():\n"
+             f"    return {i}\n", "source": "toy"} for i in range(12)]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    fitted = runner.invoke(app, ["train", "head", "--data", str(data), "--out",
+                                 str(model / "heads"), "--model", str(model), "-q"])
+    assert fitted.exit_code == 0, fitted.output
+    assert "Fitted the pca head" in fitted.output and "Fitted the itq head" in fitted.output
+    again = runner.invoke(app, ["train", "head", "--data", str(data), "--out",
+                                str(model / "heads"), "--model", str(model), "-q"])
+    assert again.exit_code == 1 and "--force" in again.output  # nothing overwritten silently
+    return model
+
+
+def test_an_index_built_with_a_head_records_it_and_searches(repo, tiny_model_dir, tmp_path):
+    model = _model_with_heads(tiny_model_dir, tmp_path)
+    built = runner.invoke(app, ["index", str(repo), "--model", str(model), "-q",
+                                "--encoder-option", "head=itq", "--index-spec", "BFlat"])
+    assert built.exit_code == 0, built.output
+    info = json.loads(runner.invoke(app, ["info", str(repo), "--json"]).stdout)
+    [encoder] = info["encoders"]
+    assert encoder["config"]["head"] == "itq"
+    # The query side must use the same head, or the index refuses the encoder's fingerprint.
+    found = runner.invoke(app, ["search", "least recently used cache", str(repo), "--json",
+                                "--mode", "dense", "-k", "3"])
+    assert found.exit_code == 0, found.output
+    assert len(json.loads(found.stdout)["hits"]) == 3
+    again = runner.invoke(app, ["index", str(repo), "-q"])
+    assert again.exit_code == 0 and "up to date" in again.output
+    plain = runner.invoke(app, ["index", str(repo), "--model", str(model), "-q"])
+    assert plain.exit_code == 0 and "Indexed" in plain.output  # no head: new vectors
+
+
+def test_bad_encoder_options_fail_cleanly(repo, tiny_model_dir, tmp_path):
+    model = _model_with_heads(tiny_model_dir, tmp_path)
+    for args, message in ((["--encoder-option", "head=nope"], "No head 'nope'"),
+                          (["--encoder-option", "head"], "--encoder-option takes KEY=VALUE")):
+        result = runner.invoke(app, ["index", str(repo), "--model", str(model), "-q", *args])
+        assert result.exit_code == 1, result.output
+        assert "Error:" in result.output and message in " ".join(result.output.split())
+    assert not (repo / ".retriever").exists()
