@@ -37,11 +37,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from encoders._tokenise import Tokenise, Tokens
-from encoders._tokenise_pool import TokenisePool
+from encoders._tokenise_pool import TokenisePool, cpu_count
 
-__all__ = ["FastEncoder", "PRECISIONS", "fast_path_supported", "fast_runner", "preferred_batch"]
+__all__ = ["FastEncoder", "FORWARDS", "PRECISIONS", "fast_path_supported", "fast_runner",
+           "preferred_batch"]
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+# How a batch goes through the model: its own modules; BertForward (encoders._bert_forward:
+# the same computation in a few fused calls, for a BERT with mean or CLS pooling); that one
+# recorded as a CUDA graph per batch shape (needs batch_workers, whose batches come in a
+# fixed set of shapes; CUDA only, else "bert").
+FORWARDS = ("auto", "module", "bert", "graphs")
 _INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
 # Texts tokenised per producer step: big enough to sort into well-filled buckets, small
 # enough that the first forward pass starts soon and a window's ids stay a few MB.
@@ -64,6 +70,13 @@ _PREFERRED_BATCH = {"cuda": _WINDOW["cuda"], "cpu": 256}
 # 13,300: the threads that feed and read the workers hold the GIL that every torch call of
 # the forward pass gives up and takes back. So workers are asked for by number.
 _TOKENISE_WORKERS = 0
+# Processes that tokenise and pad whole batches into shared memory (encoders._batch_pool),
+# and the forward, by default (see benchmarks/gpu_encode.py).
+_BATCH_WORKERS = {"cuda": 0, "cpu": 0}
+_FORWARD = {"cuda": "module", "cpu": "module"}
+# Width buckets of the batch workers' batches: multiples of this (tensor-core friendly, and
+# few enough shapes to record a graph of each).
+_WIDTH_STEP = 32
 
 
 # Runners memoised per loaded model (they hold a copy of its tokenizer); weak, so a model
@@ -129,14 +142,23 @@ class FastEncoder:
             worker processes and on the CPU, not on a CUDA thread (it is Python, holding
             the GIL the forward pass needs; the Rust tokenizer lets it go).
         compile: run the forward under ``torch.compile`` (dynamic shapes; eager if
-            compiling fails). The first call pays the compile.
+            compiling fails). The first call pays the compile. Module forward only.
+        batch_workers: processes that tokenise and pad whole batches into shared memory
+            (:mod:`encoders._batch_pool`; the parent does no per-text work); -1: one per
+            core but one; 0: none; None: the measured default. Models whose type ids are
+            all zero only (BERT's are); others keep the thread path.
+        forward: one of :data:`FORWARDS`; ``"bert"`` and ``"graphs"`` where
+            :func:`encoders._bert_forward.bert_forward_supported` holds, else ``"module"``.
     """
 
     def __init__(self, model, *, precision: str = "auto", batch_tokens: int | None = None,
                  window: int | None = None, half_weights: bool | None = None,
                  tokenise_workers: int | None = None, words: bool | None = None,
-                 compile: bool = False) -> None:
+                 compile: bool = False, batch_workers: int | None = None,
+                 forward: str = "auto") -> None:
         import torch
+
+        from encoders._bert_forward import bert_forward_supported
 
         self.model = model
         self.device = torch.device(model.device)
@@ -175,6 +197,26 @@ class FastEncoder:
         self.compile = compile
         self._call = self.forward_model
         self._compiled = False
+        if forward not in FORWARDS:
+            raise ValueError(forward)  # checked by the encoder's constructor before this
+        forward = _FORWARD[kind] if forward == "auto" else forward
+        if forward != "module" and not bert_forward_supported(model):
+            forward = "module"
+        workers = _BATCH_WORKERS[kind] if batch_workers is None else int(batch_workers)
+        self.batch_workers = (max(1, cpu_count() - 1) if workers < 0 else workers
+                              ) if self.zero_types else 0
+        if forward == "graphs" and (kind != "cuda" or not self.batch_workers):
+            forward = "bert"
+        self.forward = forward
+        self.width_step = _WIDTH_STEP
+        self._bert = None
+        if forward != "module":
+            from encoders._bert_forward import BertForward
+
+            half = _autocast_dtype(precision, kind)
+            self._bert = BertForward(model, dtype=half or torch.float32,
+                                     truncate_dim=self.truncate_dim)
+        self._pooled = None  # encoders._pooled_encode.PooledPath, made on first use
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None
                ) -> np.ndarray:
@@ -185,6 +227,12 @@ class FastEncoder:
         n = len(texts)
         if self.forward_model.training:
             self.forward_model.eval()  # as encode does: no dropout
+        if self.batch_workers and n:
+            if self._pooled is None:
+                from encoders._pooled_encode import PooledPath
+
+                self._pooled = PooledPath(self)
+            return self._pooled.encode(texts, progress)
         results: torch.Tensor | None = None
         with torch.inference_mode(), self._autocast():
             for window_start, rows, batch, count in self._produced(texts):
@@ -210,6 +258,25 @@ class FastEncoder:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self._pooled is not None:
+            self._pooled.close()
+            self._pooled = None
+
+    def _autocast_for_forward(self):
+        import contextlib
+
+        return self._autocast() if self._bert is None else contextlib.nullcontext()
+
+    def _unit_rows(self, ids, lengths):
+        """Unit rows of a batch already on the device (ids padded, lengths per row)."""
+        import torch
+
+        if self._bert is not None:
+            return self._bert(ids, lengths)
+        vectors = self._embed(ids.long(), lengths, None).float()
+        if self.truncate_dim is not None:
+            vectors = vectors[:, : self.truncate_dim]
+        return torch.nn.functional.normalize(vectors, p=2, dim=1)
 
     def _autocast(self):
         import contextlib
@@ -221,19 +288,26 @@ class FastEncoder:
         return torch.autocast(device_type="cuda", dtype=self.dtype)
 
     def _forward(self, batch: dict):
-        import torch
-
         cuda = self.device.type == "cuda"
         ids = batch["input_ids"].to(self.device, non_blocking=cuda)
         lengths = batch["lengths"].to(self.device, non_blocking=cuda)
+        types = batch.get("token_type_ids")
+        if types is not None:
+            types = types.to(self.device, non_blocking=cuda)
+        if self._bert is not None and types is None:
+            return self._bert(ids, lengths)
+        return self._embed(ids, lengths, types)
+
+    def _embed(self, ids, lengths, types):
+        """The model's sentence embeddings of a batch on the device, through its modules."""
+        import torch
+
         positions = torch.arange(ids.shape[1], device=self.device)
         features = {"input_ids": ids}
         if "attention_mask" in self.inputs:
             features["attention_mask"] = (positions[None, :] < lengths[:, None]).to(ids.dtype)
         if "token_type_ids" in self.inputs:
-            types = batch.get("token_type_ids")
-            features["token_type_ids"] = (torch.zeros_like(ids) if types is None
-                                          else types.to(self.device, non_blocking=cuda))
+            features["token_type_ids"] = torch.zeros_like(ids) if types is None else types
         rows = ids.shape[0]
         if self.compile and rows == 1:
             # A one-row batch would make the compiled graph specialise (compile again).

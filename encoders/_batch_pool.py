@@ -1,0 +1,239 @@
+"""Ready padded batches from worker processes, through shared memory.
+
+The third pass (benchmarks/RESULTS.md) found that on a GPU any busy Python thread of the
+encoding process (padding a window, feeding tokenising workers, unpickling their answers)
+slows the forward pass, whose torch calls each give up the GIL and take it back. So here
+the parent does no per-text Python work at all: it writes a call's texts once into a
+shared-memory segment (one UTF-8 buffer and its offsets), and each worker
+(:mod:`encoders._batch_worker`, one per core but one) tokenises an interleaved share of
+them, buckets the rows by width and writes ready int32 batches (ids, lengths, the rows'
+positions) into shared-memory slots of its own. The parent's loop waits on the workers'
+pipes, reads a small message per batch, copies the slot out and hands it back.
+
+Workers are plain ``python -m`` processes, as :mod:`encoders._tokenise_pool`'s are (spawn
+and forkserver import the caller's main script again; fork would copy a CUDA context).
+Both segments are unlinked when the pool closes, when it is collected, at exit, and when a
+call fails; a worker that dies is reported with its exit code, never waited on forever.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import weakref
+from collections.abc import Iterator, Sequence
+from multiprocessing.connection import Connection, wait
+from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from encoders._batch_worker import slot_ints
+
+__all__ = ["Batch", "BatchPool", "WorkerError"]
+
+# Texts a worker tokenises at a time: its share of a call is every workers-th run of these,
+# so the last runs end close together; big enough that a job's numpy calls are few.
+JOB_TEXTS = 256
+SLOTS_PER_WORKER = 4
+
+
+class WorkerError(RuntimeError):
+    """A batch worker exited, or could not start."""
+
+
+class Batch(NamedTuple):
+    """One ready batch: ``slot`` is the pool's int32 slot array (valid until the next batch
+    is asked for); ``rows`` real rows of ``shape_rows``, each ``width`` tokens."""
+
+    slot: np.ndarray
+    rows: int
+    shape_rows: int
+    width: int
+
+
+class _Process:
+    def __init__(self, setup: dict) -> None:
+        jobs_read, jobs_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        package_root = str(Path(__file__).resolve().parent.parent)
+        path = os.environ.get("PYTHONPATH")
+        # One Rust thread each: the workers are the parallelism.
+        env = {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else ""),
+               "RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+               "OMP_NUM_THREADS": "1"}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "encoders._batch_worker", str(jobs_read),
+                 str(answers_write)], pass_fds=(jobs_read, answers_write), env=env,
+                stdin=subprocess.DEVNULL)
+        finally:
+            os.close(jobs_read)
+            os.close(answers_write)
+        self.jobs = Connection(jobs_write, readable=False)
+        self.answers = Connection(answers_read, writable=False)
+        self.jobs.send(setup)
+
+    def stop(self) -> None:
+        try:
+            self.jobs.send(None)
+        except OSError:
+            pass  # gone already
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.jobs.close()
+        self.answers.close()
+
+
+class BatchPool:
+    """``workers`` processes that tokenise and pad; :meth:`batches` yields their batches.
+
+    Args:
+        tokenizer_json: ``Tokenizer.to_str()`` of the tokenizer as used (truncation on).
+        workers: processes to start (on the first call).
+        words: allow the word path (same ids as the tokenizer).
+        budget: padded tokens of a full batch; max_rows: its most rows.
+        max_length: the token limit (the widest bucket).
+        pad_id: the id that pads a row.
+    """
+
+    def __init__(self, tokenizer_json: str, *, workers: int, words: bool, budget: int,
+                 max_rows: int, max_length: int, pad_id: int) -> None:
+        self.workers = max(1, int(workers))
+        self.tokens = max(budget, max_length)
+        self.max_rows = max_rows
+        self.setup = {"tokenizer": tokenizer_json, "words": words, "budget": budget,
+                      "max_rows": max_rows, "max_length": max_length, "pad_id": pad_id,
+                      "tokens": self.tokens}
+        self._processes: list[_Process] = []
+        self._segments: dict[str, SharedMemory | None] = {"slots": None, "texts": None}
+        self._slots: np.ndarray | None = None
+        self._calls = 0
+        self._finalizer = weakref.finalize(self, _shut_down, self._processes, self._segments)
+
+    def _start(self) -> None:
+        count = self.workers * SLOTS_PER_WORKER
+        size = slot_ints(self.tokens, self.max_rows)
+        memory = SharedMemory(create=True, size=count * size * 4)
+        self._segments["slots"] = memory
+        self._slots = np.ndarray((count, size), np.int32, memory.buf)
+        for index in range(self.workers):
+            own = list(range(index * SLOTS_PER_WORKER, (index + 1) * SLOTS_PER_WORKER))
+            self._processes.append(_Process({**self.setup, "slots": memory.name,
+                                             "slot_count": count, "own_slots": own}))
+        for process in self._processes:
+            self._answer(process, "ready")
+
+    def _answer(self, process: _Process, expected: str | None = None) -> tuple:
+        try:
+            message = process.answers.recv()
+        except (EOFError, OSError):
+            code = process.process.wait()
+            raise WorkerError(f"A batch worker (pid {process.process.pid}) exited with code "
+                              f"{code}; encode with batch_workers=0 to run the same "
+                              "tokenising in this process and see its error.") from None
+        if message[0] == "error":
+            raise message[2]
+        if expected is not None and message[0] != expected:
+            raise WorkerError(f"A batch worker answered {message[0]!r}, not {expected!r}.")
+        return message
+
+    def _write_texts(self, texts: Sequence[str]) -> tuple[str, int]:
+        joined = "".join(texts)  # a TypeError names a text that is not a string
+        if joined.isascii():
+            data = joined.encode("ascii")
+            sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        else:
+            parts = [text.encode("utf-8", "surrogatepass") for text in texts]
+            data = b"".join(parts)
+            sizes = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        need = offsets.nbytes + len(data)
+        memory = self._segments["texts"]
+        if memory is None or memory.size < need:
+            if memory is not None:
+                _release(memory)
+            # Some headroom, so calls of slowly growing size do not each make a new one.
+            memory = self._segments["texts"] = SharedMemory(create=True,
+                                                            size=max(need + need // 4, 4096))
+        memory.buf[: offsets.nbytes] = offsets.tobytes()
+        memory.buf[offsets.nbytes : need] = data
+        return memory.name, len(texts)
+
+    def batches(self, texts: Sequence[str], *, step: int, shapes: bool) -> Iterator[Batch]:
+        """Every text of ``texts`` in exactly one batch (its position in the slot's rows
+        part); ``step``: the width buckets' step; ``shapes``: pad to graph shapes."""
+        if not texts:
+            return
+        name, count = self._write_texts(texts)
+        finished = False
+        try:
+            if not self._processes:
+                self._start()
+            self._calls += 1
+            call = self._calls
+            for index, process in enumerate(self._processes):
+                _send(process, ("call", call, {
+                    "call": call, "texts": name, "count": count, "job_texts": JOB_TEXTS,
+                    "index": index, "stride": len(self._processes), "step": step,
+                    "shapes": shapes}))
+            owners = {process.answers: process for process in self._processes}
+            running = set(owners)
+            while running:
+                for connection in wait(list(running)):
+                    process = owners[connection]
+                    message = self._answer(process)
+                    if message[0] == "done":
+                        running.discard(connection)
+                        continue
+                    _, _, slot, rows, shape_rows, width = message
+                    yield Batch(self._slots[slot], rows, shape_rows, width)
+                    _send(process, ("free", slot))
+            finished = True
+        finally:
+            if not finished:
+                # A failed or abandoned call leaves workers mid-way: start afresh next time.
+                self.close()
+
+    def close(self) -> None:
+        """Stop the workers and unlink the shared memory (also done when collected)."""
+        self._slots = None
+        self._finalizer()
+        self._finalizer = weakref.finalize(self, _shut_down, self._processes, self._segments)
+
+
+def _send(process: _Process, message) -> None:
+    try:
+        process.jobs.send(message)
+    except OSError:
+        code = process.process.wait()
+        raise WorkerError(f"A batch worker (pid {process.process.pid}) exited with code "
+                          f"{code}; encode with batch_workers=0 to run the same tokenising "
+                          "in this process and see its error.") from None
+
+
+def _release(memory: SharedMemory) -> None:
+    try:
+        memory.unlink()
+    except FileNotFoundError:
+        pass
+    try:
+        memory.close()
+    except BufferError:
+        pass  # a view is still alive somewhere; the mapping goes with it
+
+
+def _shut_down(processes: list[_Process], segments: dict) -> None:
+    for process in processes:
+        process.stop()
+    processes.clear()
+    for key, memory in segments.items():
+        if memory is not None:
+            _release(memory)
+        segments[key] = None

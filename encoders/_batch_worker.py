@@ -1,0 +1,210 @@
+"""A batch worker: ``python -m encoders._batch_worker JOBS ANSWERS``, started by
+:class:`encoders._batch_pool.BatchPool`.
+
+It reads texts from the pool's shared-memory texts segment (one UTF-8 buffer and its
+offsets), tokenises its share of them (:class:`encoders._tokenise.Tokenise`, the word path
+where it applies), sorts the rows into width buckets, and writes ready padded batches into
+its own shared-memory slots: the parent gets only ``("batch", call, slot, rows, shape_rows,
+width)``, copies the slot and hands it back with ``("free", slot)``. So no text and no id
+crosses a pipe, and the parent does no per-text Python work.
+
+A slot holds, as int32: the ids (``shape_rows x width``, row-major) in its first ``tokens``
+entries, the lengths in the ``max_rows`` after them, then the rows' positions in the call's
+texts. With ``shapes`` on (CUDA graphs), a width is its bucket's and a part-filled batch is
+rounded up to one of a few row counts (:func:`shape_rows`), the extra rows of length 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from multiprocessing.connection import Connection
+from multiprocessing.shared_memory import SharedMemory
+
+import numpy as np
+
+__all__ = ["all_shapes", "full_rows", "shape_rows", "slot_ints", "widths"]
+
+
+def full_rows(width: int, budget: int, max_rows: int) -> int:
+    """Rows of a full batch of ``width`` tokens: ``budget`` padded tokens, at most ``max_rows``."""
+    return max(1, min(max_rows, budget // max(width, 1)))
+
+
+def shape_rows(rows: int, full: int) -> int:
+    """The row count a batch of ``rows`` (<= ``full``) is padded to: a multiple of an eighth
+    of ``full``, or below that a power of two (at least 8), so a width has a dozen shapes
+    and a part-filled batch at most doubles (under an eighth) or gains an eighth of ``full``."""
+    step = -(-full // 8)
+    if rows > step:
+        return min(full, -(-rows // step) * step)
+    return min(step, max(8, 1 << (rows - 1).bit_length()))
+
+
+def widths(step: int, max_length: int) -> list[int]:
+    """Bucket widths: multiples of ``step`` up to the token limit, and the limit itself."""
+    found = list(range(step, max_length, step))
+    return [*found, max_length]
+
+
+def all_shapes(step: int, max_length: int, budget: int, max_rows: int) -> list[tuple[int, int]]:
+    """Every ``(shape_rows, width)`` a call with ``shapes`` on can send."""
+    found = []
+    for width in widths(step, max_length):
+        full = full_rows(width, budget, max_rows)
+        found.extend((rows, width) for rows in sorted({shape_rows(r, full)
+                                                       for r in range(1, full + 1)}))
+    return found
+
+
+def slot_ints(tokens: int, max_rows: int) -> int:
+    return tokens + 2 * max_rows
+
+
+def attach(name: str) -> SharedMemory:
+    """Open the parent's segment without making this process its owner."""
+    if sys.version_info >= (3, 13):
+        return SharedMemory(name=name, track=False)
+    # Before 3.13 attaching registers the name with a resource tracker of this process,
+    # which unlinks the segment when this worker exits (the parent still uses it).
+    from multiprocessing import resource_tracker
+
+    register = resource_tracker.register
+    resource_tracker.register = lambda *args, **kwargs: None
+    try:
+        return SharedMemory(name=name)
+    finally:
+        resource_tracker.register = register
+
+
+class _Worker:
+    def __init__(self, jobs: Connection, answers: Connection, setup: dict) -> None:
+        from tokenizers import Tokenizer
+
+        from encoders._tokenise import Tokenise
+
+        self.jobs, self.answers = jobs, answers
+        self.tokenise = Tokenise(Tokenizer.from_str(setup["tokenizer"]), words=setup["words"])
+        self.budget, self.max_rows = setup["budget"], setup["max_rows"]
+        self.max_length, self.pad_id = setup["max_length"], setup["pad_id"]
+        self.tokens = setup["tokens"]
+        self.slots_memory = attach(setup["slots"])
+        size = slot_ints(self.tokens, self.max_rows)
+        everything = np.ndarray((setup["slot_count"], size), np.int32, self.slots_memory.buf)
+        self.slots = {slot: everything[slot] for slot in setup["own_slots"]}
+        self.free = list(setup["own_slots"])
+        self.texts_memory: SharedMemory | None = None
+
+    def serve(self) -> None:
+        while True:
+            try:
+                message = self.jobs.recv()
+            except EOFError:
+                return  # the parent is gone
+            if message is None:
+                return
+            if message[0] == "free":
+                self.free.append(message[1])
+                continue
+            call = message[1]
+            try:
+                self.run(**message[2])
+            except Exception as error:  # noqa: BLE001 - handed to the parent, which raises it
+                self.answers.send(("error", call, _portable(error)))
+                continue
+            self.answers.send(("done", call))
+
+    def run(self, *, call: int, texts: str, count: int, job_texts: int, index: int,
+            stride: int, step: int, shapes: bool) -> None:
+        if self.texts_memory is None or self.texts_memory.name != texts:
+            if self.texts_memory is not None:
+                self.texts_memory.close()
+            self.texts_memory = attach(texts)
+        buffer = self.texts_memory.buf
+        offsets = np.ndarray((count + 1,), np.int64, buffer).tolist()
+        base = 8 * (count + 1)
+        data = buffer[base:]
+        pending: dict[int, list] = {}
+        held: dict[int, int] = {}
+        for job in range(index, -(-count // job_texts), stride):
+            first, last = job * job_texts, min(count, (job + 1) * job_texts)
+            texts_here = [str(data[offsets[i] : offsets[i + 1]], "utf-8", "surrogatepass")
+                          for i in range(first, last)]
+            tokens = self.tokenise(texts_here)
+            lengths = tokens.lengths
+            starts = np.cumsum(lengths) - lengths
+            buckets = np.minimum(-(-lengths // step) * step, self.max_length)
+            for width in np.unique(buckets).tolist():
+                chosen = np.flatnonzero(buckets == width)
+                columns = np.arange(width)
+                valid = columns[None, :] < lengths[chosen][:, None]
+                where = np.minimum(starts[chosen][:, None] + columns[None, :],
+                                   max(len(tokens.ids) - 1, 0))
+                padded = np.where(valid, tokens.ids[where], self.pad_id).astype(np.int32)
+                pending.setdefault(width, []).append(
+                    (padded, lengths[chosen].astype(np.int32), (chosen + first).astype(np.int32)))
+                held[width] = held.get(width, 0) + len(chosen)
+                full = full_rows(width, self.budget, self.max_rows)
+                while held[width] >= full:
+                    self._emit(call, width, self._take(pending, width, full), shapes)
+                    held[width] -= full
+        for width, rows in held.items():
+            if rows:
+                self._emit(call, width, self._take(pending, width, rows), shapes)
+        del data, buffer
+
+    @staticmethod
+    def _take(pending: dict, width: int, rows: int) -> tuple:
+        parts = pending[width]
+        ids, lengths, positions = (np.concatenate(column) for column in zip(*parts, strict=True))
+        rest = len(lengths) - rows
+        pending[width] = [(ids[rows:], lengths[rows:], positions[rows:])] if rest else []
+        return ids[:rows], lengths[:rows], positions[:rows]
+
+    def _emit(self, call: int, bucket: int, batch: tuple, shapes: bool) -> None:
+        ids, lengths, positions = batch
+        rows = len(lengths)
+        width = bucket if shapes else int(lengths.max())
+        padded_rows = shape_rows(rows, full_rows(bucket, self.budget, self.max_rows)) \
+            if shapes else rows
+        while not self.free:  # wait for the parent to hand a slot back
+            message = self.jobs.recv()
+            if message is None or message[0] != "free":
+                raise RuntimeError(f"unexpected message while waiting for a slot: {message!r}")
+            self.free.append(message[1])
+        slot = self.free.pop()
+        memory = self.slots[slot]
+        grid = memory[: padded_rows * width].reshape(padded_rows, width)
+        grid[:rows] = ids[:, :width]
+        grid[rows:] = self.pad_id
+        memory[self.tokens : self.tokens + rows] = lengths
+        memory[self.tokens + rows : self.tokens + padded_rows] = 1
+        memory[self.tokens + self.max_rows : self.tokens + self.max_rows + rows] = positions
+        self.answers.send(("batch", call, slot, rows, padded_rows, width))
+
+
+def _portable(error: Exception) -> Exception:
+    import pickle
+
+    try:
+        pickle.dumps(error)
+    except Exception:  # noqa: BLE001 - an exception that cannot travel
+        return RuntimeError(repr(error))
+    return error
+
+
+def main() -> None:
+    jobs = Connection(int(sys.argv[1]), writable=False)
+    answers = Connection(int(sys.argv[2]), readable=False)
+    sys.stdout = sys.stderr  # nothing printed goes anywhere the parent reads
+    setup = jobs.recv()
+    try:
+        worker = _Worker(jobs, answers, setup)
+    except Exception as error:  # noqa: BLE001 - the parent raises it
+        answers.send(("error", -1, _portable(error)))
+        return
+    answers.send(("ready", -1))
+    worker.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Batch workers (shared-memory slots) and the BERT forward, against the tokenizer and encode."""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoders._batch_pool import BatchPool, WorkerError
+from encoders._batch_worker import all_shapes, full_rows, shape_rows
+from encoders._bert_forward import bert_forward_supported
+from encoders.fast_encode import FastEncoder
+from encoders.sentence import SentenceTransformerEncoder
+
+SOURCE = Path(__file__).resolve().parents[2] / "encoders" / "fast_encode.py"
+
+
+def _texts(count: int, seed: int) -> list[str]:
+    """Code of mixed lengths (a few to 400 words, some over the limit), plus edge cases."""
+    words = SOURCE.read_text(encoding="utf-8").split()
+    rng = np.random.default_rng(seed)
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 400)))) for _ in range(count)]
+    return texts + ["", "naïve Straße 日本語", "[CLS] in a docstring", "x" * 3000]
+
+
+def _segments(pool: BatchPool) -> list[Path]:
+    return [Path("/dev/shm", memory.name) for memory in pool._segments.values()
+            if memory is not None]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return SentenceTransformerEncoder(model=str(tiny_model_dir))._model()
+
+
+def _reference(model, texts: list[str]) -> np.ndarray:
+    return model.encode(texts, batch_size=16, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=False)
+
+
+def test_shapes_cover_every_batch_and_waste_little():
+    for full in (1, 5, 32, 512, 4096):
+        sizes = [shape_rows(rows, full) for rows in range(1, full + 1)]
+        assert all(rows <= size <= full for rows, size in zip(range(1, full + 1), sizes,
+                                                              strict=True))
+        # Past an eighth of a full batch, padding adds at most an eighth; below, doubles.
+        assert all(size - rows <= max(rows, -(-full // 8), 8)
+                   for rows, size in zip(range(1, full + 1), sizes, strict=True))
+        assert len(set(sizes)) <= 16
+    shapes = set(all_shapes(32, 256, 8192, 512))
+    assert (full_rows(256, 8192, 512), 256) in shapes and (8, 32) in shapes
+
+
+@pytest.mark.parametrize("shapes", [False, True])
+def test_batches_hold_every_text_once_with_the_tokenizers_ids(tiny, shapes):
+    fast = FastEncoder(tiny, batch_tokens=512, forward="module")
+    texts = _texts(300, seed=1)
+    expected = [e.ids for e in fast.tokenizer.encode_batch(texts)]
+    pool = BatchPool(fast.tokenizer.to_str(), workers=2, words=True, budget=512,
+                     max_rows=64, max_length=fast.max_length, pad_id=fast.pad_id)
+    tokens, max_rows = pool.tokens, pool.max_rows
+    seen: dict[int, list[int]] = {}
+    try:
+        for batch in pool.batches(texts, step=32, shapes=shapes):
+            slot = batch.slot
+            ids = slot[: batch.shape_rows * batch.width].reshape(batch.shape_rows, batch.width)
+            lengths = slot[tokens : tokens + batch.shape_rows]
+            positions = slot[tokens + max_rows : tokens + max_rows + batch.rows]
+            assert batch.shape_rows * batch.width <= 512 and batch.shape_rows <= 64
+            for row, position in enumerate(positions.tolist()):
+                assert position not in seen
+                seen[position] = ids[row, : lengths[row]].tolist()
+                assert (ids[row, lengths[row] :] == fast.pad_id).all()
+            if shapes:
+                assert batch.width % 32 == 0 or batch.width == fast.max_length
+                assert batch.shape_rows == shape_rows(batch.rows,
+                                                      full_rows(batch.width, 512, 64))
+                assert (lengths[batch.rows :] == 1).all()
+        names = _segments(pool)
+        assert names and all(name.exists() for name in names)
+    finally:
+        pool.close()
+    assert [seen[i] for i in range(len(texts))] == expected
+    assert not any(name.exists() for name in names)
+
+
+@pytest.mark.parametrize("forward", ["module", "bert"])
+def test_batch_workers_give_the_vectors_of_encode_in_order(tiny, forward):
+    texts = _texts(120, seed=2)
+    fast = FastEncoder(tiny, batch_tokens=512, batch_workers=2, forward=forward)
+    assert fast.forward == forward and fast.batch_workers == 2
+    seen: list[int] = []
+    try:
+        vectors = fast.encode(texts, seen.append)
+        again = fast.encode(texts[:7])  # a second call on the same workers and segments
+    finally:
+        fast.close()
+    np.testing.assert_allclose(vectors, _reference(tiny, texts), atol=1e-5)
+    np.testing.assert_allclose(again, vectors[:7], atol=1e-5)
+    assert sum(seen) == len(texts)
+
+
+def test_the_bert_forward_is_refused_where_it_would_differ(tiny):
+    assert bert_forward_supported(tiny)
+    assert not bert_forward_supported(object())
+    # CPU: no graphs; the BERT forward without batch workers runs on the thread path.
+    fast = FastEncoder(tiny, forward="graphs")
+    assert fast.forward == "bert" and fast.batch_workers == 0
+    texts = _texts(20, seed=3)
+    np.testing.assert_allclose(fast.encode(texts), _reference(tiny, texts), atol=1e-5)
+    with pytest.raises(ValueError):
+        FastEncoder(tiny, forward="fused")
+
+
+def test_a_failing_call_unlinks_the_shared_memory_and_the_next_call_starts_afresh(tiny):
+    fast = FastEncoder(tiny, batch_workers=2, forward="bert")
+    texts = _texts(30, seed=4)
+    try:
+        fast.encode(texts)
+        pool = fast._pooled.pool
+        names = _segments(pool)
+        processes = [p.process for p in pool._processes]
+        # A lone surrogate travels to the worker (UTF-8 with surrogatepass) and fails there,
+        # in the tokenizer; the caller sees the error the tokenizer raises in this process.
+        bad = "bad \ud800 text"
+        with pytest.raises(Exception) as direct:  # noqa: PT011 - whatever the tokenizer raises
+            fast.tokenizer.encode_batch([bad])
+        with pytest.raises(type(direct.value), match=re.escape(str(direct.value))):
+            fast.encode(texts + [bad])
+        assert not any(name.exists() for name in names)
+        assert all(process.poll() is not None for process in processes)
+        np.testing.assert_allclose(fast.encode(texts[:5]), _reference(tiny, texts[:5]),
+                                   atol=1e-5)
+    finally:
+        fast.close()
+
+
+def test_a_worker_that_dies_gives_an_error_not_a_hang(tiny):
+    fast = FastEncoder(tiny, batch_workers=2, forward="bert")
+    texts = _texts(30, seed=5)
+    try:
+        fast.encode(texts)
+        pool = fast._pooled.pool
+        names = _segments(pool)
+        victim = pool._processes[0].process
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        with pytest.raises(WorkerError, match="exited with code -9"):
+            fast.encode(texts)
+        assert not any(name.exists() for name in names)
+    finally:
+        fast.close()
+
+
+def test_a_dropped_encoder_takes_its_workers_and_segments_with_it(tiny):
+    fast = FastEncoder(tiny, batch_workers=1, forward="module")
+    fast.encode(_texts(10, seed=6))
+    pool = fast._pooled.pool
+    names = _segments(pool)
+    processes = [p.process for p in pool._processes]
+    del fast, pool
+    gc.collect()
+    assert names and not any(name.exists() for name in names)
+    assert all(process.wait(timeout=10) is not None for process in processes)
