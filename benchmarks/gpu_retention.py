@@ -332,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="also rank the codes of a centre and an ITQ rotation fitted on these "
                         "training pairs (views center_codes, itq_codes...)")
     p.add_argument("--fit", type=int, default=3000, help="training pairs to fit them on")
+    p.add_argument("--head", type=Path, action="append", default=[], metavar="FILE",
+                   help="also rank the views of this head file (`retriever train head`), "
+                        "named head_STEM_VIEW; repeatable")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("score")
     p.add_argument("--ret", type=Path, required=True)

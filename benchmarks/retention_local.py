@@ -15,7 +15,7 @@ import numpy as np
 from gpu_code_encoder import _read_xz_json, _say, _write_xz_json
 from gpu_retention import PLAN, load_ret, rank_views, write_rankings
 
-__all__ = ["baseline", "compare", "export", "fit_vectors", "itq", "pca", "score"]
+__all__ = ["baseline", "compare", "export", "fit_vectors", "score"]
 
 
 def export(trees: Path, repo_index: Path, beir_index: Path, beir: list[str], texts: Path,
@@ -78,7 +78,9 @@ def baseline(args) -> dict:
     import pyarrow.parquet as pq
     import torch
 
+    from encoders.head import read_head
     from encoders.sentence import SentenceTransformerEncoder
+    from encoders.train.heads import itq, pca
     from indexing.cache import VectorCache
 
     encoder = SentenceTransformerEncoder(model=args.model)
@@ -104,6 +106,16 @@ def baseline(args) -> dict:
         for prefix, (turn, views) in heads.items():
             moved = [_unit((vectors - mean) @ turn) for vectors in (docs, queries)]
             ranked[prefix] = rank_views(*map(torch.from_numpy, moved), plain, views)
+    for path in args.head:
+        # A head file as `retriever train head` writes it and the encoder applies it
+        # (encoders/head.py): its views are those of `SentenceTransformerEncoder(head=...)`.
+        head = read_head(path)
+        views = ("f384", "f256", "f128", "f64", "f32") if head.info["kind"] == "pca" else \
+            ("codes", "codes_asym")
+        moved = [head.apply(vectors) for vectors in (docs, queries)]
+        ranked[f"head_{path.stem}_"] = rank_views(*map(torch.from_numpy, moved), plain, views)
+        info.setdefault("heads", {})[path.stem] = {"file": path.name, "digest": head.digest,
+                                                   **head.info}
     write_rankings(args.out, ranked, info)
     return {"queries": len(queries), "views": sum(len(v) for v in ranked.values())}
 
@@ -123,29 +135,6 @@ def fit_vectors(encoder, pairs: Path, count: int, seed: int = 0) -> tuple[np.nda
         encoder.encode_queries([packed["rows"][i][0] for i in picked]),
         encoder.encode_documents([packed["codes"][i] for i in picked])])
     return vectors, {"pairs": len(picked), "seed": seed}
-
-
-def pca(vectors: np.ndarray) -> np.ndarray:
-    """``(d, d)`` float32 principal axes of ``vectors``, by falling variance: a prefix of the
-    centred vectors turned by them keeps the most variance a prefix can."""
-    centred = (vectors - vectors.mean(0)).astype(np.float64)
-    values, axes = np.linalg.eigh(centred.T @ centred)
-    return axes[:, np.argsort(values)[::-1]].astype(np.float32)
-
-
-def itq(vectors: np.ndarray, *, iterations: int = 50,
-        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Iterative quantization of ``(n, d)`` vectors: their mean and a ``(d, d)`` orthogonal
-    rotation ``R`` that brings the centred vectors ``V`` close to their sign codes
-    ``B = sign(V R)``, alternating the codes and the orthogonal Procrustes solution for R."""
-    mean = vectors.mean(0)
-    centred = (vectors - mean).astype(np.float64)
-    rotation, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(len(mean),) * 2))
-    for _ in range(iterations):
-        codes = np.where(centred @ rotation > 0, 1.0, -1.0)
-        u, _, w = np.linalg.svd(centred.T @ codes)
-        rotation = u @ w
-    return mean.astype(np.float32), rotation.astype(np.float32)
 
 
 def _beir_run(ids: np.ndarray, scores: np.ndarray, qids: list[str], paths: list[str]) -> dict:

@@ -34,7 +34,7 @@ from retriever.errors import InputError
 __all__ = ["HEAD_KINDS", "HEADS_FOLDER", "Head", "head_names", "read_head", "resolve_head",
            "write_head"]
 
-HEAD_KINDS = ("pca", "itq")
+HEAD_KINDS = ("pca", "itq", "prefix")
 HEADS_FOLDER = "heads"
 _SUFFIX = ".npz"
 # Keys of the file; anything else in it is refused, so a head cannot smuggle pickled objects.

@@ -15,8 +15,11 @@ ITQ's sign bits keep 95.8% (raw sign bits 94.7%).
 
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import numpy as np
 from encoders.head import HEAD_KINDS, Head, write_head
 from retriever.errors import InputError
 
-__all__ = ["fit_heads", "itq", "pca"]
+__all__ = ["fit_heads", "itq", "pca", "train_prefix_head"]
 
 
 def pca(vectors: np.ndarray) -> np.ndarray:
@@ -55,11 +58,12 @@ def fit_heads(
     data,
     *,
     out: str | Path,
-    kinds: Sequence[str] = HEAD_KINDS,
+    kinds: Sequence[str] = ("pca", "itq"),
     model: str,
     count: int = 3000,
     seed: int = 0,
     iterations: int = 50,
+    vectors: str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Head]:
     """Fit heads of ``kinds`` for ``model`` on ``count`` random training pairs of ``data``
@@ -75,6 +79,9 @@ def fit_heads(
         model: the model the heads are for (a name or a folder), as the encoder takes it.
         count: pairs sampled (seeded); each gives its query's and its code's vector.
         iterations: ITQ's alternations.
+        vectors: an ``.npz`` file keeping the embedded pairs: read when it holds these
+            pairs' vectors by this model (the model's fingerprint and the pairs' hash match),
+            else written, so fitting other kinds later embeds nothing.
         progress: ``(stage, done, total)`` as texts are embedded.
 
     Raises:
@@ -94,24 +101,59 @@ def fit_heads(
     picked = sorted(random.Random(seed).sample(range(len(pairs)), min(count, len(pairs))))
     chosen = [pairs[i] for i in picked]
     encoder = SentenceTransformerEncoder(model=model)
+    data_hash = rows_hash([list(p[:2]) for p in chosen])
+    key = f"{encoder.fingerprint()}:{data_hash}"
     started = time.perf_counter()
-    queries = _embed(encoder.encode_queries, [p[0] for p in chosen], "queries", progress)
-    codes = _embed(encoder.encode_documents, [p[1] for p in chosen], "documents", progress)
-    vectors = np.concatenate([queries, codes])
-    base = {"model": model, "dim": int(vectors.shape[1]), "pairs": len(chosen),
-            "vectors": int(len(vectors)), "seed": seed,
-            "data_hash": rows_hash([list(p[:2]) for p in chosen]),
+    held = _read_vectors(vectors, key)
+    if held is None:
+        held = (_embed(encoder.encode_queries, [p[0] for p in chosen], "queries", progress),
+                _embed(encoder.encode_documents, [p[1] for p in chosen], "documents",
+                       progress))
+        if vectors is not None:
+            _write_vectors(Path(vectors), key, *held)
+    stacked = np.concatenate(held)
+    base = {"model": model, "dim": int(stacked.shape[1]), "pairs": len(chosen),
+            "vectors": int(len(stacked)), "seed": seed, "data_hash": data_hash,
             "embed_seconds": round(time.perf_counter() - started, 1)}
     heads = {}
     for kind in kinds:
         if kind == "pca":
-            mean, matrix, extra = vectors.mean(0).astype(np.float32), pca(vectors), {}
+            mean, matrix, extra = stacked.mean(0).astype(np.float32), pca(stacked), {}
+        elif kind == "prefix":
+            mean, matrix, extra = train_prefix_head(*held, seed=seed)
         else:
-            mean, matrix = itq(vectors, iterations=iterations, seed=seed)
+            mean, matrix = itq(stacked, iterations=iterations, seed=seed)
             extra = {"iterations": iterations}
         heads[kind] = write_head(Path(out) / f"{kind}.npz", mean=mean, matrix=matrix,
                                  info={"kind": kind, **base, **extra})
     return heads
+
+
+def _read_vectors(path: str | Path | None, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The kept (queries, codes) vectors of ``path`` when its key is ``key``; None otherwise
+    (no file, another model or other pairs, or a file that is not one of ours)."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as held:
+            if str(held["key"]) != key:
+                return None
+            return held["queries"], held["codes"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return None
+
+
+def _write_vectors(path: Path, key: str, queries: np.ndarray, codes: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".npz",
+                                         dir=path.parent)
+    os.close(handle)
+    try:
+        np.savez(temporary, key=np.array(key), queries=queries, codes=codes)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def _embed(encode, texts: list[str], stage: str, progress) -> np.ndarray:
@@ -122,3 +164,80 @@ def _embed(encode, texts: list[str], stage: str, progress) -> np.ndarray:
         if progress is not None:
             progress(stage, min(start + step, len(texts)), len(texts))
     return np.concatenate(parts)
+
+
+def train_prefix_head(
+    queries: np.ndarray,
+    codes: np.ndarray,
+    *,
+    dims: Sequence[int] = (384, 256, 128, 64, 32),
+    epochs: int = 20,
+    batch_size: int = 512,
+    lr: float = 1e-3,
+    scale: float = 20.0,
+    held_out: float = 0.1,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A square matrix whose prefixes rank a query's own code first (Matryoshka on a frozen
+    model): InfoNCE with in-batch negatives at each prefix of ``dims`` (equal weights), from
+    PCA's axes, Adam; the epoch whose held-out pairs score best at the two shortest prefixes'
+    mean MRR is kept. Returns ``(mean, matrix, info)``.
+
+    The model's vectors do not move, so a head fitted on some thousand pairs takes seconds an
+    epoch on a CPU.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    vectors = np.concatenate([queries, codes])
+    mean = vectors.mean(0).astype(np.float32)
+    order = torch.randperm(len(queries), generator=generator)
+    cut = max(1, int(len(queries) * held_out))
+    dev, train = order[:cut], order[cut:]
+    q = torch.from_numpy(queries - mean)
+    c = torch.from_numpy(codes - mean)
+    matrix = torch.nn.Parameter(torch.from_numpy(pca(vectors)))
+    optimiser = torch.optim.Adam([matrix], lr=lr)
+    dims = sorted({int(d) for d in dims if 0 < int(d) <= matrix.shape[1]}, reverse=True)
+    watched = dims[-2:]
+
+    def prefixes(rows_q, rows_c, turn):
+        tq, tc = rows_q @ turn, rows_c @ turn
+        for d in dims:
+            yield d, (torch.nn.functional.normalize(tq[:, :d], dim=1),
+                      torch.nn.functional.normalize(tc[:, :d], dim=1))
+
+    def dev_mrr(turn) -> dict[int, float]:
+        with torch.no_grad():
+            found = {}
+            for d, (a, b) in prefixes(q[dev], c[dev], turn):
+                scores = a @ b.T
+                rank = (scores > scores.diagonal()[:, None]).sum(1) + 1
+                found[d] = float((1.0 / rank).mean())
+            return found
+
+    best = dev_mrr(matrix.detach())
+    start = {str(d): round(v, 4) for d, v in best.items()}
+    best_score, best_matrix, best_epoch = np.mean([best[d] for d in watched]), \
+        matrix.detach().clone(), 0
+    labels = torch.arange(batch_size)
+    history = []
+    for epoch in range(1, epochs + 1):
+        shuffled = train[torch.randperm(len(train), generator=generator)]
+        for begin in range(0, len(shuffled) - 1, batch_size):
+            rows = shuffled[begin:begin + batch_size]
+            loss = sum(
+                torch.nn.functional.cross_entropy(scale * a @ b.T, labels[:len(rows)])
+                for _, (a, b) in prefixes(q[rows], c[rows], matrix)) / len(dims)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        found = dev_mrr(matrix.detach())
+        score = float(np.mean([found[d] for d in watched]))
+        history.append({"epoch": epoch, **{str(d): round(v, 4) for d, v in found.items()}})
+        if score > best_score:
+            best_score, best_matrix, best_epoch = score, matrix.detach().clone(), epoch
+    info = {"dims": dims, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+            "scale": scale, "held_out_pairs": int(cut), "kept_epoch": best_epoch,
+            "dev_mrr_start": start, "dev_mrr": history}
+    return mean, best_matrix.numpy().astype(np.float32), info

@@ -269,6 +269,8 @@ def head_command(
     pairs: int = typer.Option(3000, "--pairs", help="Training pairs embedded (each gives its "
                               "query's and its code's vector)."),
     seed: int = SEED,
+    vectors: Path | None = typer.Option(None, "--vectors", help="An .npz keeping the embedded "
+                                        "pairs: reused when it holds them, else written."),
     force: bool = typer.Option(False, "--force", help="Replace existing head files in --out."),
     quiet: bool = QUIET,
 ) -> None:
@@ -286,7 +288,7 @@ def head_command(
         progress = None if bars is None else (
             lambda stage, done, total: bars(f"Embedding {stage}", done, total))
         heads = fit_heads(data, out=out_dir, kinds=kind, model=name, count=pairs, seed=seed,
-                          progress=progress)
+                          vectors=vectors, progress=progress)
     for fitted, head in heads.items():
         path = out_dir / f"{fitted}.npz"
         out.print(Text(printable(

@@ -48,3 +48,19 @@ def test_an_index_built_with_it_searches(tmp_path, model_cache):
 def test_an_unknown_name_lists_the_adapter_among_the_models():
     with pytest.raises(MissingDependencyError, match="code-minilm-v1"):
         resolve_model("no-such-model")
+
+
+def test_its_shipped_heads_load_by_name_and_turn_its_vectors(model_cache):
+    from encoders.adapter import shipped_adapters
+    from encoders.head import head_names, read_head
+
+    assert head_names(shipped_adapters()["code-minilm-v1"]) == ["itq", "pca"]
+    plain = SentenceTransformerEncoder(model="code-minilm-v1")
+    short = SentenceTransformerEncoder(model="code-minilm-v1", head="pca", dims=128)
+    assert short.dim == 128 and short.config()["head"] == "pca"
+    text = ["def read_csv(path): return open(path).read()"]
+    pca = read_head(shipped_adapters()["code-minilm-v1"] / "heads" / "pca.npz")
+    expected = pca.apply(plain.encode_queries(text))[:, :128]
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert np.allclose(short.encode_queries(text), expected, atol=1e-5)
+    assert pca.info["model"] == "code-minilm-v1" and pca.info["pairs"] == 3000

@@ -138,3 +138,20 @@ def test_a_head_of_another_width_is_refused(tiny_model_dir, tmp_path):
 def test_fit_heads_refuses_an_unknown_kind(tmp_path):
     with pytest.raises(InputError, match="Unknown head kind 'lsh'"):
         fit_heads(_pairs(tmp_path / "pairs.jsonl"), out=tmp_path, kinds=["lsh"], model="x")
+
+
+def test_kept_vectors_are_reused_only_for_the_same_pairs(tiny_model_dir, tmp_path):
+    data, kept = _pairs(tmp_path / "pairs.jsonl"), tmp_path / "kept.npz"
+    calls = []
+    first = fit_heads(data, out=tmp_path / "a", kinds=["pca"], model=str(tiny_model_dir),
+                      count=10, vectors=kept, progress=lambda *a: calls.append(a))
+    assert calls and kept.is_file()
+    calls.clear()
+    again = fit_heads(data, out=tmp_path / "b", kinds=["pca", "itq"],
+                      model=str(tiny_model_dir), count=10, vectors=kept,
+                      progress=lambda *a: calls.append(a))
+    assert not calls  # nothing embedded: the kept vectors were these pairs'
+    assert again["pca"].digest == first["pca"].digest
+    fit_heads(data, out=tmp_path / "c", kinds=["pca"], model=str(tiny_model_dir), count=12,
+              vectors=kept, progress=lambda *a: calls.append(a))
+    assert calls  # other pairs: embedded again
