@@ -19,10 +19,16 @@ machine stays warm (files under ``--work`` persist between them):
     # trained model (int8 rows back), and the static recipe distilled from the trained model
     # (and from the base, time allowing)
     python benchmarks/gpu_code_encoder.py finish --carry .carry-e2 --work SCRATCH --out $OUT \
-        --teacher trained --teacher base --static-budget-s 120
+        --teacher trained --teacher base --static-budget-s 120 [--strength 0.5]
     # here: vectors into a vector cache under the merged model's fingerprint
     python benchmarks/gpu_code_encoder.py unpack --back BACK --texts .bench-carry/texts.parquet \\
         --model MERGED_FOLDER --cache CACHE
+
+When the working tree has grown (30.7 MiB tracked at code-minilm-v2's run), the base (29.8
+MiB compressed) and the pairs no longer fit one call: move CARRY1/base into a folder of its own,
+carry it alone in a first call that copies it to the machine's /tmp (`cp -r CARRY0/base
+/tmp/keep/`), and start the train call with `cp -r /tmp/keep/base CARRY1/`; the three calls
+follow each other inside the warm window.
 
 The int8 rows (one float scale a row) of unit vectors differ from the float32 ones by about
 1e-4 in cosine; an int8 word-embedding table changes the base model's outputs by less (the
@@ -215,9 +221,32 @@ def train(carry: Path, work: Path, out: Path, *, epochs: int, lr: float, rank: i
     return {"steps": result.steps, "dev": result.manifest["dev_metrics"]}
 
 
+def at_strength(trained: Path, base: Path, target: Path, strength: float) -> Path:
+    """The base plus ``strength`` times the trained LoRA change (``trained/lora``), merged as
+    ``encoders/adapter.py`` merges a shipped adapter (``lora_alpha`` scaled by ``strength``),
+    as a sentence-transformers folder; 1.0 gives the trained model itself."""
+    from safetensors.numpy import load_file, save_file
+
+    from encoders.adapter import merge_weights
+
+    if strength == 1.0:
+        return trained
+    config = json.loads((trained / "lora" / "adapter_config.json").read_text(encoding="utf-8"))
+    config = {**config, "lora_alpha": config["lora_alpha"] * strength}
+    shutil.copytree(trained, target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("model.safetensors", "lora", "checkpoints"))
+    merged = merge_weights(load_file(str(base / "model.safetensors")), config,
+                           load_file(str(trained / "lora" / "adapter_model.safetensors")))
+    save_file(merged, str(target / "model.safetensors"))
+    return target
+
+
 def finish(carry: Path, work: Path, out: Path, *, static_budget_s: float,
-           teachers: list[str], device: str = "cuda", limit: int = 0) -> dict:
-    """GPU call 2: embed the benchmark texts, then distil static models from the teachers."""
+           teachers: list[str], device: str = "cuda", limit: int = 0,
+           strength: float = 1.0) -> dict:
+    """GPU call 2: embed the benchmark texts with the trained adapter at ``strength`` (0.5:
+    half the trained change, as code-minilm-v1 ships), then distil static models from the
+    teachers (``trained`` is the full-strength model)."""
     from gpu_vectors import embed, load_shards
 
     texts = carry / "texts.parquet"
@@ -226,7 +255,10 @@ def finish(carry: Path, work: Path, out: Path, *, static_budget_s: float,
 
         texts = work / "texts-slice.parquet"
         pq.write_table(pq.read_table(carry / "texts.parquet").slice(0, limit), texts)
-    summary = embed(texts, work / "trained", work / "vectors")
+    model = at_strength(work / "trained", work / "base", work / f"strength-{strength:g}",
+                        strength)
+    summary = embed(texts, model, work / "vectors")
+    summary["strength"] = strength
     _say("embedded", json.dumps(summary))
     _, vectors = load_shards(work / "vectors")
     scale = np.abs(vectors).max(axis=1, keepdims=True) / 127.0
@@ -318,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="start no further static run after this many seconds")
     p.add_argument("--device", default="cuda")
     p.add_argument("--limit", type=int, default=0, help="use only this many texts (smoke)")
+    p.add_argument("--strength", type=float, default=1.0,
+                   help="embed with the base plus this share of the trained change (0.5: half)")
     p = sub.add_parser("unpack")
     p.add_argument("--back", type=Path, required=True)
     p.add_argument("--texts", type=Path, required=True)
@@ -336,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "finish":
         result = finish(args.carry, args.work, args.out, static_budget_s=args.static_budget_s,
                         teachers=args.teacher or ["trained"], device=args.device,
-                        limit=args.limit)
+                        limit=args.limit, strength=args.strength)
     else:
         result = unpack(args.back, args.texts, args.model, args.cache, args.shards)
     _say(json.dumps(result))

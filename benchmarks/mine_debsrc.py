@@ -61,7 +61,7 @@ LANGUAGE_RULES: dict[str, re.Pattern[str]] = {
 # Pairs a package at most: Java packages are many and large, and the benchmark's weak
 # languages should not drown in Java (measured on a sample: a large Java package gives
 # 1,000-1,300 documented methods, a Haskell one 0-100).
-MAX_PAIRS = {"java": 80}
+MAX_PAIRS = {"java": 50}
 MAX_PAIRS_OTHER = 600
 _SHELL_NAME = re.compile(r"(bash|shell|-completion|-scripts$|^sh-)")
 # Languages whose own compiler or standard library is the package (it cannot build-depend
