@@ -262,8 +262,9 @@ def head_command(
                               "pairs.jsonl[.xz]; training rows only (the dev split is left)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for KIND.npz; a local model's "
                                  "heads/ folder makes them available by name."),
-    kind: list[str] = typer.Option(["pca", "itq"], "--kind", help="pca (prefixes for dims=) "
-                                   "or itq (sign bits for the binary index kinds); repeatable."),
+    kind: list[str] = typer.Option(["pca", "itq"], "--kind", help="pca (prefixes for dims=), "
+                                   "itq (sign bits for the binary index kinds) or prefix (PCA "
+                                   "then InfoNCE at nested prefixes); repeatable."),
     model: str | None = typer.Option(None, "--model", help="The model the heads are for "
                                      "[the default model]."),
     pairs: int = typer.Option(3000, "--pairs", help="Training pairs embedded (each gives its "

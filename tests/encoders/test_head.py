@@ -155,3 +155,21 @@ def test_kept_vectors_are_reused_only_for_the_same_pairs(tiny_model_dir, tmp_pat
     fit_heads(data, out=tmp_path / "c", kinds=["pca"], model=str(tiny_model_dir), count=12,
               vectors=kept, progress=lambda *a: calls.append(a))
     assert calls  # other pairs: embedded again
+
+
+def test_a_prefix_head_moves_the_matching_signal_into_its_short_prefixes():
+    from encoders.train.heads import train_prefix_head
+
+    # Twelve loud coordinates that differ between a query and its code, four quiet ones that
+    # match: PCA puts the loud ones first, so its short prefixes cannot find a query's code.
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=(800, 4))
+    queries, codes = (np.concatenate([3 * rng.normal(size=(800, 12)),
+                                      signal + 0.1 * rng.normal(size=(800, 4))],
+                                     1).astype(np.float32) for _ in range(2))
+    mean, matrix, info = train_prefix_head(queries, codes, dims=(16, 8, 4), epochs=6,
+                                           batch_size=128, lr=0.1)
+    assert matrix.shape == (16, 16) and np.allclose(mean, np.concatenate([queries, codes]).mean(0))
+    kept = info["dev_mrr"][info["kept_epoch"] - 1]
+    assert info["kept_epoch"] >= 1
+    assert kept["4"] > 4 * info["dev_mrr_start"]["4"] and kept["4"] > 0.5
