@@ -86,7 +86,13 @@ def pack(data: Path, vocab: Path | None, texts: Path, carry1: Path | None, carry
     if carry2 is not None:
         shutil.rmtree(carry2, ignore_errors=True)
         carry2.mkdir(parents=True)
-        chunks = [row["text"] for row in read_jsonl(data / "chunks.jsonl.xz")][:max_chunks]
+        chunks = [row["text"] for row in read_jsonl(data / "chunks.jsonl.xz")]
+        summary["chunks_mined"] = len(chunks)
+        if len(chunks) > max_chunks:  # a seeded sample, so every source keeps its share
+            import random
+
+            keep = sorted(random.Random(0).sample(range(len(chunks)), max_chunks))
+            chunks = [chunks[i] for i in keep]
         _write_xz_json(carry2 / "chunks.json.xz", chunks)
         shutil.copytree(vocab, carry2 / "vocab")
         shutil.copy(texts, carry2 / "texts.parquet")
