@@ -15,12 +15,16 @@ written to ``--out`` as it ends):
   copy of ``encoders/fast_encode.py``, with its best settings: the normaliser bypass, a
   half copy of the weights), then this version's host paths (the Rust tokenizer on a
   thread; the word path in worker processes) under autocast and on half weights, then
-  under ``torch.compile`` (``--compile``). Per row: the first call's seconds apart (workers
-  start, compiling), min and mean cosine against ``st_fp32``, and
+  under ``torch.compile`` (``--compile``); then the batch workers (``pool-*``: processes
+  that tokenise and pad whole batches into shared memory, :mod:`encoders._batch_pool`)
+  with the model's modules, the fused BERT forward, and its CUDA graphs per bucket shape
+  (``--graph-workers`` adds rows of that variant with other worker counts). Per row: the
+  first call's seconds apart (workers start, compiling, recording graphs), min and mean
+  cosine against ``st_fp32``, and
   ``forward_chunks_per_s``: the model's forward alone over the same batches (first 50,000
   texts), already tokenised, padded and on the device: the ceiling of the end-to-end rate;
 - ``host`` (run before ``fast``): tokenising and padding alone (the producer, no model),
-  per tokeniser setting;
+  per tokeniser setting, and per batch-worker count (``batch_workers``, graph shapes);
 - ``best``: the fastest variant whose min cosine is >= 0.999.
 
     python benchmarks/gpu_encode.py --model DIR --mine 100000 --compile --out result.json
@@ -47,6 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from encoders._pooled_encode import PooledPath  # noqa: E402
 from encoders._tokenise_pool import cpu_count  # noqa: E402
 from encoders.fast_encode import FastEncoder  # noqa: E402
 from encoders.train.exclusions import excluded_name  # noqa: E402
@@ -221,11 +226,20 @@ def run(args) -> dict:
     auto = getattr(model[0], "auto_model", None)
     result["attention"] = getattr(getattr(auto, "config", None), "_attn_implementation", None)
     result["host"] = []
-    for settings in _host_settings(cuda, args.host_workers):
+    for settings in _host_settings(cuda, args.host_workers, args.host_batch_workers):
         fast = FastEncoder(model, precision="fp32", **settings)
-        list(fast._batches(warm))  # starts the workers
+        if fast.batch_workers:
+            fast._pooled = PooledPath(fast)  # closed with the encoder below
+            pool = fast._pooled.pool
+
+            def produce(items, p=pool, f=fast):
+                return p.batches(items, step=f.width_step, shapes=True)
+        else:
+            def produce(items, f=fast):
+                return (b for _, _, b, _ in f._batches(items) if b is not None)
+        list(produce(warm))  # starts the workers
         started = time.perf_counter()
-        batches = sum(1 for _, _, b, _ in fast._batches(texts) if b is not None)
+        batches = sum(1 for _ in produce(texts))
         row = {**settings, "batches": batches,
                "chunks_per_s": len(texts) / (time.perf_counter() - started)}
         result["host"].append(row)
@@ -245,25 +259,46 @@ def run(args) -> dict:
             result["fast"].append({**settings, "error": repr(error)})
             save()
             continue
-        out: dict = {}
-        seconds = _timed(lambda f=fast, o=out: o.setdefault("v", f.encode(texts)), sync)
-        cosine = (out["v"][: len(reference)] * expected).sum(axis=1)
-        row = {**settings, "batch_tokens": fast.batch_tokens,
-               "chunks_per_s": len(texts) / seconds, "seconds": seconds,
-               "first_call_seconds": first, "min_cosine": float(cosine.min()),
-               "mean_cosine": float(cosine.mean()),
-               "max_abs_diff": float(np.abs(out["v"][: len(reference)] - expected).max())}
-        if args.forward:
-            key = (settings["precision"], settings["half_weights"], settings.get("compile", False))
-            if key not in forward_rates:  # the tokeniser changes no batch: once per key
-                forward_rates[key] = _forward_rate(fast, texts[:50_000], args.device, sync)
-            row["forward_chunks_per_s"] = forward_rates[key]
+        try:
+            row = _measure(fast, settings, texts, expected, first, sync, args, forward_rates)
+        except Exception as error:  # noqa: BLE001 - recorded; the rows before it are kept
+            row = {**settings, "error": repr(error)}
         result["fast"].append(row)
         print(json.dumps(row), flush=True)
         _close(fast)
         _summarise(result)
         save()
     return result
+
+
+def _measure(fast, settings: dict, texts: list[str], expected: np.ndarray, first: float,
+             sync, args, forward_rates: dict) -> dict:
+    """One variant's row: end to end ``--repeats`` times (the median), cosines, forward."""
+    out: dict = {}
+    runs = [_timed(lambda f=fast, o=out: o.__setitem__("v", f.encode(texts)), sync)
+            for _ in range(max(1, args.repeats))]
+    seconds = float(np.median(runs))
+    reference = len(expected)
+    cosine = (out["v"][:reference] * expected).sum(axis=1)
+    row = {**settings, "batch_tokens": fast.batch_tokens,
+           "forward_used": getattr(fast, "forward", "module"),
+           "batch_workers_used": getattr(fast, "batch_workers", 0),
+           "chunks_per_s": len(texts) / seconds, "seconds": seconds,
+           "runs_chunks_per_s": [len(texts) / r for r in runs],
+           "first_call_seconds": first, "min_cosine": float(cosine.min()),
+           "mean_cosine": float(cosine.mean()),
+           "max_abs_diff": float(np.abs(out["v"][:reference] - expected).max())}
+    pooled = getattr(fast, "_pooled", None)
+    if pooled is not None and getattr(pooled, "graph_error", None):
+        row["graph_error"] = pooled.graph_error
+    if args.forward:
+        key = (settings["precision"], settings["half_weights"], settings.get("compile", False),
+               row["forward_used"], row["batch_workers_used"])
+        if key not in forward_rates:  # the tokeniser changes no batch: once per key
+            forward_rates[key] = _forward_rate(fast, texts[:50_000], args.device, sync)
+        row["forward_chunks_per_s"] = forward_rates[key]
+        row["fraction_of_forward"] = row["chunks_per_s"] / forward_rates[key]
+    return row
 
 
 def _summarise(result: dict) -> None:
@@ -296,16 +331,32 @@ def _variants(args, cuda: bool) -> list[dict]:
     if args.compile:
         runs.append({"variant": "words-pool-half-compile", **base, "half_weights": cuda,
                      "tokenise_workers": args.workers, "compile": True})
+    batch = {**base, "half_weights": False, "batch_workers": args.batch_workers}
+    runs.append({"variant": "rust-thread-bert", **base, "half_weights": False,
+                 "tokenise_workers": 0, "words": False, "forward": "bert"})
+    runs.append({"variant": "pool-module", **batch, "forward": "module"})
+    if cuda:
+        runs.append({"variant": "pool-module-half", **batch, "half_weights": True,
+                     "forward": "module"})
+    runs.append({"variant": "pool-bert", **batch, "forward": "bert"})
+    if cuda:
+        runs.append({"variant": "pool-graphs", **batch, "forward": "graphs"})
+        for workers in args.graph_workers or []:
+            runs.append({"variant": f"pool-graphs-w{workers}", **batch,
+                         "batch_workers": workers, "forward": "graphs"})
     return runs
 
 
-def _host_settings(cuda: bool, pools: list[int] | None) -> list[dict]:
-    """In this process (the Rust tokenizer, then the word path), then worker pools."""
+def _host_settings(cuda: bool, pools: list[int] | None, batch_pools: list[int] | None
+                   ) -> list[dict]:
+    """In this process (the Rust tokenizer, then the word path), then worker pools, then
+    batch-worker pools (-1: one per core but one)."""
+    batch = [{"batch_workers": n} for n in (batch_pools or [])]
     if pools is not None:  # pools only, these sizes (0: the default)
-        return [{"tokenise_workers": n or None, "words": True} for n in pools]
+        return [{"tokenise_workers": n or None, "words": True} for n in pools] + batch
     workers = [None, 8] if cuda else [2]
     return ([{"tokenise_workers": 0, "words": False}, {"tokenise_workers": 0, "words": True}]
-            + [{"tokenise_workers": n, "words": True} for n in workers])
+            + [{"tokenise_workers": n, "words": True} for n in workers] + batch)
 
 
 def _make(model, settings: dict, previous: Path | None):
@@ -325,9 +376,13 @@ def _close(fast) -> None:
 
 
 def _forward_rate(fast, texts: list[str], device: str, sync) -> float:
-    """Chunks/s of the model's forward alone over ``fast``'s batches, already on the device."""
+    """Chunks/s of the model's forward alone over ``fast``'s batches, already on the device
+    (batch workers' batches: the slots, then per batch the copy into the graphs' input
+    buffer and one replay, or the fused or module forward on views of it)."""
     import torch
 
+    if getattr(fast, "batch_workers", 0):
+        return _pooled_forward_rate(fast, texts, device, sync)
     staged = [{k: v.to(device) for k, v in b.items()}
               for _, _, b, _ in fast._batches(texts) if b is not None]
 
@@ -335,6 +390,30 @@ def _forward_rate(fast, texts: list[str], device: str, sync) -> float:
         with torch.inference_mode(), fast._autocast():
             for b in batches:
                 fast._forward(b)
+
+    forward_only(staged[:8])
+    seconds = _timed(lambda: forward_only(staged), sync)
+    return len(texts) / seconds
+
+
+def _pooled_forward_rate(fast, texts: list[str], device: str, sync) -> float:
+    import torch
+
+    path = fast._pooled
+    path.record_graphs()
+    graphs, tokens = path.graphs, path.pool.tokens
+    staged = [(torch.from_numpy(b.slot.copy()).to(device), b.shape_rows, b.width, b.dense)
+              for b in path.pool.batches(texts, step=fast.width_step, shapes=graphs is not None)]
+
+    def forward_only(batches):
+        with torch.no_grad(), fast._autocast_for_forward():
+            for slot, rows, width, dense in batches:
+                if graphs is not None:
+                    graphs.inputs.copy_(slot)
+                    graphs(rows, width, dense)
+                else:
+                    fast._unit_rows(slot[: rows * width].view(rows, width),
+                                    slot[tokens : tokens + rows], dense)
 
     forward_only(staged[:8])
     seconds = _timed(lambda: forward_only(staged), sync)
@@ -358,6 +437,12 @@ def main() -> None:
     parser.add_argument("--previous", type=Path,
                         help="an earlier encoders/fast_encode.py to measure first")
     parser.add_argument("--compile", action="store_true", help="also under torch.compile")
+    parser.add_argument("--batch-workers", type=int, default=-1,
+                        help="batch workers of the pool-* variants [-1: one per core but one]")
+    parser.add_argument("--graph-workers", type=int, nargs="+",
+                        help="also pool-graphs with these batch-worker counts")
+    parser.add_argument("--host-batch-workers", type=int, nargs="+",
+                        help="host rows of batch-worker pools of these sizes (-1: the default)")
     parser.add_argument("--variants", nargs="+", help="run only these fast variants")
     parser.add_argument("--host-workers", type=int, nargs="+",
                         help="host rows for these pool sizes only (0: the default)")
@@ -366,6 +451,8 @@ def main() -> None:
     parser.add_argument("--no-forward", dest="forward", action="store_false",
                         help="skip the forward-only rate of each variant")
     parser.add_argument("--threads", type=int, default=0, help="torch threads [torch's]")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="end-to-end runs per variant (the median is the row's rate)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.model is None:

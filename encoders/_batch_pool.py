@@ -46,12 +46,14 @@ class WorkerError(RuntimeError):
 
 class Batch(NamedTuple):
     """One ready batch: ``slot`` is the pool's int32 slot array (valid until the next batch
-    is asked for); ``rows`` real rows of ``shape_rows``, each ``width`` tokens."""
+    is asked for); ``rows`` real rows of ``shape_rows``, each ``width`` tokens; ``dense``:
+    every real row is ``width`` tokens long (no padding to mask)."""
 
     slot: np.ndarray
     rows: int
     shape_rows: int
     width: int
+    dense: bool
 
 
 class _Process:
@@ -192,8 +194,8 @@ class BatchPool:
                     if message[0] == "done":
                         running.discard(connection)
                         continue
-                    _, _, slot, rows, shape_rows, width = message
-                    yield Batch(self._slots[slot], rows, shape_rows, width)
+                    _, _, slot, rows, shape_rows, width, dense = message
+                    yield Batch(self._slots[slot], rows, shape_rows, width, dense)
                     _send(process, ("free", slot))
             finished = True
         finally:

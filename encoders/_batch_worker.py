@@ -5,7 +5,9 @@ It reads texts from the pool's shared-memory texts segment (one UTF-8 buffer and
 offsets), tokenises its share of them (:class:`encoders._tokenise.Tokenise`, the word path
 where it applies), sorts the rows into width buckets, and writes ready padded batches into
 its own shared-memory slots: the parent gets only ``("batch", call, slot, rows, shape_rows,
-width)``, copies the slot and hands it back with ``("free", slot)``. So no text and no id
+width, dense)``, copies the slot and hands it back with ``("free", slot)``. Rows at the token
+limit (most code chunks) get buckets of their own: such a batch has no padding (``dense``),
+so its attention needs no mask and can take the faster kernels. So no text and no id
 crosses a pipe, and the parent does no per-text Python work.
 
 A slot holds, as int32: the ids (``shape_rows x width``, row-major) in its first ``tokens``
@@ -46,13 +48,15 @@ def widths(step: int, max_length: int) -> list[int]:
     return [*found, max_length]
 
 
-def all_shapes(step: int, max_length: int, budget: int, max_rows: int) -> list[tuple[int, int]]:
-    """Every ``(shape_rows, width)`` a call with ``shapes`` on can send."""
+def all_shapes(step: int, max_length: int, budget: int, max_rows: int
+               ) -> list[tuple[int, int, bool]]:
+    """Every ``(shape_rows, width, dense)`` a call with ``shapes`` on can send."""
     found = []
     for width in widths(step, max_length):
         full = full_rows(width, budget, max_rows)
-        found.extend((rows, width) for rows in sorted({shape_rows(r, full)
-                                                       for r in range(1, full + 1)}))
+        sizes = sorted({shape_rows(r, full) for r in range(1, full + 1)})
+        for dense in (False, True) if width == max_length else (False,):
+            found.extend((rows, width, dense) for rows in sizes)
     return found
 
 
@@ -133,23 +137,26 @@ class _Worker:
             lengths = tokens.lengths
             starts = np.cumsum(lengths) - lengths
             buckets = np.minimum(-(-lengths // step) * step, self.max_length)
-            for width in np.unique(buckets).tolist():
-                chosen = np.flatnonzero(buckets == width)
+            # At the limit: a bucket of their own, -1 (no padding, no attention mask).
+            buckets[lengths == self.max_length] = -1
+            for key in np.unique(buckets).tolist():
+                chosen = np.flatnonzero(buckets == key)
+                width = self.max_length if key == -1 else key
                 columns = np.arange(width)
                 valid = columns[None, :] < lengths[chosen][:, None]
                 where = np.minimum(starts[chosen][:, None] + columns[None, :],
                                    max(len(tokens.ids) - 1, 0))
                 padded = np.where(valid, tokens.ids[where], self.pad_id).astype(np.int32)
-                pending.setdefault(width, []).append(
+                pending.setdefault(key, []).append(
                     (padded, lengths[chosen].astype(np.int32), (chosen + first).astype(np.int32)))
-                held[width] = held.get(width, 0) + len(chosen)
+                held[key] = held.get(key, 0) + len(chosen)
                 full = full_rows(width, self.budget, self.max_rows)
-                while held[width] >= full:
-                    self._emit(call, width, self._take(pending, width, full), shapes)
-                    held[width] -= full
-        for width, rows in held.items():
+                while held[key] >= full:
+                    self._emit(call, key, self._take(pending, key, full), shapes)
+                    held[key] -= full
+        for key, rows in held.items():
             if rows:
-                self._emit(call, width, self._take(pending, width, rows), shapes)
+                self._emit(call, key, self._take(pending, key, rows), shapes)
         del data, buffer
 
     @staticmethod
@@ -160,9 +167,11 @@ class _Worker:
         pending[width] = [(ids[rows:], lengths[rows:], positions[rows:])] if rest else []
         return ids[:rows], lengths[:rows], positions[:rows]
 
-    def _emit(self, call: int, bucket: int, batch: tuple, shapes: bool) -> None:
+    def _emit(self, call: int, key: int, batch: tuple, shapes: bool) -> None:
         ids, lengths, positions = batch
         rows = len(lengths)
+        dense = key == -1
+        bucket = self.max_length if dense else key
         width = bucket if shapes else int(lengths.max())
         padded_rows = shape_rows(rows, full_rows(bucket, self.budget, self.max_rows)) \
             if shapes else rows
@@ -179,7 +188,7 @@ class _Worker:
         memory[self.tokens : self.tokens + rows] = lengths
         memory[self.tokens + rows : self.tokens + padded_rows] = 1
         memory[self.tokens + self.max_rows : self.tokens + self.max_rows + rows] = positions
-        self.answers.send(("batch", call, slot, rows, padded_rows, width))
+        self.answers.send(("batch", call, slot, rows, padded_rows, width, dense))
 
 
 def _portable(error: Exception) -> Exception:

@@ -99,9 +99,11 @@ class BertForward:
                 take(p + "output.dense.weight"), take(p + "output.dense.bias"),
                 take(p + "output.LayerNorm.weight"), take(p + "output.LayerNorm.bias")))
 
-    def __call__(self, ids, lengths):
+    def __call__(self, ids, lengths, dense: bool = False):
         """``ids``: ``(rows, width)`` int32 or int64 token ids, padded on the right;
-        ``lengths``: ``(rows,)`` real tokens per row (>= 1). Same device as the weights."""
+        ``lengths``: ``(rows,)`` real tokens per row (>= 1). Same device as the weights.
+        ``dense``: every row that matters is ``width`` long, so attention takes no mask
+        (the other rows' vectors are then meaningless)."""
         import torch
         import torch.nn.functional as F
 
@@ -110,7 +112,7 @@ class BertForward:
         x = F.embedding(ids, self.word) + self.positions[:width]
         x = F.layer_norm(x, (hidden,), *self.norm, self.eps)
         valid = torch.arange(width, device=ids.device)[None, :] < lengths[:, None]
-        mask = valid[:, None, None, :]  # True: attend; one row per batch row, broadcast
+        mask = None if dense else valid[:, None, None, :]  # True: attend; broadcast
         size = hidden // self.heads
         for (qkv_w, qkv_b, out_w, out_b, ln1_w, ln1_b,
              up_w, up_b, down_w, down_b, ln2_w, ln2_b) in self.layers:
@@ -143,7 +145,7 @@ class GraphForward:
     which the next replay overwrites.
 
     Args:
-        forward: ``(ids, lengths) -> (rows, dim)``, free of host synchronisation.
+        forward: ``(ids, lengths, dense) -> (rows, dim)``, free of host synchronisation.
         device: a CUDA device.
         max_tokens: the largest ``rows * width`` of a batch.
         max_rows: the most rows of a batch.
@@ -164,14 +166,14 @@ class GraphForward:
         ids = self.inputs[: rows * width].view(rows, width)
         return ids, self.inputs[self.max_tokens : self.max_tokens + rows]
 
-    def __call__(self, rows: int, width: int):
-        entry = self.graphs.get((rows, width))
+    def __call__(self, rows: int, width: int, dense: bool = False):
+        entry = self.graphs.get((rows, width, dense))
         if entry is None:
-            entry = self.graphs[(rows, width)] = self._record(rows, width)
+            entry = self.graphs[(rows, width, dense)] = self._record(rows, width, dense)
         entry[0].replay()
         return entry[1]
 
-    def _record(self, rows: int, width: int) -> tuple:
+    def _record(self, rows: int, width: int, dense: bool) -> tuple:
         import torch
 
         ids, lengths = self._views(rows, width)
@@ -180,9 +182,9 @@ class GraphForward:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            self.forward(ids, lengths)
+            self.forward(ids, lengths, dense)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self.pool):
-            output = self.forward(ids, lengths)
+            output = self.forward(ids, lengths, dense)
         return graph, output

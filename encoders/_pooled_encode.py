@@ -58,9 +58,9 @@ class PooledPath:
             return
         try:
             with torch.no_grad():
-                for rows, width in all_shapes(runner.width_step, runner.max_length,
-                                              runner.batch_tokens, runner.max_rows):
-                    self.graphs(rows, width)
+                for rows, width, dense in all_shapes(runner.width_step, runner.max_length,
+                                                     runner.batch_tokens, runner.max_rows):
+                    self.graphs(rows, width, dense)
         except RuntimeError as error:  # a driver or build without graph capture: eager
             self.graph_error = repr(error)
             self.graphs = None
@@ -92,12 +92,12 @@ class PooledPath:
                     target = torch.from_numpy(batch.slot.copy())
                 positions = target[tokens + max_rows : tokens + max_rows + batch.rows].long()
                 if self.graphs is not None:
-                    vectors = self.graphs(batch.shape_rows, batch.width)[: batch.rows]
+                    vectors = self.graphs(batch.shape_rows, batch.width, batch.dense)[: batch.rows]
                 else:
                     ids = target[: batch.shape_rows * batch.width].view(batch.shape_rows,
                                                                          batch.width)
                     lengths = target[tokens : tokens + batch.shape_rows]
-                    vectors = runner._unit_rows(ids, lengths)[: batch.rows]
+                    vectors = runner._unit_rows(ids, lengths, batch.dense)[: batch.rows]
                 if results is None:
                     results = torch.empty((len(texts), vectors.shape[1]), dtype=torch.float32,
                                           device=vectors.device)

@@ -71,9 +71,17 @@ _PREFERRED_BATCH = {"cuda": _WINDOW["cuda"], "cpu": 256}
 # the forward pass gives up and takes back. So workers are asked for by number.
 _TOKENISE_WORKERS = 0
 # Processes that tokenise and pad whole batches into shared memory (encoders._batch_pool),
-# and the forward, by default (see benchmarks/gpu_encode.py).
-_BATCH_WORKERS = {"cuda": 0, "cpu": 0}
-_FORWARD = {"cuda": "module", "cpu": "module"}
+# and the forward, by default. On CUDA: one worker per core but one, the fused BERT forward
+# in CUDA graphs: measured on the H200 (16 cores, 100,000 mined chunks, code-minilm-v1,
+# benchmarks/results/scale/gpu_encode_h200_shm.json) 31,300 chunks/s end to end, 0.78 of
+# its forward alone (40,000), against 10,700 for the thread path in the same lease; min
+# cosine to encode fp32 0.9999994. The CPU keeps the thread path and the model's modules.
+_BATCH_WORKERS = {"cuda": -1, "cpu": 0}
+_FORWARD = {"cuda": "graphs", "cpu": "module"}
+# A call with fewer texts (a query, a small update) takes the thread path when the batch
+# workers are the default, not asked for: it would wait on starting them (and, the first
+# time, on recording the graphs: about 10 s on the H200) for little to encode.
+_POOL_MIN_TEXTS = 4096
 # Width buckets of the batch workers' batches: multiples of this (tensor-core friendly, and
 # few enough shapes to record a graph of each).
 _WIDTH_STEP = 32
@@ -139,14 +147,15 @@ class FastEncoder:
         tokenise_workers: tokenising processes (:mod:`encoders._tokenise_pool`); 0
             tokenises on a thread of this process; None: the measured default (0).
         words: let ASCII texts take the word-cached WordPiece path (same ids); None: in
-            worker processes and on the CPU, not on a CUDA thread (it is Python, holding
-            the GIL the forward pass needs; the Rust tokenizer lets it go).
+            worker processes (either kind) and on the CPU, not on a CUDA thread (it is
+            Python, holding the GIL the forward pass needs; the Rust tokenizer lets it go).
         compile: run the forward under ``torch.compile`` (dynamic shapes; eager if
             compiling fails). The first call pays the compile. Module forward only.
         batch_workers: processes that tokenise and pad whole batches into shared memory
             (:mod:`encoders._batch_pool`; the parent does no per-text work); -1: one per
-            core but one; 0: none; None: the measured default. Models whose type ids are
-            all zero only (BERT's are); others keep the thread path.
+            core but one; 0: none; None: the measured default (on CUDA -1, for calls of
+            at least 4,096 texts). Models whose type ids are all zero only (BERT's are);
+            others keep the thread path.
         forward: one of :data:`FORWARDS`; ``"bert"`` and ``"graphs"`` where
             :func:`encoders._bert_forward.bert_forward_supported` holds, else ``"module"``.
     """
@@ -205,6 +214,9 @@ class FastEncoder:
         workers = _BATCH_WORKERS[kind] if batch_workers is None else int(batch_workers)
         self.batch_workers = (max(1, cpu_count() - 1) if workers < 0 else workers
                               ) if self.zero_types else 0
+        self.pool_min_texts = _POOL_MIN_TEXTS if batch_workers is None else 1
+        if words is None and self.batch_workers:
+            self.words = True  # Python in worker processes, as with tokenise_workers
         if forward == "graphs" and (kind != "cuda" or not self.batch_workers):
             forward = "bert"
         self.forward = forward
@@ -227,7 +239,7 @@ class FastEncoder:
         n = len(texts)
         if self.forward_model.training:
             self.forward_model.eval()  # as encode does: no dropout
-        if self.batch_workers and n:
+        if self.batch_workers and n >= self.pool_min_texts:
             if self._pooled is None:
                 from encoders._pooled_encode import PooledPath
 
@@ -267,12 +279,13 @@ class FastEncoder:
 
         return self._autocast() if self._bert is None else contextlib.nullcontext()
 
-    def _unit_rows(self, ids, lengths):
-        """Unit rows of a batch already on the device (ids padded, lengths per row)."""
+    def _unit_rows(self, ids, lengths, dense: bool = False):
+        """Unit rows of a batch already on the device (ids padded, lengths per row; dense:
+        no row is padded)."""
         import torch
 
         if self._bert is not None:
-            return self._bert(ids, lengths)
+            return self._bert(ids, lengths, dense)
         vectors = self._embed(ids.long(), lengths, None).float()
         if self.truncate_dim is not None:
             vectors = vectors[:, : self.truncate_dim]

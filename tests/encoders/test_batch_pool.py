@@ -53,7 +53,8 @@ def test_shapes_cover_every_batch_and_waste_little():
                    for rows, size in zip(range(1, full + 1), sizes, strict=True))
         assert len(set(sizes)) <= 16
     shapes = set(all_shapes(32, 256, 8192, 512))
-    assert (full_rows(256, 8192, 512), 256) in shapes and (8, 32) in shapes
+    assert {(full_rows(256, 8192, 512), 256, True), (8, 32, False)} <= shapes
+    assert not any(dense and width != 256 for _, width, dense in shapes)
 
 
 @pytest.mark.parametrize("shapes", [False, True])
@@ -65,6 +66,7 @@ def test_batches_hold_every_text_once_with_the_tokenizers_ids(tiny, shapes):
                      max_rows=64, max_length=fast.max_length, pad_id=fast.pad_id)
     tokens, max_rows = pool.tokens, pool.max_rows
     seen: dict[int, list[int]] = {}
+    dense_rows = 0
     try:
         for batch in pool.batches(texts, step=32, shapes=shapes):
             slot = batch.slot
@@ -72,6 +74,10 @@ def test_batches_hold_every_text_once_with_the_tokenizers_ids(tiny, shapes):
             lengths = slot[tokens : tokens + batch.shape_rows]
             positions = slot[tokens + max_rows : tokens + max_rows + batch.rows]
             assert batch.shape_rows * batch.width <= 512 and batch.shape_rows <= 64
+            # Rows at the limit come in batches of their own, with no padding to mask.
+            at_limit = lengths[: batch.rows] == fast.max_length
+            assert at_limit.all() if batch.dense else not at_limit.any()
+            dense_rows += batch.rows if batch.dense else 0
             for row, position in enumerate(positions.tolist()):
                 assert position not in seen
                 seen[position] = ids[row, : lengths[row]].tolist()
@@ -86,6 +92,7 @@ def test_batches_hold_every_text_once_with_the_tokenizers_ids(tiny, shapes):
     finally:
         pool.close()
     assert [seen[i] for i in range(len(texts))] == expected
+    assert dense_rows == sum(len(ids) == fast.max_length for ids in expected) > 0
     assert not any(name.exists() for name in names)
 
 
