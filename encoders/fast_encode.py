@@ -17,7 +17,11 @@ model modules on the same token ids, and moves the host work out of the way:
   copied with ``non_blocking``; the attention mask is built on the device from the lengths;
 - on CUDA the forward runs in fp16 (``precision="auto"``): under autocast, or on a half
   copy of the model's weights (``half_weights``); on the CPU in fp32; optionally under
-  ``torch.compile``.
+  ``torch.compile``;
+- on CUDA, by default, a call of thousands of texts leaves this process no per-text work:
+  worker processes tokenise and pad whole batches into shared memory
+  (:mod:`encoders._batch_pool`), and each batch is one replay of a CUDA graph of a fused
+  BERT forward (:mod:`encoders._bert_forward`, :mod:`encoders._pooled_encode`).
 
 Only a model whose first module is a plain text Transformer with a fast tokenizer, padding
 on the right and the usual BERT-style inputs takes this path (:func:`fast_path_supported`);
@@ -27,17 +31,15 @@ any other model keeps sentence-transformers' own ``encode``.
 from __future__ import annotations
 
 import copy
-import queue
 import threading
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from encoders._tokenise import Tokenise, Tokens
-from encoders._tokenise_pool import TokenisePool, cpu_count
+from encoders._thread_batches import batches, produced
+from encoders._tokenise import Tokenise
+from encoders._tokenise_pool import cpu_count
 
 __all__ = ["FastEncoder", "FORWARDS", "PRECISIONS", "fast_path_supported", "fast_runner",
            "preferred_batch"]
@@ -57,7 +59,6 @@ _WINDOW = {"cuda": 16384, "cpu": 2048}
 # H200 gains nothing for a 6-layer MiniLM (see benchmarks/gpu_encode.py).
 _BUDGET = {"cuda": 131072, "cpu": 8192}
 _MAX_ROWS = {"cuda": 4096, "cpu": 512}
-_QUEUED = 6  # batches the producer may run ahead
 # Half precision by a half copy of the weights rather than autocast (see benchmarks/gpu_encode.py).
 _HALF_WEIGHTS = False
 # Texts a caller (the index build) should hand over per call: a whole window on CUDA, so
@@ -189,7 +190,7 @@ class FastEncoder:
         self.tokenise_workers = max(0, int(workers))
         self.words = (self.tokenise_workers > 0 or kind == "cpu") if words is None else words
         self.tokenise = Tokenise(self.tokenizer, words=self.words)
-        self._pool: TokenisePool | None = None
+        self._pool = None  # encoders._tokenise_pool.TokenisePool, made on first use
         self.pad_id = int(tokenizer.pad_token_id)
         self.inputs = set(tokenizer.model_input_names)
         # Single-sequence type ids come from the post-processor's template and are the same
@@ -340,122 +341,12 @@ class FastEncoder:
         return self._call(features)
 
     def _produced(self, texts: list[str]) -> Iterator[tuple[int, np.ndarray, dict | None, int]]:
-        """Batches from a producer thread: ``(window_start, rows, batch, 0)`` per batch and
-        ``(window_start, empty, None, window_size)`` after each window."""
-        if len(texts) <= self.window and not self._use_pool(texts):
-            yield from self._batches(texts)  # one window here: no thread to start or join
-            return
-        handoff: queue.Queue = queue.Queue(maxsize=_QUEUED)
-        stop = threading.Event()
-        failure: list[BaseException] = []
-
-        def put(item) -> bool:
-            # A bounded wait, so a consumer that stopped early (an error in a forward pass)
-            # never leaves this thread blocked on a full queue.
-            while not stop.is_set():
-                try:
-                    handoff.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def produce() -> None:
-            try:
-                for item in self._batches(texts):
-                    if not put(item):
-                        return
-            except BaseException as exc:  # re-raised on the calling thread
-                failure.append(exc)
-            put(None)
-
-        thread = threading.Thread(target=produce, name="fast-encode-tokenise", daemon=True)
-        thread.start()
-        try:
-            while True:
-                item = handoff.get()
-                if item is None:
-                    break
-                yield item
-        finally:
-            stop.set()
-            thread.join()
-        if failure:
-            raise failure[0]
-
-    def _use_pool(self, texts: list[str]) -> bool:
-        return self.tokenise_workers > 0
+        """Batches from a producer thread (:func:`encoders._thread_batches.produced`)."""
+        return produced(self, texts)
 
     def _batches(self, texts: list[str]) -> Iterator[tuple[int, np.ndarray, dict | None, int]]:
-        import torch
-
-        pin = self.device.type == "cuda"
-        starts = range(0, len(texts), self.window)
-        if self._use_pool(texts):
-            if self._pool is None:
-                self._pool = TokenisePool(self.tokenizer.to_str(), words=self.words,
-                                          workers=self.tokenise_workers)
-            yield from self._pipelined(texts, starts, self._pool.submit, 2, pin, torch)
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fast-encode-ids") as pool:
-            # The next window is tokenised (the Rust tokenizer releases the GIL) while this
-            # one is cut into batches.
-            yield from self._pipelined(texts, starts, lambda part: pool.submit(
-                self.tokenise, part), 1, pin, torch)
-
-    def _pipelined(self, texts, starts, submit, ahead: int, pin: bool, torch):
-        """The windows' batches, with ``ahead`` windows submitted before the one in hand."""
-        pending: deque = deque()
-        following = iter(starts)
-        for start in following:
-            pending.append((start, submit(texts[start : start + self.window])))
-            if len(pending) > ahead:
-                break
-        while pending:
-            start, job = pending.popleft()
-            tokens = job.result()
-            nxt = next(following, None)
-            if nxt is not None:
-                pending.append((nxt, submit(texts[nxt : nxt + self.window])))
-            yield from self._window_batches(start, tokens, pin, torch)
-
-    def _window_batches(self, start: int, tokens: Tokens, pin: bool, torch
-                        ) -> Iterator[tuple[int, np.ndarray, dict | None, int]]:
-        lengths = tokens.lengths
-        offsets = np.cumsum(lengths) - lengths
-        last = max(len(tokens.ids) - 1, 0)
-        # Longest first: the largest activations are allocated once, at the start.
-        order = np.argsort(-lengths, kind="stable")
-        for rows in _bucket(lengths[order], self.batch_tokens, self.max_rows):
-            picked = order[rows]
-            width = int(lengths[picked[0]])
-            columns = np.arange(width)
-            valid = columns[None, :] < lengths[picked][:, None]
-            # Row i, column j reads flat id offsets[i] + j where j < its length (a gather,
-            # not a Python loop over rows).
-            where = np.minimum(offsets[picked][:, None] + columns[None, :], last)
-            ids = torch.empty((len(picked), width), dtype=torch.int64, pin_memory=pin)
-            np.copyto(ids.numpy(), np.where(valid, tokens.ids[where], self.pad_id))
-            batch = {"input_ids": ids, "lengths": torch.from_numpy(lengths[picked])}
-            if pin:
-                batch["lengths"] = batch["lengths"].pin_memory()
-            if tokens.types is not None:
-                types = torch.empty((len(picked), width), dtype=torch.int64, pin_memory=pin)
-                np.copyto(types.numpy(), np.where(valid, tokens.types[where], 0))
-                batch["token_type_ids"] = types
-            yield start, picked, batch, 0
-        yield start, order[:0], None, len(lengths)
-
-
-def _bucket(sorted_lengths: np.ndarray, budget: int, max_rows: int) -> Iterator[slice]:
-    """Slices of rows (lengths sorted longest first) whose padded size, rows times the
-    first row's length, stays within ``budget`` tokens and ``max_rows`` rows."""
-    start, n = 0, len(sorted_lengths)
-    while start < n:
-        width = max(int(sorted_lengths[start]), 1)
-        stop = min(n, start + max(1, min(max_rows, budget // width)))
-        yield slice(start, stop)
-        start = stop
+        """The windows' batches, here (:func:`encoders._thread_batches.batches`)."""
+        return batches(self, texts)
 
 
 def _autocast_dtype(precision: str, kind: str):
