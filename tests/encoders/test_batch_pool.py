@@ -98,7 +98,7 @@ def test_batches_hold_every_text_once_with_the_tokenizers_ids(tiny, shapes):
 
 @pytest.mark.parametrize("forward", ["module", "bert"])
 def test_batch_workers_give_the_vectors_of_encode_in_order(tiny, forward):
-    texts = _texts(120, seed=2)
+    texts = _texts(50, seed=2)
     fast = FastEncoder(tiny, batch_tokens=512, batch_workers=2, forward=forward)
     assert fast.forward == forward and fast.batch_workers == 2
     seen: list[int] = []
