@@ -18,6 +18,8 @@ from encoders.fast_encode import FastEncoder
 from encoders.sentence import SentenceTransformerEncoder
 
 SOURCE = Path(__file__).resolve().parents[2] / "encoders" / "fast_encode.py"
+# The segments are looked for where POSIX shared memory lives on Linux.
+pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs /dev/shm")
 
 
 def _texts(count: int, seed: int) -> list[str]:
@@ -174,3 +176,48 @@ def test_a_dropped_encoder_takes_its_workers_and_segments_with_it(tiny):
     gc.collect()
     assert names and not any(name.exists() for name in names)
     assert all(process.wait(timeout=10) is not None for process in processes)
+
+
+def test_a_killed_parent_leaves_no_segments_and_no_workers(tiny_model_dir):
+    import json
+    import subprocess
+    import sys
+    import time
+
+    # A process that starts a pool, reports it, and dies without cleaning anything up.
+    script = (
+        "import json, os, signal\n"
+        "from encoders.sentence import SentenceTransformerEncoder\n"
+        "from encoders.fast_encode import FastEncoder\n"
+        f"model = SentenceTransformerEncoder(model={str(tiny_model_dir)!r})._model()\n"
+        "fast = FastEncoder(model, batch_workers=1, forward='module')\n"
+        "fast.encode(['def f(): pass'] * 10)\n"
+        "pool = fast._pooled.pool\n"
+        "print(json.dumps([[m.name for m in pool._segments.values() if m],\n"
+        "                  [p.process.pid for p in pool._processes]]), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    names, pids = json.loads(done.stdout.strip().splitlines()[-1])
+    assert names and pids
+    deadline = time.monotonic() + 15
+    # The resource tracker unlinks the segments once the parent is gone; the workers read
+    # the end of their pipe and exit.
+    while time.monotonic() < deadline and (
+            any(Path("/dev/shm", name).exists() for name in names)
+            or any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
+                   for pid in pids)):
+        time.sleep(0.2)
+    assert not any(Path("/dev/shm", name).exists() for name in names)
+    assert not any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
+                   for pid in pids)
+
+
+def _state(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "zombie"  # gone while looking
+    return next((line for line in status.splitlines() if line.startswith("State:")), "")
