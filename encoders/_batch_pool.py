@@ -19,6 +19,7 @@ call fails; a worker that dies is reported with its exit code, never waited on f
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import weakref
@@ -32,16 +33,25 @@ import numpy as np
 
 from encoders._batch_worker import slot_ints
 
-__all__ = ["Batch", "BatchPool", "WorkerError"]
+__all__ = ["Batch", "BatchPool", "SharedMemoryFull", "WorkerError"]
 
 # Texts a worker tokenises at a time: its share of a call is every workers-th run of these,
 # so the last runs end close together; big enough that a job's numpy calls are few.
 JOB_TEXTS = 256
 SLOTS_PER_WORKER = 4
+# Characters of text written to shared memory at a time: a longer call goes in parts (each
+# part's end batches are part-filled, so parts are large), fewer where /dev/shm is small.
+PART_CHARS = 1 << 27
+_MIN_PART_CHARS = 1 << 20
+_SHM = Path("/dev/shm")
 
 
 class WorkerError(RuntimeError):
     """A batch worker exited, or could not start."""
+
+
+class SharedMemoryFull(WorkerError):
+    """Shared memory (``/dev/shm``) has too little room for the slots and a part of texts."""
 
 
 class Batch(NamedTuple):
@@ -118,10 +128,44 @@ class BatchPool:
         self._calls = 0
         self._finalizer = weakref.finalize(self, _shut_down, self._processes, self._segments)
 
+    def _slots_bytes(self) -> int:
+        return self.workers * SLOTS_PER_WORKER * slot_ints(self.tokens, self.max_rows) * 4
+
+    def _room(self) -> int | None:
+        """Bytes /dev/shm can still take (None where it is not a folder: not Linux)."""
+        return shutil.disk_usage(_SHM).free if _SHM.is_dir() else None
+
+    def _create(self, size: int) -> SharedMemory:
+        # Writing past what a tmpfs can hold kills the process (SIGBUS): ask first.
+        room = self._room()
+        if room is not None and size > room:
+            raise SharedMemoryFull(
+                f"{_SHM} has {room / 2**20:.0f} MiB free and the batch workers need "
+                f"{size / 2**20:.0f} MiB more; enlarge it (docker: --shm-size=1g) or encode "
+                "with batch_workers=0.")
+        return SharedMemory(create=True, size=size)
+
+    def part_chars(self) -> int:
+        """Characters of texts per part, within the room /dev/shm has."""
+        room = self._room()
+        if room is None:
+            return PART_CHARS
+        if not self._processes:
+            room -= self._slots_bytes()
+        texts = self._segments["texts"]
+        room += texts.size if texts is not None else 0  # replaced when too small
+        chars = min(PART_CHARS, room // 2)
+        if chars < _MIN_PART_CHARS:
+            raise SharedMemoryFull(
+                f"{_SHM} has too little room for the batch workers ({max(room, 0) / 2**20:.0f}"
+                " MiB after their slots); enlarge it (docker: --shm-size=1g) or encode with "
+                "batch_workers=0.")
+        return chars
+
     def _start(self) -> None:
         count = self.workers * SLOTS_PER_WORKER
         size = slot_ints(self.tokens, self.max_rows)
-        memory = SharedMemory(create=True, size=count * size * 4)
+        memory = self._create(count * size * 4)
         self._segments["slots"] = memory
         self._slots = np.ndarray((count, size), np.int32, memory.buf)
         for index in range(self.workers):
@@ -161,19 +205,35 @@ class BatchPool:
         if memory is None or memory.size < need:
             if memory is not None:
                 _release(memory)
+                self._segments["texts"] = None
             # Some headroom, so calls of slowly growing size do not each make a new one.
-            memory = self._segments["texts"] = SharedMemory(create=True,
-                                                            size=max(need + need // 4, 4096))
+            room = self._room()
+            size = max(need + need // 4, 4096)
+            memory = self._segments["texts"] = self._create(
+                size if room is None else max(min(size, room), need))
         memory.buf[: offsets.nbytes] = offsets.tobytes()
         memory.buf[offsets.nbytes : need] = data
         return memory.name, len(texts)
 
     def batches(self, texts: Sequence[str], *, step: int, shapes: bool) -> Iterator[Batch]:
         """Every text of ``texts`` in exactly one batch (its position in the slot's rows
-        part); ``step``: the width buckets' step; ``shapes``: pad to graph shapes."""
+        part); ``step``: the width buckets' step; ``shapes``: pad to graph shapes. Raises
+        :class:`SharedMemoryFull` before the first batch where /dev/shm is too small."""
         if not texts:
             return
-        name, count = self._write_texts(texts)
+        ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+        limit = self.part_chars()
+        start = 0
+        while start < len(texts):
+            # At least one text per part; a part ends where its characters pass the limit.
+            base = int(ends[start - 1]) if start else 0
+            stop = max(start + 1, int(np.searchsorted(ends, base + limit, side="right")))
+            yield from self._call(texts, start, min(stop, len(texts)), step, shapes)
+            start = stop
+
+    def _call(self, texts: Sequence[str], start: int, stop: int, step: int, shapes: bool
+              ) -> Iterator[Batch]:
+        name, count = self._write_texts(texts[start:stop])
         finished = False
         try:
             if not self._processes:
@@ -184,7 +244,7 @@ class BatchPool:
                 _send(process, ("call", call, {
                     "call": call, "texts": name, "count": count, "job_texts": JOB_TEXTS,
                     "index": index, "stride": len(self._processes), "step": step,
-                    "shapes": shapes}))
+                    "shapes": shapes, "base": start}))
             owners = {process.answers: process for process in self._processes}
             running = set(owners)
             while running:

@@ -5,15 +5,16 @@ It reads texts from the pool's shared-memory texts segment (one UTF-8 buffer and
 offsets), tokenises its share of them (:class:`encoders._tokenise.Tokenise`, the word path
 where it applies), sorts the rows into width buckets, and writes ready padded batches into
 its own shared-memory slots: the parent gets only ``("batch", call, slot, rows, shape_rows,
-width, dense)``, copies the slot and hands it back with ``("free", slot)``. Rows at the token
-limit (most code chunks) get buckets of their own: such a batch has no padding (``dense``),
-so its attention needs no mask and can take the faster kernels. So no text and no id
-crosses a pipe, and the parent does no per-text Python work.
+width, dense)``, copies the slot and hands it back with ``("free", slot)``. So no text and
+no id crosses a pipe, and the parent does no per-text Python work. Rows at the token limit
+(most code chunks) get buckets of their own: such a batch has no padding (``dense``), so
+its attention needs no mask and can take the faster kernels.
 
 A slot holds, as int32: the ids (``shape_rows x width``, row-major) in its first ``tokens``
-entries, the lengths in the ``max_rows`` after them, then the rows' positions in the call's
-texts. With ``shapes`` on (CUDA graphs), a width is its bucket's and a part-filled batch is
-rounded up to one of a few row counts (:func:`shape_rows`), the extra rows of length 1.
+entries, the lengths in the ``max_rows`` after them, then the rows' positions among the
+texts of the pool's call (``base`` plus the position in this part). With ``shapes`` on
+(CUDA graphs), a width is its bucket's and a part-filled batch is rounded up to one of a
+few row counts (:func:`shape_rows`), the extra rows of length 1.
 """
 
 from __future__ import annotations
@@ -118,15 +119,14 @@ class _Worker:
             self.answers.send(("done", call))
 
     def run(self, *, call: int, texts: str, count: int, job_texts: int, index: int,
-            stride: int, step: int, shapes: bool) -> None:
+            stride: int, step: int, shapes: bool, base: int) -> None:
         if self.texts_memory is None or self.texts_memory.name != texts:
             if self.texts_memory is not None:
                 self.texts_memory.close()
             self.texts_memory = attach(texts)
         buffer = self.texts_memory.buf
         offsets = np.ndarray((count + 1,), np.int64, buffer).tolist()
-        base = 8 * (count + 1)
-        data = buffer[base:]
+        data = buffer[8 * (count + 1) :]  # the UTF-8 bytes, after the offsets
         pending: dict[int, list] = {}
         held: dict[int, int] = {}
         for job in range(index, -(-count // job_texts), stride):
@@ -147,8 +147,9 @@ class _Worker:
                 where = np.minimum(starts[chosen][:, None] + columns[None, :],
                                    max(len(tokens.ids) - 1, 0))
                 padded = np.where(valid, tokens.ids[where], self.pad_id).astype(np.int32)
+                positions = (chosen + first + base).astype(np.int32)
                 pending.setdefault(key, []).append(
-                    (padded, lengths[chosen].astype(np.int32), (chosen + first).astype(np.int32)))
+                    (padded, lengths[chosen].astype(np.int32), positions))
                 held[key] = held.get(key, 0) + len(chosen)
                 full = full_rows(width, self.budget, self.max_rows)
                 while held[key] >= full:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from encoders._batch_pool import BatchPool
+from encoders._batch_pool import BatchPool, SharedMemoryFull
 from encoders._batch_worker import all_shapes, slot_ints
 
 __all__ = ["PooledPath"]
@@ -68,8 +68,18 @@ class PooledPath:
             self.device_slot = torch.empty_like(self.staging[0][0], device=runner.device)
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None
-               ) -> np.ndarray:
-        """``(n, dim)`` float32 unit rows of ``texts``, in order."""
+               ) -> np.ndarray | None:
+        """``(n, dim)`` float32 unit rows of ``texts``, in order; None where /dev/shm is too
+        small and the batch workers were not asked for (the caller takes its thread path)."""
+        try:
+            return self._encode(texts, progress)
+        except SharedMemoryFull:
+            if not self.runner.pool_asked:  # the default, not asked for: fall back
+                return None
+            raise
+
+    def _encode(self, texts: Sequence[str], progress: Callable[[int], None] | None
+                ) -> np.ndarray:
         import torch
 
         runner = self.runner

@@ -215,7 +215,8 @@ class FastEncoder:
         workers = _BATCH_WORKERS[kind] if batch_workers is None else int(batch_workers)
         self.batch_workers = (max(1, cpu_count() - 1) if workers < 0 else workers
                               ) if self.zero_types else 0
-        self.pool_min_texts = _POOL_MIN_TEXTS if batch_workers is None else 1
+        self.pool_asked = batch_workers is not None
+        self.pool_min_texts = 1 if self.pool_asked else _POOL_MIN_TEXTS
         if words is None and self.batch_workers:
             self.words = True  # Python in worker processes, as with tokenise_workers
         if forward == "graphs" and (kind != "cuda" or not self.batch_workers):
@@ -245,7 +246,11 @@ class FastEncoder:
                 from encoders._pooled_encode import PooledPath
 
                 self._pooled = PooledPath(self)
-            return self._pooled.encode(texts, progress)
+            vectors = self._pooled.encode(texts, progress)
+            if vectors is not None:
+                return vectors
+            self.close()  # /dev/shm is too small for the default workers: the thread path
+            self.batch_workers = 0
         results: torch.Tensor | None = None
         with torch.inference_mode(), self._autocast():
             for window_start, rows, batch, count in self._produced(texts):

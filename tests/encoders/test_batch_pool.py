@@ -221,3 +221,39 @@ def _state(pid: int) -> str:
     except OSError:
         return "zombie"  # gone while looking
     return next((line for line in status.splitlines() if line.startswith("State:")), "")
+
+
+def test_a_long_call_goes_in_parts_and_keeps_its_order(tiny, monkeypatch):
+    import encoders._batch_pool as batch_pool
+
+    # Parts of about 3,000 characters: a dozen calls to the workers, each from its own base.
+    monkeypatch.setattr(batch_pool, "PART_CHARS", 3000)
+    monkeypatch.setattr(batch_pool, "_MIN_PART_CHARS", 1)
+    texts = _texts(40, seed=7)
+    fast = FastEncoder(tiny, batch_tokens=512, batch_workers=2, forward="bert")
+    try:
+        vectors = fast.encode(texts)
+    finally:
+        fast.close()
+    assert sum(map(len, texts)) > 10 * 3000
+    np.testing.assert_allclose(vectors, _reference(tiny, texts), atol=1e-5)
+
+
+def test_too_little_shared_memory_is_an_error_or_the_thread_path(tiny, monkeypatch):
+    import encoders._batch_pool as batch_pool
+    import encoders.fast_encode as fast_encode
+
+    # A container's small /dev/shm (docker's default is 64 MiB): 1 MiB free here.
+    monkeypatch.setattr(batch_pool.BatchPool, "_room", lambda self: 1 << 20)
+    texts = _texts(20, seed=8)
+    asked = FastEncoder(tiny, batch_workers=2, forward="bert")
+    with pytest.raises(batch_pool.SharedMemoryFull, match="shm-size.*batch_workers=0"):
+        asked.encode(texts)
+    assert asked._pooled.pool._segments == {"slots": None, "texts": None}
+    # Workers by default (as on CUDA): the call takes the thread path instead.
+    monkeypatch.setattr(fast_encode, "_BATCH_WORKERS", {"cpu": 2, "cuda": -1})
+    monkeypatch.setattr(fast_encode, "_POOL_MIN_TEXTS", 1)
+    default = FastEncoder(tiny, forward="bert")
+    assert default.batch_workers == 2
+    np.testing.assert_allclose(default.encode(texts), _reference(tiny, texts), atol=1e-5)
+    assert default.batch_workers == 0
