@@ -41,7 +41,7 @@ JOB_TEXTS = 256
 SLOTS_PER_WORKER = 4
 # Characters of text written to shared memory at a time: a longer call goes in parts (each
 # part's end batches are part-filled, so parts are large), fewer where /dev/shm is small.
-PART_CHARS = 1 << 27
+PART_CHARS = 1 << 28
 _MIN_PART_CHARS = 1 << 20
 _SHM = Path("/dev/shm")
 
