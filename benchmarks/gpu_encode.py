@@ -292,7 +292,7 @@ def _measure(fast, settings: dict, texts: list[str], expected: np.ndarray, first
     if pooled is not None and getattr(pooled, "graph_error", None):
         row["graph_error"] = pooled.graph_error
     if args.forward:
-        key = (settings["precision"], settings["half_weights"], settings.get("compile", False),
+        key = (settings["precision"], settings.get("half_weights"), settings.get("compile", False),
                row["forward_used"], row["batch_workers_used"])
         if key not in forward_rates:  # the tokeniser changes no batch: once per key
             forward_rates[key] = _forward_rate(fast, texts[:50_000], args.device, sync)
@@ -320,7 +320,10 @@ def _variants(args, cuda: bool) -> list[dict]:
     if args.previous:
         runs.append({"variant": "previous", "precision": precision, "half_weights": cuda,
                      "batch_tokens": args.budget})
-    base = {"precision": precision, "batch_tokens": args.budget}
+    # The thread path and the tokenising processes with the model's modules, as measured
+    # before batch workers existed (now the CUDA default, so they are pinned off here).
+    base = {"precision": precision, "batch_tokens": args.budget, "batch_workers": 0,
+            "forward": "module"}
     runs.append({"variant": "rust-thread", **base, "half_weights": False,
                  "tokenise_workers": 0, "words": False})
     runs.append({"variant": "words-pool", **base, "half_weights": False,
@@ -334,6 +337,7 @@ def _variants(args, cuda: bool) -> list[dict]:
     batch = {**base, "half_weights": False, "batch_workers": args.batch_workers}
     runs.append({"variant": "rust-thread-bert", **base, "half_weights": False,
                  "tokenise_workers": 0, "words": False, "forward": "bert"})
+    runs.append({"variant": "default", "precision": "auto", "batch_tokens": args.budget})
     runs.append({"variant": "pool-module", **batch, "forward": "module"})
     if cuda:
         runs.append({"variant": "pool-module-half", **batch, "half_weights": True,
@@ -352,11 +356,13 @@ def _host_settings(cuda: bool, pools: list[int] | None, batch_pools: list[int] |
     """In this process (the Rust tokenizer, then the word path), then worker pools, then
     batch-worker pools (-1: one per core but one)."""
     batch = [{"batch_workers": n} for n in (batch_pools or [])]
+    off = {"batch_workers": 0}  # the thread and tokenising-process rows
     if pools is not None:  # pools only, these sizes (0: the default)
-        return [{"tokenise_workers": n or None, "words": True} for n in pools] + batch
+        return [{"tokenise_workers": n or None, "words": True, **off} for n in pools] + batch
     workers = [None, 8] if cuda else [2]
-    return ([{"tokenise_workers": 0, "words": False}, {"tokenise_workers": 0, "words": True}]
-            + [{"tokenise_workers": n, "words": True} for n in workers] + batch)
+    return ([{"tokenise_workers": 0, "words": False, **off},
+             {"tokenise_workers": 0, "words": True, **off}]
+            + [{"tokenise_workers": n, "words": True, **off} for n in workers] + batch)
 
 
 def _make(model, settings: dict, previous: Path | None):

@@ -209,13 +209,16 @@ class FastEncoder:
         self._compiled = False
         if forward not in FORWARDS:
             raise ValueError(forward)  # checked by the encoder's constructor before this
-        forward = _FORWARD[kind] if forward == "auto" else forward
+        if forward == "auto":  # compile applies to the model's modules
+            forward = "module" if compile else _FORWARD[kind]
         if forward != "module" and not bert_forward_supported(model):
             forward = "module"
+        if batch_workers is None and self.tokenise_workers > 0:
+            batch_workers = 0  # tokenising processes asked for: those, not batch workers
         workers = _BATCH_WORKERS[kind] if batch_workers is None else int(batch_workers)
         self.batch_workers = (max(1, cpu_count() - 1) if workers < 0 else workers
                               ) if self.zero_types else 0
-        self.pool_asked = batch_workers is not None
+        self.pool_asked = batch_workers is not None and self.batch_workers > 0
         self.pool_min_texts = 1 if self.pool_asked else _POOL_MIN_TEXTS
         if words is None and self.batch_workers:
             self.words = True  # Python in worker processes, as with tokenise_workers
