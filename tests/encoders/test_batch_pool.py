@@ -257,3 +257,20 @@ def test_too_little_shared_memory_is_an_error_or_the_thread_path(tiny, monkeypat
     assert default.batch_workers == 2
     np.testing.assert_allclose(default.encode(texts), _reference(tiny, texts), atol=1e-5)
     assert default.batch_workers == 0
+
+
+def test_default_workers_step_aside_for_what_was_asked(tiny, monkeypatch):
+    import encoders.fast_encode as fast_encode
+
+    # The CUDA defaults (batch workers, graphs), here on the CPU, where graphs become the
+    # eager BERT forward.
+    monkeypatch.setattr(fast_encode, "_BATCH_WORKERS", {"cpu": -1, "cuda": -1})
+    monkeypatch.setattr(fast_encode, "_FORWARD", {"cpu": "graphs", "cuda": "graphs"})
+    settings = {(): ("bert", True, 4096), (("tokenise_workers", 2),): ("bert", False, 4096),
+                (("compile", True),): ("module", True, 4096),
+                (("batch_workers", 3),): ("bert", True, 1),
+                (("batch_workers", 0), ("forward", "module")): ("module", False, 4096)}
+    for asked, (forward, pooled, smallest) in settings.items():
+        fast = FastEncoder(tiny, **dict(asked))
+        assert (fast.forward, fast.batch_workers > 0, fast.pool_min_texts) == (
+            forward, pooled, smallest), asked
