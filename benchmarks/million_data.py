@@ -178,7 +178,8 @@ def cmd_mine(args) -> dict:
 # ---- embedding (GPU machine, or the CPU at tiny scale) --------------------------------
 
 # FastEncoder's settings a gpu_encode.py row may state (older rows state the first three).
-_SETTINGS = ("precision", "batch_tokens", "half_weights", "tokenise_workers", "words", "compile")
+_SETTINGS = ("precision", "batch_tokens", "half_weights", "tokenise_workers", "words", "compile",
+             "batch_workers", "forward")
 
 
 def pick_settings(gpu_encode: dict | None) -> dict:
