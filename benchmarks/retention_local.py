@@ -110,8 +110,7 @@ def baseline(args) -> dict:
         # A head file as `retriever train head` writes it and the encoder applies it
         # (encoders/head.py): its views are those of `SentenceTransformerEncoder(head=...)`.
         head = read_head(path)
-        views = ("f384", "f256", "f128", "f64", "f32") if head.info["kind"] == "pca" else \
-            ("codes", "codes_asym")
+        views = ("f384", "f256", "f128", "f64", "f32", "codes", "codes_asym")
         moved = [head.apply(vectors) for vectors in (docs, queries)]
         ranked[f"head_{path.stem}_"] = rank_views(*map(torch.from_numpy, moved), plain, views)
         info.setdefault("heads", {})[path.stem] = {"file": path.name, "digest": head.digest,

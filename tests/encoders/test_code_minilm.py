@@ -54,7 +54,7 @@ def test_its_shipped_heads_load_by_name_and_turn_its_vectors(model_cache):
     from encoders.adapter import shipped_adapters
     from encoders.head import head_names, read_head
 
-    assert head_names(shipped_adapters()["code-minilm-v1"]) == ["itq", "pca"]
+    assert head_names(shipped_adapters()["code-minilm-v1"]) == ["itq", "pca", "prefix"]
     plain = SentenceTransformerEncoder(model="code-minilm-v1")
     short = SentenceTransformerEncoder(model="code-minilm-v1", head="pca", dims=128)
     assert short.dim == 128 and short.config()["head"] == "pca"
@@ -63,4 +63,4 @@ def test_its_shipped_heads_load_by_name_and_turn_its_vectors(model_cache):
     expected = pca.apply(plain.encode_queries(text))[:, :128]
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     assert np.allclose(short.encode_queries(text), expected, atol=1e-5)
-    assert pca.info["model"] == "code-minilm-v1" and pca.info["pairs"] == 3000
+    assert pca.info["model"] == "code-minilm-v1" and pca.info["pairs"] == 12000
