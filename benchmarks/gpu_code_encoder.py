@@ -247,22 +247,30 @@ def at_strength(trained: Path, base: Path, target: Path, strength: float) -> Pat
     return target
 
 
-def finish(carry: Path, work: Path, out: Path, *, static_budget_s: float,
-           teachers: list[str], device: str = "cuda", limit: int = 0,
-           strength: float = 1.0) -> dict:
-    """GPU call 2: embed the benchmark texts with the trained adapter at ``strength`` (0.5:
-    half the trained change, as code-minilm-v1 ships), then distil static models from the
-    teachers (``trained`` is the full-strength model)."""
+def embed_texts(carry: Path, work: Path, out: Path, *, strength: float,
+                limit: int = 0) -> dict:
+    """The benchmark texts (``carry/texts.parquet``) embedded with the trained adapter at
+    ``strength``; int8 rows (two files) and their scales to ``out``.
+
+    The trained model is ``work/trained`` (left by ``train`` on a warm machine) or
+    ``carry/trained`` (the folder ``trained.tar`` holds, carried to a fresh one); the base is
+    ``work/base``, unpacked from ``carry/base`` when absent. So another strength costs one
+    call: ``embed --strength 0.4``.
+    """
     from gpu_vectors import embed, load_shards
 
     texts = carry / "texts.parquet"
+    work.mkdir(parents=True, exist_ok=True)
     if limit:  # a smoke test's slice
         import pyarrow.parquet as pq
 
         texts = work / "texts-slice.parquet"
         pq.write_table(pq.read_table(carry / "texts.parquet").slice(0, limit), texts)
-    model = at_strength(work / "trained", work / "base", work / f"strength-{strength:g}",
-                        strength)
+    if not (work / "base" / "model.safetensors").is_file():
+        _unpack_base(carry, work / "base")
+    trained = work / "trained" if (work / "trained").is_dir() else carry / "trained"
+    model = at_strength(trained, work / "base", work / f"strength-{strength:g}", strength)
+    shutil.rmtree(work / "vectors", ignore_errors=True)
     summary = embed(texts, model, work / "vectors")
     summary["strength"] = strength
     _say("embedded", json.dumps(summary))
@@ -273,6 +281,17 @@ def finish(carry: Path, work: Path, out: Path, *, static_budget_s: float,
     np.save(out / "vectors-a.npy", quantized[:half])
     np.save(out / "vectors-b.npy", quantized[half:])
     np.save(out / "scales.npy", scale.astype(np.float32))
+    (out / "embed.json").write_text(json.dumps(summary))
+    return summary
+
+
+def finish(carry: Path, work: Path, out: Path, *, static_budget_s: float,
+           teachers: list[str], device: str = "cuda", limit: int = 0,
+           strength: float = 1.0) -> dict:
+    """GPU call 2: embed the benchmark texts with the trained adapter at ``strength`` (0.5:
+    half the trained change, as code-minilm-v1 ships), then distil static models from the
+    teachers (``trained`` is the full-strength model)."""
+    summary = embed_texts(carry, work, out, strength=strength, limit=limit)
     static = work / "static-data"
     if (carry / "chunks.jsonl.xz").is_file():  # the mined file as it is
         shutil.copy(carry / "chunks.jsonl.xz", static / "chunks.jsonl.xz")
@@ -305,7 +324,6 @@ def finish(carry: Path, work: Path, out: Path, *, static_budget_s: float,
             tar.add(Path(model).parent / "log.jsonl", arcname=f"{teacher}/log.jsonl")
         if done:
             tar.add(Path(next(iter(done.values()))) / "tokenizer.json", arcname="tokenizer.json")
-    (out / "embed.json").write_text(json.dumps(summary))
     return {"embedded": summary, "static": list(done)}
 
 
@@ -358,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=0, help="use only this many texts (smoke)")
     p.add_argument("--strength", type=float, default=1.0,
                    help="embed with the base plus this share of the trained change (0.5: half)")
+    p = sub.add_parser("embed")
+    p.add_argument("--carry", type=Path, required=True)
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--limit", type=int, default=0, help="use only this many texts (smoke)")
     p = sub.add_parser("unpack")
     p.add_argument("--back", type=Path, required=True)
     p.add_argument("--texts", type=Path, required=True)
@@ -377,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         result = finish(args.carry, args.work, args.out, static_budget_s=args.static_budget_s,
                         teachers=args.teacher or ["trained"], device=args.device,
                         limit=args.limit, strength=args.strength)
+    elif args.command == "embed":
+        result = embed_texts(args.carry, args.work, args.out, strength=args.strength,
+                             limit=args.limit)
     else:
         result = unpack(args.back, args.texts, args.model, args.cache, args.shards)
     _say(json.dumps(result))
