@@ -293,3 +293,53 @@ def test_new_pairs_merge_into_a_previous_dataset(mirror, tmp_path) -> None:
     assert manifest["sources"]["libacme-ranges-java"]["licence"] == "Apache-2.0"
     chunks = list(read_jsonl(tmp_path / "new" / "chunks.jsonl.xz"))
     assert chunks[0] == {"text": "a chunk", "source": "numbers"} and len(chunks) > 1
+
+
+@pytest.mark.parametrize("path, text, symbol", [
+    ("A.kt", """\
+        class A {
+            /**
+             * Returns the sum of the two values given.
+             */
+            fun add(a: Int, b: Int): Int {
+                val c = a + b
+                return c
+            }
+        }
+        """, "A.add"),
+    ("A.scala", """\
+        object A {
+          /** Returns the sum of the two values given.
+            *
+            * @param a first
+            */
+          def add(a: Int, b: Int): Int = {
+            val c = a + b
+            c
+          }
+        }
+        """, "A.add"),
+    ("A.swift", """\
+        struct A {
+            /// Returns the sum of the two values given.
+            /// - Parameter a: first
+            @discardableResult
+            func add(a: Int, b: Int) -> Int {
+                let c = a + b
+                return c
+            }
+        }
+        """, "A.add"),
+    ("a.zig", """\
+        /// Returns the sum of the two values given.
+        pub fn add(a: i32, b: i32) i32 {
+            const c = a + b;
+            return c;
+        }
+        """, "add"),
+])
+def test_doc_comments_of_kotlin_scala_swift_and_zig(path, text, symbol) -> None:
+    language = mine_languages.detect_language(path)
+    pairs = mine_languages.file_pairs(path, language, textwrap.dedent(text))
+    assert [(p.query, p.code.split("\n", 1)[0]) for p in pairs] == [
+        ("Returns the sum of the two values given.", f"{path} :: {symbol}")]
