@@ -51,6 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.gpu_encode_variants import host_settings, variants  # noqa: E402
 from encoders._pooled_encode import PooledPath  # noqa: E402
 from encoders._tokenise_pool import cpu_count  # noqa: E402
 from encoders.fast_encode import FastEncoder  # noqa: E402
@@ -226,7 +227,7 @@ def run(args) -> dict:
     auto = getattr(model[0], "auto_model", None)
     result["attention"] = getattr(getattr(auto, "config", None), "_attn_implementation", None)
     result["host"] = []
-    for settings in _host_settings(cuda, args.host_workers, args.host_batch_workers):
+    for settings in host_settings(cuda, args.host_workers, args.host_batch_workers):
         fast = FastEncoder(model, precision="fp32", **settings)
         if fast.batch_workers:
             fast._pooled = PooledPath(fast)  # closed with the encoder below
@@ -248,7 +249,7 @@ def run(args) -> dict:
         save()
     result["fast"] = []
     forward_rates: dict = {}
-    for settings in _variants(args, cuda):
+    for settings in variants(args, cuda):
         if args.variants and settings["variant"] not in args.variants:
             continue
         fast = _make(model, settings, args.previous)
@@ -288,12 +289,17 @@ def _measure(fast, settings: dict, texts: list[str], expected: np.ndarray, first
            "first_call_seconds": first, "min_cosine": float(cosine.min()),
            "mean_cosine": float(cosine.mean()),
            "max_abs_diff": float(np.abs(out["v"][:reference] - expected).max())}
+    bert = getattr(fast, "_bert", None)
+    row["kernels_used"] = getattr(bert, "kernels", None)
+    if getattr(bert, "compile_error", None):
+        row["compile_error"] = bert.compile_error
     pooled = getattr(fast, "_pooled", None)
     if pooled is not None and getattr(pooled, "graph_error", None):
         row["graph_error"] = pooled.graph_error
     if args.forward:
         key = (settings["precision"], settings.get("half_weights"), settings.get("compile", False),
-               row["forward_used"], row["batch_workers_used"])
+               row["forward_used"], row["batch_workers_used"], row["kernels_used"],
+               fast.batch_tokens)
         if key not in forward_rates:  # the tokeniser changes no batch: once per key
             forward_rates[key] = _forward_rate(fast, texts[:50_000], args.device, sync)
         row["forward_chunks_per_s"] = forward_rates[key]
@@ -311,58 +317,6 @@ def _summarise(result: dict) -> None:
     result["speedup_vs_st_fp32"] = row["chunks_per_s"] / result["st_fp32"]["chunks_per_s"]
     if "forward_chunks_per_s" in row:
         result["fraction_of_forward"] = row["chunks_per_s"] / row["forward_chunks_per_s"]
-
-
-def _variants(args, cuda: bool) -> list[dict]:
-    """The fast-path settings to run, the previous version's first."""
-    precision = "fp16" if cuda else "fp32"
-    runs = []
-    if args.previous:
-        runs.append({"variant": "previous", "precision": precision, "half_weights": cuda,
-                     "batch_tokens": args.budget})
-    # The thread path and the tokenising processes with the model's modules, as measured
-    # before batch workers existed (now the CUDA default, so they are pinned off here).
-    base = {"precision": precision, "batch_tokens": args.budget, "batch_workers": 0,
-            "forward": "module"}
-    runs.append({"variant": "rust-thread", **base, "half_weights": False,
-                 "tokenise_workers": 0, "words": False})
-    runs.append({"variant": "words-pool", **base, "half_weights": False,
-                 "tokenise_workers": args.workers})
-    if cuda:
-        runs.append({"variant": "words-pool-half", **base, "half_weights": True,
-                     "tokenise_workers": args.workers})
-    if args.compile:
-        runs.append({"variant": "words-pool-half-compile", **base, "half_weights": cuda,
-                     "tokenise_workers": args.workers, "compile": True})
-    batch = {**base, "half_weights": False, "batch_workers": args.batch_workers}
-    runs.append({"variant": "rust-thread-bert", **base, "half_weights": False,
-                 "tokenise_workers": 0, "words": False, "forward": "bert"})
-    runs.append({"variant": "default", "precision": "auto", "batch_tokens": args.budget})
-    runs.append({"variant": "pool-module", **batch, "forward": "module"})
-    if cuda:
-        runs.append({"variant": "pool-module-half", **batch, "half_weights": True,
-                     "forward": "module"})
-    runs.append({"variant": "pool-bert", **batch, "forward": "bert"})
-    if cuda:
-        runs.append({"variant": "pool-graphs", **batch, "forward": "graphs"})
-        for workers in args.graph_workers or []:
-            runs.append({"variant": f"pool-graphs-w{workers}", **batch,
-                         "batch_workers": workers, "forward": "graphs"})
-    return runs
-
-
-def _host_settings(cuda: bool, pools: list[int] | None, batch_pools: list[int] | None
-                   ) -> list[dict]:
-    """In this process (the Rust tokenizer, then the word path), then worker pools, then
-    batch-worker pools (-1: one per core but one)."""
-    batch = [{"batch_workers": n} for n in (batch_pools or [])]
-    off = {"batch_workers": 0}  # the thread and tokenising-process rows
-    if pools is not None:  # pools only, these sizes (0: the default)
-        return [{"tokenise_workers": n or None, "words": True, **off} for n in pools] + batch
-    workers = [None, 8] if cuda else [2]
-    return ([{"tokenise_workers": 0, "words": False, **off},
-             {"tokenise_workers": 0, "words": True, **off}]
-            + [{"tokenise_workers": n, "words": True, **off} for n in workers] + batch)
 
 
 def _make(model, settings: dict, previous: Path | None):
@@ -446,12 +400,13 @@ def main() -> None:
     parser.add_argument("--batch-workers", type=int, default=-1,
                         help="batch workers of the pool-* variants [-1: one per core but one]")
     parser.add_argument("--graph-workers", type=int, nargs="+",
-                        help="also pool-graphs with these batch-worker counts")
+                        help="also pool-graphs (each kernel) with these batch-worker counts")
     parser.add_argument("--host-batch-workers", type=int, nargs="+",
                         help="host rows of batch-worker pools of these sizes (-1: the default)")
     parser.add_argument("--variants", nargs="+", help="run only these fast variants")
-    parser.add_argument("--host-workers", type=int, nargs="+",
-                        help="host rows for these pool sizes only (0: the default)")
+    parser.add_argument("--host-workers", type=int, nargs="*",
+                        help="host rows for these pool sizes only (0: the default; none "
+                             "given: no thread or pool rows)")
     parser.add_argument("--no-st-fp16", dest="st_fp16", action="store_false",
                         help="skip encode on a half copy (saves device time)")
     parser.add_argument("--no-forward", dest="forward", action="store_false",

@@ -76,9 +76,16 @@ _TOKENISE_WORKERS = 0
 # in CUDA graphs: measured on the H200 (16 cores, 100,000 mined chunks, code-minilm-v1,
 # benchmarks/results/scale/gpu_encode_h200_shm.json) 31,300 chunks/s end to end, 0.78 of
 # its forward alone (40,000), against 10,700 for the thread path in the same lease; min
-# cosine to encode fp32 0.9999994. The CPU keeps the thread path and the model's modules.
+# cosine to encode fp32 0.9999994 (36,000 with the "fold" kernels below). The CPU keeps the
+# thread path and the model's modules.
 _BATCH_WORKERS = {"cuda": -1, "cpu": 0}
 _FORWARD = {"cuda": "graphs", "cpu": "module"}
+# How the fused BERT forward does its element-wise work (encoders._bert_forward.KERNELS). On
+# CUDA "fold" (GELU in the up-projection's epilogue, residual adds in the matmuls): measured on
+# the H200 (100,000 mined chunks, benchmarks/results/scale/gpu_encode_h200_kernels.json)
+# forward 47,100 chunks/s against 40,200 eager, end to end 36,000 against 30,900 in the same
+# call; min cosine to encode fp32 0.9999958 (tanh GELU). Inductor was slower (37,300).
+_KERNELS = {"cuda": "fold", "cpu": "eager"}
 # A call with fewer texts (a query, a small update) takes the thread path when the batch
 # workers are the default, not asked for: it would wait on starting them (and, the first
 # time, on recording the graphs: about 10 s on the H200) for little to encode.
@@ -159,13 +166,15 @@ class FastEncoder:
             others keep the thread path.
         forward: one of :data:`FORWARDS`; ``"bert"`` and ``"graphs"`` where
             :func:`encoders._bert_forward.bert_forward_supported` holds, else ``"module"``.
+        kernels: the fused forward's element-wise kernels, one of
+            :data:`encoders._bert_forward.KERNELS`; None: the measured default.
     """
 
     def __init__(self, model, *, precision: str = "auto", batch_tokens: int | None = None,
                  window: int | None = None, half_weights: bool | None = None,
                  tokenise_workers: int | None = None, words: bool | None = None,
                  compile: bool = False, batch_workers: int | None = None,
-                 forward: str = "auto") -> None:
+                 forward: str = "auto", kernels: str | None = None) -> None:
         import torch
 
         from encoders._bert_forward import bert_forward_supported
@@ -232,7 +241,8 @@ class FastEncoder:
 
             half = _autocast_dtype(precision, kind)
             self._bert = BertForward(model, dtype=half or torch.float32,
-                                     truncate_dim=self.truncate_dim)
+                                     truncate_dim=self.truncate_dim,
+                                     kernels=kernels or _KERNELS[kind])
         self._pooled = None  # encoders._pooled_encode.PooledPath, made on first use
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None
