@@ -179,7 +179,7 @@ def cmd_mine(args) -> dict:
 
 # FastEncoder's settings a gpu_encode.py row may state (older rows state the first three).
 _SETTINGS = ("precision", "batch_tokens", "half_weights", "tokenise_workers", "words", "compile",
-             "batch_workers", "forward")
+             "batch_workers", "forward", "kernels")
 
 
 def pick_settings(gpu_encode: dict | None) -> dict:
