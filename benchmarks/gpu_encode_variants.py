@@ -48,6 +48,10 @@ def variants(args, cuda: bool) -> list[dict]:
             runs.append({"variant": f"{name}-{wide // 1024}k", **graphs, "batch_tokens": wide})
             for workers in args.graph_workers or []:
                 runs.append({"variant": f"{name}-w{workers}", **graphs, "batch_workers": workers})
+            for nice in (5, 15):  # workers below the parent (os.nice), so it launches on time
+                runs.append({"variant": f"{name}-nice{nice}", **graphs, "worker_nice": nice})
+                runs.append({"variant": f"{name}-w16-nice{nice}", **graphs,
+                             "worker_nice": nice, "batch_workers": 16})
     return runs
 
 

@@ -115,13 +115,13 @@ class BatchPool:
     """
 
     def __init__(self, tokenizer_json: str, *, workers: int, words: bool, budget: int,
-                 max_rows: int, max_length: int, pad_id: int) -> None:
+                 max_rows: int, max_length: int, pad_id: int, nice: int = 0) -> None:
         self.workers = max(1, int(workers))
         self.tokens = max(budget, max_length)
         self.max_rows = max_rows
         self.setup = {"tokenizer": tokenizer_json, "words": words, "budget": budget,
                       "max_rows": max_rows, "max_length": max_length, "pad_id": pad_id,
-                      "tokens": self.tokens}
+                      "tokens": self.tokens, "nice": int(nice)}
         self._processes: list[_Process] = []
         self._segments: dict[str, SharedMemory | None] = {"slots": None, "texts": None}
         self._slots: np.ndarray | None = None

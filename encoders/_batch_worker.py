@@ -19,6 +19,7 @@ few row counts (:func:`shape_rows`), the extra rows of length 1.
 
 from __future__ import annotations
 
+import os
 import sys
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
@@ -207,6 +208,10 @@ def main() -> None:
     answers = Connection(int(sys.argv[2]), readable=False)
     sys.stdout = sys.stderr  # nothing printed goes anywhere the parent reads
     setup = jobs.recv()
+    if setup.get("nice"):
+        # Below the parent: with a worker on every other core, the parent must get a core the
+        # moment a batch is due, or the GPU waits for its next launch.
+        os.nice(int(setup["nice"]))
     try:
         worker = _Worker(jobs, answers, setup)
     except Exception as error:  # noqa: BLE001 - the parent raises it

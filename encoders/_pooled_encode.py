@@ -33,7 +33,7 @@ class PooledPath:
         self.pool = BatchPool(runner.tokenizer.to_str(), workers=runner.batch_workers,
                               words=runner.words, budget=runner.batch_tokens,
                               max_rows=runner.max_rows, max_length=runner.max_length,
-                              pad_id=runner.pad_id)
+                              pad_id=runner.pad_id, nice=runner.worker_nice)
         self.cuda = runner.device.type == "cuda"
         self.graphs = None
         self.graph_error: str | None = None  # why graphs could not be recorded, if so

@@ -86,6 +86,10 @@ _FORWARD = {"cuda": "graphs", "cpu": "module"}
 # forward 47,100 chunks/s against 40,200 eager, end to end 36,000 against 30,900 in the same
 # call; min cosine to encode fp32 0.9999958 (tanh GELU). Inductor was slower (37,300).
 _KERNELS = {"cuda": "fold", "cpu": "eager"}
+# How much lower the batch workers run than the encoding process (os.nice). With one worker
+# per core but one, the parent shares cores with busy workers; lowered, they never delay its
+# next graph launch. Not measured yet: 0 keeps the measured behaviour.
+_WORKER_NICE = 0
 # A call with fewer texts (a query, a small update) takes the thread path when the batch
 # workers are the default, not asked for: it would wait on starting them (and, the first
 # time, on recording the graphs: about 10 s on the H200) for little to encode.
@@ -168,13 +172,16 @@ class FastEncoder:
             :func:`encoders._bert_forward.bert_forward_supported` holds, else ``"module"``.
         kernels: the fused forward's element-wise kernels, one of
             :data:`encoders._bert_forward.KERNELS`; None: the measured default.
+        worker_nice: how much lower the batch workers run than this process (``os.nice``);
+            None: the measured default.
     """
 
     def __init__(self, model, *, precision: str = "auto", batch_tokens: int | None = None,
                  window: int | None = None, half_weights: bool | None = None,
                  tokenise_workers: int | None = None, words: bool | None = None,
                  compile: bool = False, batch_workers: int | None = None,
-                 forward: str = "auto", kernels: str | None = None) -> None:
+                 forward: str = "auto", kernels: str | None = None,
+                 worker_nice: int | None = None) -> None:
         import torch
 
         from encoders._bert_forward import bert_forward_supported
@@ -228,6 +235,7 @@ class FastEncoder:
         self.batch_workers = (max(1, cpu_count() - 1) if workers < 0 else workers
                               ) if self.zero_types else 0
         self.pool_asked = batch_workers is not None and self.batch_workers > 0
+        self.worker_nice = _WORKER_NICE if worker_nice is None else int(worker_nice)
         self.pool_min_texts = 1 if self.pool_asked else _POOL_MIN_TEXTS
         if words is None and self.batch_workers:
             self.words = True  # Python in worker processes, as with tokenise_workers

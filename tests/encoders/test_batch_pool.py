@@ -274,3 +274,21 @@ def test_default_workers_step_aside_for_what_was_asked(tiny, monkeypatch):
         fast = FastEncoder(tiny, **dict(asked))
         assert (fast.forward, fast.batch_workers > 0, fast.pool_min_texts) == (
             forward, pooled, smallest), asked
+
+
+def test_worker_nice_runs_the_workers_below_the_encoding_process(tiny):
+    fast = FastEncoder(tiny, batch_workers=2, forward="module", worker_nice=5)
+    try:
+        expected = fast.encode(_texts(12, seed=9))
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        pids = [p.process.pid for p in fast._pooled.pool._processes]
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids] == [min(own + 5, 19)] * 2
+    finally:
+        fast.close()
+    plain = FastEncoder(tiny, batch_workers=2, forward="module")
+    try:
+        assert np.allclose(plain.encode(_texts(12, seed=9)), expected, atol=1e-6)
+        pids = [p.process.pid for p in plain._pooled.pool._processes]
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids] == [own] * 2
+    finally:
+        plain.close()
