@@ -47,9 +47,15 @@ def parse_modes(value: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def encoder_label(encoder: str, encoder_config: Mapping | None) -> str:
-    """``encoder``, or ``encoder:model`` when a model was named."""
-    model = (encoder_config or {}).get("model")
-    return f"{encoder}:{model}" if model else encoder
+    """``encoder``, or ``encoder:model`` when a model was named, then any other options in
+    brackets (``sentence-transformers:code-minilm-v1 [dims=64, head=pca]``), so runs that
+    differ by an option say so."""
+    config = dict(encoder_config or {})
+    model = config.pop("model", None)
+    label = f"{encoder}:{model}" if model else encoder
+    if config:
+        label += " [" + ", ".join(f"{k}={config[k]}" for k in sorted(config)) + "]"
+    return label
 
 
 @dataclass

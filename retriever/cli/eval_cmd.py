@@ -71,8 +71,15 @@ _OUT_HELP = (
 )
 
 
-def _encoder_config(model: str | None) -> dict | None:
-    return {"model": model} if model else None
+_ENCODER_OPTION_HELP = (
+    "KEY=VALUE option of the encoder, repeatable: head=pca, dims=128 (as for `retriever index`)."
+)
+
+
+def _encoder_config(model: str | None, options: list[str] | None) -> dict | None:
+    config = {"model": model} if model else {}
+    config.update(parse_index_options(options or [], "--encoder-option"))
+    return config or None
 
 
 @app.command()
@@ -86,6 +93,9 @@ def beir(
         str, typer.Option(help="registered encoder name.")
     ] = "sentence-transformers",
     model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
+    encoder_option: Annotated[
+        list[str] | None, typer.Option(help=_ENCODER_OPTION_HELP)
+    ] = None,
     index_spec: Annotated[str | None, typer.Option(help=_SPEC_HELP)] = None,
     index_option: Annotated[list[str] | None, typer.Option(help=_OPTION_HELP)] = None,
     pipeline: Annotated[str | None, typer.Option(help=_PIPELINE_HELP)] = None,
@@ -101,7 +111,7 @@ def beir(
             folder,
             split,
             encoder=encoder,
-            encoder_config=_encoder_config(model),
+            encoder_config=_encoder_config(model, encoder_option),
             modes=mode,
             index_spec=index_spec,
             index_options=parse_index_options(index_option) if index_option else None,
@@ -133,6 +143,9 @@ def repos(
         str, typer.Option(help="registered encoder name.")
     ] = "sentence-transformers",
     model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
+    encoder_option: Annotated[
+        list[str] | None, typer.Option(help=_ENCODER_OPTION_HELP)
+    ] = None,
     index_spec: Annotated[str | None, typer.Option(help=_SPEC_HELP)] = None,
     index_option: Annotated[list[str] | None, typer.Option(help=_OPTION_HELP)] = None,
     pipeline: Annotated[str | None, typer.Option(help=_PIPELINE_HELP)] = None,
@@ -163,7 +176,7 @@ def repos(
             annotations,
             repos_dir,
             encoder=encoder,
-            encoder_config=_encoder_config(model),
+            encoder_config=_encoder_config(model, encoder_option),
             modes=mode,
             index_spec=index_spec,
             index_options=parse_index_options(index_option) if index_option else None,

@@ -99,3 +99,14 @@ def test_cli_repos_passes_the_index_spec(data, tmp_path):
     saved = json.loads((out / "result.json").read_text())
     assert saved["index"] == {"spec": "HNSW16,Flat", "options": {"ef_search": 32}}
     assert set(saved["per_repo"]) == {"demo", "other"}
+
+
+def test_cli_beir_passes_encoder_options(data, tmp_path):
+    out = tmp_path / "head"
+    cli = _beir(data, "--mode", "dense", "--encoder-option", "head=pca", "--encoder-option",
+                "dims=64", "--k", "4", "--out", str(out))
+    assert cli.exit_code == 0, cli.output
+    assert json.loads((out / "result.json").read_text())["encoder"] == \
+        "sentence-transformers [dims=64, head=pca]"
+    bad = _beir(data, "--mode", "dense", "--encoder-option", "head=nope")
+    assert bad.exit_code == 1 and "No head 'nope'" in " ".join(bad.output.split())
