@@ -364,6 +364,17 @@ class SentenceTransformerEncoder:
                 progress(len(part))
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
+    def cache_view(self):
+        """``(base, cut)`` when this encoder's vectors are another's turned and cut: ``base``
+        encodes the same texts without the head and the ``dims`` cut (same model, shared
+        when loaded), ``cut(vectors)`` turns its vectors into this encoder's. A vector
+        cache keeps ``base``'s vectors, so a head or a cut costs no embedding on a cached
+        tree. None when there is neither."""
+        if self._head is None and self.dims is None:
+            return None
+        config = {k: v for k, v in self.config().items() if k not in ("head", "dims")}
+        return SentenceTransformerEncoder(**config), self._cut
+
     def _cut(self, vectors: np.ndarray) -> np.ndarray:
         """The head's turn (if any), then the Matryoshka prefix of ``dims`` components,
         re-normalised; all of them if unset."""

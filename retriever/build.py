@@ -321,6 +321,12 @@ def _embed(slot: EncoderSlot, out: Path, previous: Generation | None, to_text, r
         fingerprint, dim
     )
     vectors = create_vectors(out / vectors_file(slot.id), report.chunks, dim)
+    # An encoder whose vectors are another's turned and cut (a head, dims=) embeds with that
+    # one and keeps its vectors in the cache, so trying a head or a cut on a cached tree
+    # embeds nothing.
+    view = getattr(encoder, "cache_view", None)
+    base, cut = (view() if view is not None else None) or (encoder, _unchanged)
+    key, key_dim = base.fingerprint(), base.dim
     row = 0
     for batch in iter_chunk_batches(out / CHUNKS, rows=embed_batch(encoder)):
         hashes = batch.column("text_hash").to_pylist()
@@ -333,22 +339,27 @@ def _embed(slot: EncoderSlot, out: Path, previous: Generation | None, to_text, r
                 missing.append(i)
         report.reused += len(hashes) - len(missing)
         if missing and cache is not None:
-            found_vectors, found = cache.lookup(fingerprint, dim, [hashes[i] for i in missing])
-            for j in np.flatnonzero(found):
-                vectors[row + missing[j]] = found_vectors[j]
+            found_vectors, found = cache.lookup(key, key_dim, [hashes[i] for i in missing])
+            hits = np.flatnonzero(found)
+            if len(hits):
+                vectors[[row + missing[j] for j in hits]] = cut(found_vectors[hits])
             report.cached += int(found.sum())
             missing = [i for i, hit in zip(missing, found, strict=True) if not hit]
         if missing:
             texts = [to_text(c) for c in rows_to_chunks(batch, missing)]
-            fresh = encoder.encode_documents(texts)
-            vectors[[row + i for i in missing]] = fresh
+            fresh = base.encode_documents(texts)
+            vectors[[row + i for i in missing]] = cut(fresh)
             if cache is not None:
-                cache.store(fingerprint, [hashes[i] for i in missing], fresh)
+                cache.store(key, [hashes[i] for i in missing], fresh)
             report.embedded += len(missing)
         row += len(hashes)
         if progress:
             progress("embed", row, report.chunks)
     vectors.flush()
+
+
+def _unchanged(vectors: np.ndarray) -> np.ndarray:
+    return vectors
 
 
 def embed_batch(encoder) -> int:

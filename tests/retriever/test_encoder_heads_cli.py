@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -56,3 +57,29 @@ def test_bad_encoder_options_fail_cleanly(repo, tiny_model_dir, tmp_path):
         assert result.exit_code == 1, result.output
         assert "Error:" in result.output and message in " ".join(result.output.split())
     assert not (repo / ".retriever").exists()
+
+
+def test_a_head_on_a_cached_tree_embeds_nothing_and_gives_the_same_vectors(
+        repo, tiny_model_dir, tmp_path):
+    import numpy as np
+
+    import retriever
+
+    model = _model_with_heads(tiny_model_dir, tmp_path)
+    cache = tmp_path / "cache"
+    plain = retriever.index(repo, index_dir=tmp_path / "plain", cache=cache,
+                            encoder_config={"model": str(model)})
+    assert plain.last_build.embedded == plain.last_build.chunks
+    config = {"model": str(model), "head": "pca", "dims": 8}
+    cached = retriever.index(repo, index_dir=tmp_path / "cached", cache=cache,
+                             encoder_config=config)
+    assert cached.last_build.embedded == 0 and cached.last_build.cached == cached.last_build.chunks
+    fresh = retriever.index(repo, index_dir=tmp_path / "fresh", cache=False, encoder_config=config)
+    assert fresh.last_build.embedded == fresh.last_build.chunks
+    [one], [two] = ([np.load(f) for f in Path(i.directory).glob("**/vectors-*.npy")]
+                    for i in (cached, fresh))
+    assert one.shape == two.shape == (cached.last_build.chunks, 8)
+    assert np.allclose(one, two, atol=1e-5)
+    query = "least recently used cache"
+    assert [h.chunk_id for h in cached.search(query, k=3, mode="dense")] == \
+        [h.chunk_id for h in fresh.search(query, k=3, mode="dense")]
