@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from encoders._batch_worker import slot_ints
+from encoders._tokenise_pool import reap
 
 __all__ = ["Batch", "BatchPool", "SharedMemoryFull", "WorkerError"]
 
@@ -93,11 +94,7 @@ class _Process:
             self.jobs.send(None)
         except OSError:
             pass  # gone already
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        reap(self.process, timeout=5)
         self.jobs.close()
         self.answers.close()
 

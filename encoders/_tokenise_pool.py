@@ -31,7 +31,7 @@ from typing import BinaryIO
 
 from encoders._tokenise import Tokens
 
-__all__ = ["TokenisePool", "cpu_count"]
+__all__ = ["TokenisePool", "cpu_count", "reap"]
 
 _HEADER = struct.Struct("<Q")
 # Texts per job: large enough that a round trip (pickling, two pipe copies) is small against
@@ -96,12 +96,17 @@ class _Worker:
             self.process.stdin.close()
         except (OSError, ValueError):
             pass  # gone already
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        reap(self.process, timeout=10)
         self.process.stdout.close()
+
+
+def reap(process: subprocess.Popen, *, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for a worker told to stop, then kill it."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class _Window:

@@ -32,7 +32,7 @@ import numpy as np
 from retriever.errors import InputError
 
 __all__ = ["HEAD_KINDS", "HEADS_FOLDER", "Head", "head_names", "read_head", "resolve_head",
-           "write_head"]
+           "write_head", "write_npz"]
 
 HEAD_KINDS = ("pca", "itq", "prefix")
 HEADS_FOLDER = "heads"
@@ -77,19 +77,24 @@ def write_head(path: str | Path, *, mean: np.ndarray, matrix: np.ndarray, info: 
     path = Path(path)
     head = _checked(np.asarray(mean, np.float32), np.asarray(matrix, np.float32), dict(info),
                     path)
+    write_npz(path, mean=head.mean, matrix=head.matrix,
+              info=np.array(json.dumps(head.info, sort_keys=True)))
+    return head
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """``np.savez`` atomically: a temporary sibling, then ``os.replace``; readable by all."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=_SUFFIX,
                                          dir=path.parent)
     os.close(handle)
     try:
-        np.savez(temporary, mean=head.mean, matrix=head.matrix,
-                 info=np.array(json.dumps(head.info, sort_keys=True)))
+        np.savez(temporary, **arrays)
         os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide a shipped head from other users
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    return head
 
 
 def read_head(path: str | Path) -> Head:

@@ -15,9 +15,7 @@ ITQ's sign bits keep 95.8% (raw sign bits 94.7%).
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Sequence
@@ -25,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from encoders.head import HEAD_KINDS, Head, write_head
+from encoders.head import HEAD_KINDS, Head, write_head, write_npz
 from retriever.errors import InputError
 
 __all__ = ["fit_heads", "itq", "pca", "train_prefix_head"]
@@ -110,7 +108,7 @@ def fit_heads(
                 _embed(encoder.encode_documents, [p[1] for p in chosen], "documents",
                        progress))
         if vectors is not None:
-            _write_vectors(Path(vectors), key, *held)
+            write_npz(Path(vectors), key=np.array(key), queries=held[0], codes=held[1])
     stacked = np.concatenate(held)
     base = {"model": model, "dim": int(stacked.shape[1]), "pairs": len(chosen),
             "vectors": int(len(stacked)), "seed": seed, "data_hash": data_hash,
@@ -141,20 +139,6 @@ def _read_vectors(path: str | Path | None, key: str) -> tuple[np.ndarray, np.nda
             return held["queries"], held["codes"]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
         return None
-
-
-def _write_vectors(path: Path, key: str, queries: np.ndarray, codes: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".npz",
-                                         dir=path.parent)
-    os.close(handle)
-    try:
-        np.savez(temporary, key=np.array(key), queries=queries, codes=codes)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def _embed(encode, texts: list[str], stage: str, progress) -> np.ndarray:

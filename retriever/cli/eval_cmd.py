@@ -15,6 +15,7 @@ from rich.table import Table
 from retriever.cli.common import ErrorHandlingGroup, progress_bar
 from retriever.cli.common import out as out_console
 from retriever.cli.index_cmd import _parse_options as parse_index_options
+from retriever.cli.index_cmd import encoder_config
 
 app = typer.Typer(
     cls=ErrorHandlingGroup,
@@ -76,12 +77,6 @@ _ENCODER_OPTION_HELP = (
 )
 
 
-def _encoder_config(model: str | None, options: list[str] | None) -> dict | None:
-    config = {"model": model} if model else {}
-    config.update(parse_index_options(options or [], "--encoder-option"))
-    return config or None
-
-
 @app.command()
 def beir(
     folder: Annotated[
@@ -111,7 +106,7 @@ def beir(
             folder,
             split,
             encoder=encoder,
-            encoder_config=_encoder_config(model, encoder_option),
+            encoder_config=encoder_config(model, encoder_option),
             modes=mode,
             index_spec=index_spec,
             index_options=parse_index_options(index_option) if index_option else None,
@@ -176,7 +171,7 @@ def repos(
             annotations,
             repos_dir,
             encoder=encoder,
-            encoder_config=_encoder_config(model, encoder_option),
+            encoder_config=encoder_config(model, encoder_option),
             modes=mode,
             index_spec=index_spec,
             index_options=parse_index_options(index_option) if index_option else None,

@@ -88,9 +88,7 @@ def index_command(
     ),
 ) -> None:
     """Index a source tree: chunk, embed, and write dense and lexical indexes."""
-    config = {"model": model} if model else {}
-    config.update(_parse_options(encoder_option, "--encoder-option"))
-    config = config or None
+    config = encoder_config(model, encoder_option)
     options = _parse_options(index_option) if index_option else None
     if config and encoder is None:
         encoder = "sentence-transformers"
@@ -140,6 +138,13 @@ def index_command(
         err.print(f"Skipped {len(report.skipped)} files (see `retriever info`):")
         for path_, reason in report.skipped[:10]:
             err.print(Text(printable(f"  {path_}: {reason}")))
+
+
+def encoder_config(model: str | None, options: list[str] | None) -> dict | None:
+    """``--model`` and ``--encoder-option`` pairs as one encoder config; None when neither."""
+    config = {"model": model} if model else {}
+    config.update(_parse_options(options or [], "--encoder-option"))
+    return config or None
 
 
 def _parse_options(pairs: list[str], flag: str = "--index-option") -> dict:
