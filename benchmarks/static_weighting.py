@@ -1,0 +1,191 @@
+"""Corpus-adaptive token weights for a static model: dense-only NDCG@10 on the semble benchmark.
+
+A static vector is a weighted mean of token rows, and the model's weights are global (SIF over
+the training code, then whatever training made of the row norms). Inside one repository some
+tokens are in nearly every chunk (``self``, ``err``, the package's own name) and tell chunks
+apart no better than punctuation. This experiment re-weights each token's row by a function of
+its document frequency in the repository being searched, and scores the dense stage with the
+benchmark's own evaluation (``ranking_eval.evaluate``: the engine's hit assembly, semble's
+scorer).
+
+usage:
+    python benchmarks/static_weighting.py --trees TREES --index-root IDX \\
+        --model code-static-minilm-v2 --repo NAME ... --out weighting.json
+
+``IDX`` holds static (or hybrid) indexes of the trees, opened read-only: only their chunk
+tables are read; vectors are pooled here from the model's tokenizer and table, exactly as
+:class:`encoders.static.StaticEncoder` pools them (checked against the index's own vectors for
+the unweighted setting).
+
+Weightings (``g(token)`` multiplies the row; ``df`` = chunks holding the token, ``N`` =
+chunks, ``p`` = the token's share of all tokens of the repository):
+
+- ``idf``: ``log(1 + N / df) ** a`` (a token no chunk holds gets ``log(1 + N)``);
+- ``sif``: ``s / (s + p)``, SIF with the repository's own frequencies.
+
+Each is applied to both sides (``both``: documents and queries) and to queries only
+(``query``: documents unchanged, so index vectors stay cacheable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from locations import semble_dir  # noqa: E402
+from ranking_eval import evaluate, open_repos, scorable, split  # noqa: E402
+
+from chunking import embedding_text  # noqa: E402
+from retriever.pipeline import Results, Stage  # noqa: E402
+
+DEPTH = 100
+MAX_TOKENS = 512
+
+
+class StaticTable:
+    """A Model2Vec folder's tokenizer and float32 table (rows scaled by their weights)."""
+
+    def __init__(self, model: str) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        from encoders.static import resolve_static_model
+
+        folder = resolve_static_model(model)
+        tensors = load_file(str(folder / "model.safetensors"))
+        table = tensors["embeddings"].astype(np.float32)
+        if "weights" in tensors:
+            table *= tensors["weights"].astype(np.float32)[:, None]
+        self.table = table
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        unk = getattr(self.tokenizer.model, "unk_token", None)
+        self.unk = self.tokenizer.token_to_id(unk) if isinstance(unk, str) else None
+        self.median = max(1, int(np.median([len(t) for t in self.tokenizer.get_vocab()])))
+
+    def counts(self, texts: list[str]) -> sparse.csr_matrix:
+        """(len(texts), rows) token counts, cut and filtered as the encoder does."""
+        cut = MAX_TOKENS * self.median
+        encodings = self.tokenizer.encode_batch_fast([t[:cut] for t in texts],
+                                                     add_special_tokens=False)
+        rows, cols = [], []
+        for i, encoding in enumerate(encodings):
+            ids = [t for t in encoding.ids[:MAX_TOKENS] if t != self.unk]
+            rows.extend([i] * len(ids))
+            cols.extend(ids)
+        data = np.ones(len(cols), dtype=np.float32)
+        return sparse.csr_matrix((data, (rows, cols)), shape=(len(texts), len(self.table)))
+
+
+def pooled(counts: sparse.csr_matrix, table: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Unit rows of the weighted sums (zero rows for texts without a known token)."""
+    if weights is not None:
+        counts = counts @ sparse.diags(weights.astype(np.float32))
+    out = np.asarray(counts @ table, dtype=np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out
+
+
+class Exact(Stage):
+    """Exact inner-product ranking of fixed query vectors against fixed document vectors."""
+
+    def __init__(self, queries: list[str], query_vectors: np.ndarray, docs: np.ndarray) -> None:
+        self.queries, self.query_vectors, self.docs = queries, query_vectors, docs
+
+    def __call__(self, queries, results=None) -> Results:
+        if list(queries) != self.queries:
+            raise ValueError("an Exact stage answers only the queries it was made for")
+        scores = self.query_vectors @ self.docs.T
+        k = min(DEPTH, scores.shape[1])
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return Results(np.take_along_axis(scores, top, 1).astype(np.float32), top.astype(np.int64))
+
+
+def corpus_weights(doc_counts: sparse.csr_matrix, kind: str, value: float) -> np.ndarray:
+    """Per-token multipliers from the repository's own statistics."""
+    n = doc_counts.shape[0]
+    if kind == "idf":
+        df = np.asarray((doc_counts > 0).sum(0)).ravel().astype(np.float64)
+        idf = np.log1p(n / np.maximum(df, 1.0))
+        idf[df == 0] = np.log1p(n)
+        return (idf ** value).astype(np.float32)
+    if kind == "sif":
+        freq = np.asarray(doc_counts.sum(0)).ravel().astype(np.float64)
+        p = freq / max(freq.sum(), 1.0)
+        return (value / (value + p)).astype(np.float32)
+    raise ValueError(kind)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trees", type=Path, required=True)
+    parser.add_argument("--index-root", type=Path, required=True)
+    parser.add_argument("--model", default="code-static-minilm-v2")
+    parser.add_argument("--repo", action="append", default=[])
+    parser.add_argument("--idf", type=float, nargs="*", default=[0.25, 0.5, 0.75, 1.0, 1.5])
+    parser.add_argument("--sif", type=float, nargs="*", default=[1e-3, 3e-3, 1e-2, 3e-2])
+    parser.add_argument("--sides", nargs="*", default=["both", "query"],
+                        choices=["both", "query"])
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    annotations = semble_dir() / "annotations"
+    names = args.repo or scorable(annotations, args.trees)
+    started = time.monotonic()
+    repos = open_repos(annotations, args.trees, args.index_root, names, vectors=True,
+                       open_only=True)
+    model = StaticTable(args.model)
+    data = {}
+    for repo in repos:
+        chunks = repo.index.chunks()
+        docs = model.counts([embedding_text(c) for c in chunks])
+        texts = [q.query for q in repo.queries]
+        data[repo.name] = (docs, model.counts(texts), texts)
+    settings = [("none", "both", 0.0)]
+    settings += [(kind, side, v) for kind, grid in (("idf", args.idf), ("sif", args.sif))
+                 for v in grid for side in args.sides]
+    rows = []
+    check_cos = None
+    for kind, side, value in settings:
+        made: dict[str, Exact] = {}
+        for repo in repos:
+            docs, queries, texts = data[repo.name]
+            weights = None if kind == "none" else corpus_weights(docs, kind, value)
+            doc_vectors = pooled(docs, model.table, weights if side == "both" else None)
+            if kind == "none":
+                # The unweighted pooling must be the encoder's own (the index's vectors).
+                own = np.asarray(repo.index.vectors, dtype=np.float32)
+                cos = np.einsum("ij,ij->i", own, doc_vectors)[np.linalg.norm(own, axis=1) > 0]
+                check_cos = min(check_cos or 1.0, float(cos.min()))
+            made[repo.name] = Exact(texts, pooled(queries, model.table, weights), doc_vectors)
+        scores = evaluate(repos, lambda r, made=made: made[r.name], mode="dense")
+        row = {"weighting": kind, "side": side, "value": value,
+               "ndcg@10": round(scores.mean, 4),
+               "per_repo": {k: round(v, 4) for k, v in sorted(scores.per_repo.items())}}
+        tune, check = split(list(scores.per_repo)) if len(names) == 60 else (names, [])
+        if check:
+            row["tune"] = round(statistics.fmean(scores.per_repo[n] for n in tune), 4)
+            row["check"] = round(statistics.fmean(scores.per_repo[n] for n in check), 4)
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "per_repo"}), flush=True)
+    result = {"model": args.model, "repos": len(repos), "unweighted_min_cosine_to_index":
+              check_cos, "rows": rows, "seconds": round(time.monotonic() - started, 1),
+              "command": " ".join(sys.argv)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
