@@ -11,31 +11,32 @@ the registry and the manifest is written last.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from chunking import Chunk, embedding_text
-from indexing.layout import CHUNKS, FILES, LABELS, vectors_file
+from indexing.layout import CHUNKS, FILES, LABELS
 from indexing.manifest import SKIPPED_KEPT, new_manifest, write_manifest
 from indexing.store import writer
-from indexing.table import (
-    ChunkTableWriter,
-    chunk_labels,
-    create_vectors,
-    iter_chunk_batches,
-    open_vectors,
-    rows_to_chunks,
-    text_hash,
-    write_files,
+from indexing.table import ChunkTableWriter, chunk_labels, text_hash, write_files
+from retriever.build_components import derived_components, lexical_component, vector_component
+from retriever.components import component_class
+from retriever.embed_pass import embed_batch, embed_slot  # noqa: F401 - embed_batch re-exported
+
+# The slots and their manifest entries live in encoder_slots, the embedding pass in
+# embed_pass; these names stay importable from here, as before.
+from retriever.encoder_slots import (  # noqa: F401
+    MAIN,
+    DenseSpec,
+    EncoderSlot,
+    portable_config,
+    resolved_config,
+    same_encoder,
+    stat_signature,
 )
-from retriever.components import component_class, derived_kinds, new_vector_index
 from retriever.errors import InputError
 from retriever.generation import Generation
 
@@ -45,12 +46,6 @@ __all__ = ["BuildReport", "Progress", "build_generation", "git_commit", "documen
 
 # progress(stage, done, total): stage is "chunk", "embed" or "index".
 Progress = Callable[[str, int, int], None]
-
-MAIN = "main"
-# Chunks handed to the encoder per call when it states no preference of its own. An
-# encoder with a GPU fast path wants far more (a whole tokenising window: see
-# encoders/fast_encode.py), so the build asks it (``preferred_batch``) first.
-_EMBED_BATCH = 256
 
 
 @dataclass
@@ -87,48 +82,6 @@ class BuildReport:
     dense_update: str = "none"
     dense_kept: int = 0
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DenseSpec:
-    """The vector index a build writes: a spec string and the kind's further options.
-
-    Attributes:
-        spec: ``"auto"``, a FAISS factory string (``"IVF1024,PQ48"``) or a binary one
-            (``"BFlat"``); see :mod:`retriever.components`.
-        options: constructor arguments of the kind (``dims``, ``rescore``, ``nprobe``...).
-    """
-
-    spec: str = "auto"
-    options: dict = field(default_factory=dict)
-
-    def create(self, dim: int):
-        """An empty index of this spec; InputError for an unknown or unfit spec."""
-        return new_vector_index(self.spec, dim=dim, **self.options)
-
-    def check(self, dim: int) -> dict:
-        """The full config for ``dim``-d vectors; InputError for an unknown or unfit spec."""
-        return self.create(dim).config()
-
-
-@dataclass(frozen=True)
-class EncoderSlot:
-    """One vector set of a generation: an encoder and the vector index built on it.
-
-    Attributes:
-        id: a short lower-case id; names the vectors file (``vectors-<id>.npy``).
-        name: the encoder's registered name.
-        encoder: the encoder instance (``encode_documents``, ``dim``, ``config()``,
-            ``fingerprint()``).
-        dense: the vector index to build on its vectors.
-        tier: ``"dense"`` (a transformer) or ``"fast"`` (a static encoder).
-    """
-
-    id: str
-    name: str
-    encoder: Any
-    dense: DenseSpec
-    tier: str = "dense"
 
 
 class UpToDate(Exception):  # noqa: N818 - a signal, not an error
@@ -208,15 +161,15 @@ def build_generation(
             mark = time.perf_counter()
             labels = chunk_labels(out / CHUNKS, out / LABELS)
             for slot in encoders:
-                _embed(slot, out, previous, to_text, report, progress, cache)
+                embed_slot(slot, out, previous, to_text, report, progress, cache)
             report.warnings.extend(getattr(cache, "problems", ()))
             report.timings["embed"] = time.perf_counter() - mark
             mark = time.perf_counter()
             components = []
             for slot, config in zip(encoders, dense_configs, strict=True):
-                components.append(_vector_component(slot, config, out, previous, labels, report))
-            components.append(_lexical_component(lexical_cls, lexical_config, out, to_text))
-            components.extend(_derived_components(out))
+                components.append(vector_component(slot, config, out, previous, labels, report))
+            components.append(lexical_component(lexical_cls, lexical_config, out, to_text))
+            components.extend(derived_components(out))
             if progress:
                 progress("index", 1, 1)
             listed = list(skipped or ())
@@ -244,50 +197,6 @@ def build_generation(
     return report
 
 
-def stat_signature(encoder) -> str | None:
-    """The encoder's cheap stand-in for its fingerprint on this machine, if it has one."""
-    method = getattr(encoder, "stat_signature", None)
-    return method() if callable(method) else None
-
-
-def same_encoder(entry: dict, encoder) -> bool:
-    """True when ``encoder`` is the one that made the vectors of a manifest encoder entry.
-
-    An unchanged stat signature proves it without hashing the weights; otherwise the
-    fingerprints decide.
-    """
-    if entry["dim"] != encoder.dim:
-        return False
-    signature = stat_signature(encoder)
-    if signature is not None and entry.get("signature") == signature:
-        return True
-    return entry["fingerprint"] == encoder.fingerprint()
-
-
-def portable_config(config: dict, index_dir: Path) -> dict:
-    """``{"config": ..., "relative": [keys]}``: absolute paths in an encoder's config (a local
-    model folder) stored relative to the index folder, so the manifest names no path of this
-    machine and a copied tree with its model beside it still opens. :func:`resolved_config`
-    undoes it."""
-    config, relative = dict(config), []
-    base = os.path.abspath(index_dir)
-    for key, value in config.items():
-        if isinstance(value, str) and os.path.isabs(value):
-            config[key] = os.path.relpath(value, base)
-            relative.append(key)
-    return {"config": config, "relative": relative} if relative else {"config": config}
-
-
-def resolved_config(entry: dict, index_dir: Path) -> dict:
-    """An encoder entry's config with the paths :func:`portable_config` made relative
-    resolved against ``index_dir``."""
-    config = dict(entry["config"])
-    for key in entry.get("relative", ()):
-        if isinstance(config.get(key), str):
-            config[key] = os.path.normpath(os.path.join(os.path.abspath(index_dir), config[key]))
-    return config
-
-
 def _chunk(items, out: Path, to_text, report: BuildReport, progress, total_files) -> list[dict]:
     table = ChunkTableWriter(out / CHUNKS)
     file_rows = []
@@ -310,122 +219,3 @@ def _chunk(items, out: Path, to_text, report: BuildReport, progress, total_files
             "source or text files."
         )
     return file_rows
-
-
-def _embed(slot: EncoderSlot, out: Path, previous: Generation | None, to_text, report,
-           progress, cache) -> None:
-    """Fill ``vectors-<id>.npy``: previous generation, then the cache, then the encoder."""
-    encoder, dim = slot.encoder, slot.encoder.dim
-    fingerprint = encoder.fingerprint()
-    old_rows, old_vectors = ({}, None) if previous is None else previous.reusable(
-        fingerprint, dim
-    )
-    vectors = create_vectors(out / vectors_file(slot.id), report.chunks, dim)
-    # An encoder whose vectors are another's turned and cut (a head, dims=) embeds with that
-    # one and keeps its vectors in the cache, so trying a head or a cut on a cached tree
-    # embeds nothing.
-    view = getattr(encoder, "cache_view", None)
-    base, cut = (view() if view is not None else None) or (encoder, _unchanged)
-    key, key_dim = base.fingerprint(), base.dim
-    row = 0
-    for batch in iter_chunk_batches(out / CHUNKS, rows=embed_batch(encoder)):
-        hashes = batch.column("text_hash").to_pylist()
-        missing = []
-        for i, h in enumerate(hashes):
-            old = old_rows.get(h)
-            if old is not None:
-                vectors[row + i] = old_vectors[old]
-            else:
-                missing.append(i)
-        report.reused += len(hashes) - len(missing)
-        if missing and cache is not None:
-            found_vectors, found = cache.lookup(key, key_dim, [hashes[i] for i in missing])
-            hits = np.flatnonzero(found)
-            if len(hits):
-                vectors[[row + missing[j] for j in hits]] = cut(found_vectors[hits])
-            report.cached += int(found.sum())
-            missing = [i for i, hit in zip(missing, found, strict=True) if not hit]
-        if missing:
-            texts = [to_text(c) for c in rows_to_chunks(batch, missing)]
-            fresh = base.encode_documents(texts)
-            vectors[[row + i for i in missing]] = cut(fresh)
-            if cache is not None:
-                cache.store(key, [hashes[i] for i in missing], fresh)
-            report.embedded += len(missing)
-        row += len(hashes)
-        if progress:
-            progress("embed", row, report.chunks)
-    vectors.flush()
-
-
-def _unchanged(vectors: np.ndarray) -> np.ndarray:
-    return vectors
-
-
-def embed_batch(encoder) -> int:
-    """Chunks per ``encode_documents`` call: the encoder's ``preferred_batch`` when it
-    states a positive integer, else 256. Progress and the vector cache advance per call."""
-    preferred = getattr(encoder, "preferred_batch", None)
-    if isinstance(preferred, bool) or not isinstance(preferred, int) or preferred < 1:
-        return _EMBED_BATCH
-    return preferred
-
-
-def _vector_component(slot, config, out, previous, labels, report) -> dict:
-    stored = open_vectors(out / vectors_file(slot.id), rows=report.chunks, dim=slot.encoder.dim)
-    index = _vector_index(slot, config, previous, stored, labels, report)
-    folder = index.folder if slot.id == MAIN else f"{index.folder}-{slot.id}"
-    index.save(out / folder)
-    return {"name": index.name, "role": index.role, "config": config, "path": folder,
-            "encoder": slot.id}
-
-
-def _lexical_component(cls, config, out, to_text) -> dict:
-    texts = []
-    for batch in iter_chunk_batches(out / CHUNKS, rows=4096):
-        texts.extend(to_text(c) for c in rows_to_chunks(batch, range(batch.num_rows)))
-    lexical = cls(**config)
-    lexical.build(texts)
-    del texts
-    lexical.save(out / lexical.folder)
-    return {"name": lexical.name, "role": lexical.role, "config": lexical.config(),
-            "path": lexical.folder}
-
-
-def _derived_components(out: Path) -> list[dict]:
-    """Components built from the chunk table alone (the symbol table, ...): every registered
-    kind whose role is ``"symbols"``, built with ``cls.from_chunks(chunks_path)``."""
-    entries = []
-    for cls in derived_kinds():
-        component = cls.from_chunks(out / CHUNKS)
-        component.save(out / cls.folder)
-        entries.append({"name": cls.name, "role": cls.role, "config": component.config(),
-                        "path": cls.folder})
-    return entries
-
-
-def _vector_index(slot, config, previous, vectors, labels, report):
-    """The new generation's vector index: the previous one updated by label when it has the
-    same kind, config and encoder and a trained structure that can remove vectors, else a
-    fresh build from all vectors. Updating skips training and re-adding everything: only the
-    labels that left are removed and the new ones added (100k x 384 IVF1024,Flat: 48 s to
-    build, 0.9 s to swap 1,000 vectors). Flat structures rebuild from the vectors file faster
-    than they load and compact (100k x 384: 0.3 s vs 0.7 s), so only trained ones update."""
-    cls = slot.dense.create(slot.encoder.dim).__class__
-    old = None
-    if previous is not None and cls(**config).needs_training:
-        old = previous.vector_index(cls.name, config, slot.encoder.fingerprint())
-    if old is not None and old.can_remove:
-        old_labels = previous.labels()
-        gone = np.setdiff1d(old_labels, labels, assume_unique=True)
-        new_rows = np.flatnonzero(~np.isin(labels, old_labels, assume_unique=True))
-        if (old.remove_ids(gone) if len(gone) else 0) == len(gone):
-            if len(new_rows):
-                old.add(np.asarray(vectors[new_rows]), ids=labels[new_rows])
-            if len(old) == len(labels):
-                old.attach(vectors, labels)
-                report.dense_update = "incremental"
-                report.dense_kept = len(labels) - len(new_rows)
-                return old
-    report.dense_update = "built"
-    return cls.build(vectors, ids=labels, **config)
