@@ -1,24 +1,34 @@
 """What the float and binary FAISS index kinds share: per-call search parameters, stable
 labels (``add_with_ids``), training on a sample, argument checks, and the small JSON file
-that describes a saved index."""
+that describes a saved index (searching in :mod:`indexing._faiss_search`, saving and
+loading in :mod:`indexing._faiss_io`)."""
 
 from __future__ import annotations
 
-import errno
-import json
-import os
 import re
-import stat
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
-from indexing.layout import read_bytes
+# Saving and loading live in _faiss_io, searching in _faiss_search; their names stay
+# importable from here, as before.
+from indexing._faiss_io import (
+    load_structure,
+    mmap_flags,
+    read_index_file,
+    read_meta,
+    save_structure,
+    write_meta,
+)
+from indexing._faiss_search import (
+    INTERACTIVE_QUERIES,
+    innermost,
+    ivf_of,
+    one_thread,
+    search_params,
+)
 from indexing.quantize import rescore_labels
 from retriever.errors import IndexFormatError, InputError
 
@@ -240,194 +250,10 @@ def describe(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-def write_meta(path: Path, meta: dict) -> None:
-    """Write the JSON file describing a saved index (callers write it last)."""
-    path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-
-
-def read_meta(path: Path, format_name: str, version: int) -> dict:
-    """Read the JSON file beside a saved index and check its format, version and file name.
-
-    Raises:
-        OSError, ValueError, KeyError, AttributeError: the caller turns these into an
-            IndexFormatError that names the file.
-    """
-    meta = json.loads(read_bytes(path, 1 << 20).decode("utf-8"))
-    if meta.get("format") != format_name or meta.get("version") != version:
-        raise ValueError(
-            f"not a {format_name} v{version} manifest "
-            f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
-        )
-    file_name = meta["file"]
-    # A bare name only: the metadata must not point outside the index directory.
-    if not (isinstance(file_name, str) and file_name == Path(file_name).name):
-        raise ValueError(f"bad index file name {file_name!r}")
-    return meta
-
-
-def read_index_file(path: Path, reader: Callable, flags: int, error: Callable):
-    """``reader(path, flags)`` (faiss.read_index or read_index_binary); a missing or
-    unreadable file raises ``error(path, reason)``."""
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            raise error(path, "it is not a regular file (symlinks are never followed)")
-        return reader(str(path), flags)
-    except (RuntimeError, OSError) as exc:
-        reason = "it is missing" if not path.exists() else f"FAISS cannot read it: {exc}"
-        raise error(path, reason) from exc
-
-
 def check_int(owner: str, label: str, value: object, low: int) -> None:
     """Raise InputError unless ``value`` is an int (not bool) >= ``low``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise InputError(f"{owner} {label} must be an integer >= {low}, got {value!r}.")
-
-
-def innermost(index):
-    """The structure under IDMap / PreTransform wrappers (downcast to its concrete class)."""
-    while True:
-        if isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2, faiss.IndexPreTransform,
-                              faiss.IndexBinaryIDMap, faiss.IndexBinaryIDMap2)):
-            index = faiss.downcast_index(index.index) if isinstance(
-                index, (faiss.IndexIDMap, faiss.IndexIDMap2, faiss.IndexPreTransform)
-            ) else faiss.downcast_IndexBinary(index.index)
-            continue
-        return index
-
-
-def ivf_of(index):
-    """The IVF structure inside ``index`` (float or binary), or None."""
-    inner = innermost(index)
-    if isinstance(inner, (faiss.IndexIVF, faiss.IndexBinaryIVF)):
-        return inner
-    return None
-
-
-# Searches of at most this many queries (one person's, or an agent's) run on one OpenMP
-# thread: waking FAISS's thread team costs more than it gains for them, and on a busy machine
-# far more (one query over 100,000 vectors, 2 cores under load 8: p50 101 ms with two threads,
-# 23 ms with one). Batches keep FAISS's setting.
-INTERACTIVE_QUERIES = 4
-_threads_lock = threading.Lock()
-_one_thread_calls = 0
-_saved_threads = 0
-
-
-@contextmanager
-def one_thread(wanted: bool) -> Iterator[None]:
-    """Run the body with FAISS on one OpenMP thread when ``wanted``; the setting is the
-    process's, so concurrent calls share one switch and the last to leave restores it."""
-    global _one_thread_calls, _saved_threads
-    if not wanted:
-        yield
-        return
-    with _threads_lock:
-        if _one_thread_calls == 0:
-            _saved_threads = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(1)
-        _one_thread_calls += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _one_thread_calls -= 1
-            if _one_thread_calls == 0:
-                faiss.omp_set_num_threads(_saved_threads)
-
-
-def search_params(index, *, k: int, ef_search: int, nprobe: int):
-    """FAISS SearchParameters for one call, or None when the structure takes none.
-
-    Knobs are passed per call and never set on the shared index (``index.nprobe = ...``),
-    so threads searching one index with different settings do not race.
-    Returns ``(params, keep_alive)``: SWIG does not own nested parameter objects, so the
-    caller keeps ``keep_alive`` referenced until the search returns.
-    """
-    inner = innermost(index)
-    if isinstance(inner, (faiss.IndexIVF, faiss.IndexBinaryIVF)):
-        params = faiss.SearchParametersIVF(nprobe=min(int(nprobe), int(inner.nlist)))
-    elif hasattr(inner, "hnsw"):
-        params = faiss.SearchParametersHNSW(efSearch=max(int(ef_search), int(k)))
-    else:
-        return None, ()
-    keep = [params]
-    node = index
-    # Wrappers between the top and the structure: PreTransform needs its own envelope.
-    if isinstance(node, (faiss.IndexIDMap, faiss.IndexIDMap2)):
-        node = faiss.downcast_index(node.index)
-    if isinstance(node, faiss.IndexPreTransform):
-        outer = faiss.SearchParametersPreTransform()
-        outer.index_params = params
-        keep.append(outer)
-        params = outer
-    return params, keep
-
-
-def mmap_flags(index) -> int:
-    """FAISS read flags that memory-map the saved ``index`` (decided from its structure when
-    it is saved, and recorded in its metadata).
-
-    ``IO_FLAG_MMAP`` maps inverted lists (IVF); ``IO_FLAG_MMAP_IFC`` maps the code arrays of
-    flat-code structures (Flat, PQ, SQ, HNSW storage). FAISS reads IVF lists with mmap only
-    through a plain file reader, which the second flag replaces, so IVF gets the first alone.
-    """
-    if ivf_of(index) is not None:
-        return faiss.IO_FLAG_MMAP
-    return faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC
-
-
-_KNOWN_FLAGS = (faiss.IO_FLAG_MMAP, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC)
-
-
-def save_structure(directory: Path, meta_file: str, structure, *, write: Callable,
-                   file_name: str, header: dict, config: dict) -> None:
-    """Write a FAISS structure and, last, the JSON file that describes it.
-
-    A directory whose save was interrupted therefore has no (new) metadata file.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        write(structure, str(directory / file_name))
-    except RuntimeError as exc:
-        # FAISS reports a failed write (a full disk, say) as RuntimeError; the writer of the
-        # generation turns OSErrors into a StorageError that names the fix.
-        reason = str(exc).strip().splitlines()[-1][:200]
-        code = errno.ENOSPC if "No space left" in str(exc) else errno.EIO
-        raise OSError(code, f"FAISS could not write it ({reason})",
-                      str(directory / file_name)) from exc
-    write_meta(directory / meta_file, {
-        **header, "config": config, "file": file_name, "ntotal": int(structure.ntotal),
-        "mmap_flags": mmap_flags(structure),
-    })
-
-
-def load_structure(cls, directory: Path, meta_file: str, header: dict, *, read: Callable,
-                   mmap: bool, error: Callable, config: dict):
-    """Read what :func:`save_structure` wrote, for the index class ``cls``.
-
-    Returns:
-        ``(meta, saved, wanted, structure)``: the metadata, ``cls`` built from the saved
-        config, ``cls`` built from ``config`` (the saved one when empty), and the FAISS
-        structure, whose vector count is checked against the metadata.
-
-    Raises:
-        IndexFormatError (through ``error(path, reason)``): missing, damaged or inconsistent.
-        InputError: ``config`` itself is invalid.
-    """
-    meta_path = directory / meta_file
-    try:
-        meta = read_meta(meta_path, header["format"], header["version"])
-        saved, ntotal, flags = cls(**meta["config"]), meta["ntotal"], meta["mmap_flags"]
-        if flags not in _KNOWN_FLAGS or type(ntotal) is not int:
-            raise ValueError("bad mmap_flags or ntotal")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise error(meta_path, exc) from exc
-    wanted = cls(**config) if config else saved
-    path = directory / meta["file"]
-    structure = read_index_file(path, read, flags if mmap else 0, error)
-    if structure.ntotal != ntotal:
-        raise error(path, f"it holds {structure.ntotal} vectors, {meta_file} {ntotal}")
-    return meta, saved, wanted, structure
 
 
 def training_sample(vectors: np.ndarray, wanted: int, *, seed: int = 0) -> np.ndarray:
