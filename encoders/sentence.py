@@ -8,14 +8,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from encoders.cuts import TRAINING_MANIFEST, keep_layers, layer_count, load_head, trained_matryoshka
-from encoders.fast_encode import PRECISIONS, fast_runner, preferred_batch
+from encoders.fast_encode import PRECISIONS, preferred_batch
 from encoders.folder import content_digests, embedding_dim, stat_digest
 
 # The model names and their resolution live in encoders.models; they stay importable from
 # here, as before (and the encoder calls resolve_model through this module).
 from encoders.models import BASE_MODEL, DEFAULT_MODEL, PACKAGED_MODELS, resolve_model
 from encoders.runtime import capped_threads, shared_model
-from encoders.sentence_fast import encode_alone
+from encoders.sentence_fast import encode_alone, runner_for
 from retriever.errors import InputError
 
 __all__ = [
@@ -62,6 +62,12 @@ class SentenceTransformerEncoder:
             more than the raw ones; ``"itq"``: sign bits that keep more, for the binary index
             kinds) or the path of a head file. With a head, any ``dims`` up to the model's
             dimension is allowed: the head's axes replace the model's own.
+        batch_workers: processes of the fast path that tokenise and pad whole batches
+            (:mod:`encoders._batch_pool`); 0: none; None: the fast path's default (on CUDA
+            one per core but one, for calls of at least 4,096 texts; none on the CPU). A set
+            number serves every call. A Ray build gives each encoder actor its share of the
+            host's cores this way. Vectors do not depend on it, so the fingerprint leaves it
+            out.
 
     Models with a plain text transformer and a fast tokenizer (all-MiniLM-L6-v2 and the
     BERT family) encode through :mod:`encoders.fast_encode`: tokenised ahead on a worker
@@ -86,6 +92,7 @@ class SentenceTransformerEncoder:
         precision: str = "auto",
         batch_tokens: int | None = None,
         head: str | None = None,
+        batch_workers: int | None = None,
     ) -> None:
         for label, value in (("max_length", max_length), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -115,8 +122,17 @@ class SentenceTransformerEncoder:
                 f"batch_tokens must be a positive integer or None (chosen by device), "
                 f"not {batch_tokens!r}."
             )
+        if batch_workers is not None and (
+            isinstance(batch_workers, bool) or not isinstance(batch_workers, int)
+            or batch_workers < 0
+        ):
+            raise InputError(
+                f"batch_workers must be an integer >= 0 or None (the fast path's default), "
+                f"not {batch_workers!r}."
+            )
         self.precision = precision
         self.batch_tokens = batch_tokens
+        self.batch_workers = batch_workers
         self.model = model
         self.query_prompt = query_prompt
         self.document_prompt = document_prompt
@@ -172,7 +188,7 @@ class SentenceTransformerEncoder:
         }
         # Only when set, so the config an index stored before these options existed is the
         # config such an encoder still reports.
-        for key in ("dims", "layers", "batch_tokens", "head"):
+        for key in ("dims", "layers", "batch_tokens", "head", "batch_workers"):
             if getattr(self, key) is not None:
                 config[key] = getattr(self, key)
         if self.precision != "auto":
@@ -193,10 +209,10 @@ class SentenceTransformerEncoder:
     def fingerprint(self) -> str:
         """Hash of the weights, the model's config files and the settings that change vectors.
 
-        Batch size, token budget, device, precision and query threads are left out: they do
-        not change what a text maps to beyond float rounding. Memoised per process by the
-        files' stat, so a repeated call costs a stat per file and re-hashes only after a file
-        changed.
+        Batch size, token budget, batch workers, device, precision and query threads are left
+        out: they do not change what a text maps to beyond float rounding. Memoised per
+        process by the files' stat, so a repeated call costs a stat per file and re-hashes
+        only after a file changed.
         """
         # The files-only digest is the model cache key; computing it in the same read is free.
         return content_digests(self._path, [self._settings_prefix()], while_reading=[b""])[0]
@@ -292,7 +308,8 @@ class SentenceTransformerEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._model()
-        fast = fast_runner(model, precision=self.precision, batch_tokens=self.batch_tokens)
+        fast = runner_for(model, precision=self.precision, batch_tokens=self.batch_tokens,
+                          batch_workers=self.batch_workers)
         if fast is not None:
             if len(texts) == 1 and progress is None and fast.device.type == "cpu":
                 return self._cut(encode_alone(fast, texts[0]))
