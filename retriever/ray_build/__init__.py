@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from indexing.store import writer
-from retriever.api import _opened, plan_tree
 from retriever.build import BuildReport, Progress, build_generation, git_commit
 from retriever.errors import InputError, MissingDependencyError
 from retriever.ray_build.cluster import run_cluster
@@ -43,6 +42,7 @@ from retriever.ray_build.shards import (
     shard_state,
 )
 from retriever.reader import Index
+from retriever.tree_plan import _opened, plan_tree
 
 __all__ = ["RayBuildReport", "WORK_FOLDER", "index"]
 

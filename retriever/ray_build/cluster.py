@@ -12,6 +12,7 @@ from chunking.pool import chunk_file
 from indexing.table import text_hash
 from retriever import registry
 from retriever.errors import IndexFormatError
+from retriever.ray_build.actor_shares import actor_config, actor_share, hosts_of
 from retriever.ray_build.shards import chunk_from_row, shard_name, write_shard
 
 __all__ = ["Embedder", "chunk_shard", "run_cluster"]
@@ -57,10 +58,12 @@ class Embedder:
     """Ray actor: the vectors of each encoder of the build for a batch of chunk rows, but
     for the texts in ``known`` (their vectors are in the live generation already)."""
 
-    def __init__(self, encoders: list[tuple[str, str, dict]], known: dict[str, list[str]]
-                 ) -> None:
-        self.encoders = [(i, registry.create("encoder", name, config), set(known.get(i, ())))
-                         for i, name, config in encoders]
+    def __init__(self, encoders: list[tuple[str, str, dict]], known: dict[str, list[str]],
+                 batch_workers: int | None = None) -> None:
+        # batch_workers: this actor's share of its host's batch workers (see actor_shares.py).
+        self.encoders = [(i, registry.create("encoder", name,
+                                             actor_config(name, config, batch_workers)),
+                          set(known.get(i, ()))) for i, name, config in encoders]
 
     def __call__(self, batch: dict) -> dict:
         hashes = [str(h) for h in batch["text_hash"]]
@@ -102,11 +105,17 @@ def run_cluster(ray, address, pending, work, slots, wanted, chunker_entry, known
         if slots:
             gpus = int(ray.cluster_resources().get("GPU", 0))
             actors = embedders or max(1, gpus)
+            gpu_actors = gpus >= actors
+            share = actor_share(hosts_of(ray.nodes()), actors, gpu_actors=gpu_actors)
             dataset = dataset.map_batches(
                 Embedder, batch_size=embed_batch, batch_format="numpy",
-                fn_constructor_kwargs={"encoders": [(s.id, s.name, s.encoder.config())
-                                                    for s in slots], "known": known},
-                concurrency=actors, num_gpus=1 if gpus >= actors else 0)
+                fn_constructor_kwargs={
+                    "encoders": [(s.id, s.name, s.encoder.config()) for s in slots],
+                    "known": known,
+                    # Only an actor with a GPU: on the CPU the fast path starts no batch
+                    # workers unless asked, and that default stays.
+                    "batch_workers": share.batch_workers if gpu_actors else None},
+                concurrency=actors, num_gpus=1 if gpu_actors else 0, num_cpus=share.num_cpus)
         gathered: dict[str, list[dict]] = {}
         embedded = 0
         batches = iter(dataset.iter_batches(batch_size=embed_batch, batch_format="numpy"))
