@@ -22,31 +22,44 @@ Mining those negatives happens above this recipe (``retriever.rerankers.mining``
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from retriever.errors import InputError, MissingDependencyError
+# The LoRA lives in reranker_lora, reading the artifact back in reranker_model; their names
+# stay importable from here, as before.
+from encoders.train.reranker_lora import (  # noqa: F401
+    HEAD,
+    TARGETS,
+    LoraLinear,
+    _torch,
+    adapter_tensors,
+    add_lora,
+)
+from encoders.train.reranker_model import (  # noqa: F401
+    ADAPTER,
+    FORMAT,
+    MANIFEST,
+    VERSION,
+    _base_model,
+    _resolve_base,
+    load_model,
+    quiet_transformers,
+    read_manifest,
+    score_pairs,
+)
+from retriever.errors import InputError
 
 __all__ = ["ADAPTER", "MANIFEST", "FORMAT", "RerankSettings", "ListwiseLoss", "LoraLinear",
            "add_lora", "load_model", "quiet_transformers", "score_pairs", "train_reranker",
            "read_manifest"]
 
-ADAPTER = "adapter.safetensors"
-MANIFEST = "reranker.json"
-FORMAT = "dense-retriever-reranker"
-VERSION = 1
-# The linear layers of each BERT encoder layer that get a low-rank delta.
-TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value",
-           "attention.output.dense", "intermediate.dense", "output.dense")
-HEAD = ("bert.pooler.", "classifier.")
 Progress = Callable[[str, int, int], None]
 
 
@@ -91,76 +104,6 @@ class RerankSettings:
             raise InputError("lr must be in (0, 1], warmup and dropout in [0, 1).")
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is a core dependency
-        raise MissingDependencyError("The reranker needs torch: pip install torch.") from exc
-    return torch
-
-
-def _lora_class():
-    torch = _torch()
-
-    class _LoraLinear(torch.nn.Module):
-        """``base(x) + alpha / rank * B(A(dropout(x)))``; B starts at zero, so the wrapped
-        model starts exactly as the base."""
-
-        def __init__(self, base, rank: int, alpha: float, dropout: float) -> None:
-            super().__init__()
-            self.base = base
-            self.scale = alpha / rank
-            self.A = torch.nn.Parameter(torch.empty(rank, base.in_features))
-            self.B = torch.nn.Parameter(torch.zeros(base.out_features, rank))
-            torch.nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))  # as nn.Linear, and peft
-            self.dropout = torch.nn.Dropout(dropout)
-
-        def forward(self, x):
-            return self.base(x) + (self.dropout(x) @ self.A.T @ self.B.T) * self.scale
-
-    return _LoraLinear
-
-
-def LoraLinear(base, rank: int, alpha: float, dropout: float = 0.0):  # noqa: N802
-    """A LoRA wrapper around the ``nn.Linear`` ``base`` (built lazily: torch loads on use)."""
-    return _lora_class()(base, rank, alpha, dropout)
-
-
-def add_lora(model, rank: int, alpha: float, dropout: float = 0.0) -> dict:
-    """Freeze ``model`` and wrap its :data:`TARGETS` linears; the pooler and head train.
-
-    Returns:
-        ``{module name: wrapper}`` for every wrapped layer.
-    """
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    wrapped = {}
-    for name, module in list(model.named_modules()):
-        if ".layer." in name and name.endswith(TARGETS) and hasattr(module, "in_features"):
-            parent_name, _, child = name.rpartition(".")
-            wrapper = LoraLinear(module, rank, alpha, dropout)
-            setattr(model.get_submodule(parent_name), child, wrapper)
-            wrapped[name] = wrapper
-    if not wrapped:
-        raise InputError("The base model has no BERT encoder layers to adapt; pass a BERT "
-                         "sentence-transformers folder such as all-MiniLM-L6-v2.")
-    for name, parameter in model.named_parameters():
-        if name.startswith(HEAD):
-            parameter.requires_grad_(True)
-    return wrapped
-
-
-def _adapter_tensors(model, wrapped: dict) -> dict:
-    tensors = {}
-    for name, wrapper in wrapped.items():
-        tensors[f"lora.{name}.A"] = wrapper.A.detach().float().cpu().contiguous()
-        tensors[f"lora.{name}.B"] = wrapper.B.detach().float().cpu().contiguous()
-    for name, parameter in model.named_parameters():
-        if name.startswith(HEAD):
-            tensors[f"head.{name}"] = parameter.detach().float().cpu().contiguous()
-    return tensors
-
-
 class ListwiseLoss:
     """Softmax cross-entropy over each query's ``(1 + negatives)`` scores, positive first.
 
@@ -179,131 +122,6 @@ class ListwiseLoss:
 
     def config(self) -> dict:
         return {"group": self.group}
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """A library must not print: transformers warns about a newly made head and draws a bar
-    while loading weights. Both are off for the block, then the caller's settings return."""
-    from transformers.utils import logging as hf_logging
-
-    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
-def _base_model(path: Path):
-    """(BertForSequenceClassification with one label, tokenizer) from a BERT folder."""
-    from transformers import AutoConfig, AutoTokenizer, BertForSequenceClassification
-
-    try:
-        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"The reranker's base {path} has no readable config.json ({exc}). "
-                         "Pass a BERT sentence-transformers folder.") from exc
-    if config.model_type != "bert":
-        raise InputError(f"The reranker's base {path} is a {config.model_type!r} model; this "
-                         "reranker is a BERT cross-encoder (all-MiniLM-L6-v2 and the like).")
-    config.num_labels = 1
-    with quiet_transformers():
-        model = BertForSequenceClassification.from_pretrained(
-            str(path), config=config, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    return model.float(), tokenizer
-
-
-def _resolve_base(base: str) -> tuple[Path, dict]:
-    from encoders.folder import content_digests
-
-    path = Path(base).expanduser()
-    if path.is_dir():
-        path, name = path.resolve(), path.name  # the name only: no path of this machine
-    else:
-        from encoders.sentence import resolve_model
-
-        path, name = resolve_model(base), base
-    return path, {"model": name, "fingerprint": content_digests(path, [b""])[0]}
-
-
-def read_manifest(folder: Path) -> dict:
-    """``reranker.json`` of an artifact folder, checked; InputError names what is wrong."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{folder / MANIFEST} is unreadable ({exc}). Retrain with `retriever "
-                         "train reranker`, or restore the folder.") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InputError(f"{folder / MANIFEST} is not a {FORMAT} manifest.")
-    if manifest.get("version") != VERSION:
-        raise InputError(f"{folder} holds reranker format version {manifest.get('version')!r}; "
-                         f"this release reads version {VERSION}. Retrain it.")
-    return manifest
-
-
-def load_model(folder: Path, *, base: str | None = None, device: str = "cpu"):
-    """The merged cross-encoder of an artifact ``folder``: ``(model, tokenizer, manifest)``.
-
-    Args:
-        base: the base model (a packaged name or a folder); None: the one the manifest names.
-            Its fingerprint must be the one the adapter was trained on.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    torch = _torch()
-    manifest = read_manifest(folder)
-    path, identity = _resolve_base(base or manifest["base"]["model"])
-    if identity["fingerprint"] != manifest["base"].get("fingerprint"):
-        raise InputError(
-            f"The reranker {folder.name} was trained on a base with fingerprint "
-            f"{manifest['base'].get('fingerprint')}, but {identity['model']} has "
-            f"{identity['fingerprint']}. Pass base= the model it was trained on.")
-    try:
-        tensors = load_file(str(folder / ADAPTER))
-    except (OSError, SafetensorError) as exc:
-        raise InputError(f"{folder / ADAPTER} is missing or corrupt ({exc}). Retrain with "
-                         "`retriever train reranker`, or restore the folder.") from exc
-    model, tokenizer = _base_model(path)
-    scale = float(manifest["lora"]["alpha"]) / int(manifest["lora"]["rank"])
-    modules = dict(model.named_modules())
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for key, value in tensors.items():
-            kind, _, name = key.partition(".")
-            if kind == "head" and name in params and params[name].shape == value.shape:
-                params[name].copy_(value)
-            elif kind == "lora" and name.endswith(".A"):
-                layer = modules.get(name[:-2])
-                up = tensors.get(f"lora.{name[:-2]}.B")
-                if layer is None or up is None or layer.weight.shape != (len(up), value.shape[1]):
-                    raise InputError(f"{folder / ADAPTER}: {key} does not fit the base model. "
-                                     "Pass base= the model it was trained on.")
-                layer.weight += scale * (up.float() @ value.float())
-            elif kind not in ("lora", "head") or (kind == "head" and name not in params):
-                raise InputError(f"{folder / ADAPTER}: unexpected tensor {key}.")
-    model.eval().to(device)
-    return model, tokenizer, manifest
-
-
-def score_pairs(model, tokenizer, query: str, texts: Sequence[str], *, max_length: int,
-                batch_size: int = 16) -> np.ndarray:
-    """Logits of ``(query, text)`` for each text: ``(len(texts),)`` float32."""
-    torch = _torch()
-    out = np.empty(len(texts), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            part = list(texts[start:start + batch_size])
-            batch = tokenizer([query] * len(part), part, truncation="longest_first",
-                              max_length=max_length, padding=True, return_tensors="pt")
-            batch = {k: v.to(model.device) for k, v in batch.items()}
-            out[start:start + len(part)] = model(**batch).logits[:, 0].float().cpu().numpy()
-    return out
 
 
 def _groups(rows: Sequence[tuple], count: int, seed: int) -> list[list[str]]:
@@ -441,7 +259,7 @@ def train_reranker(rows: Sequence[tuple], *, out: Path, base: str = "all-MiniLM-
         },
     }
     out.mkdir(parents=True, exist_ok=True)
-    save_file(_adapter_tensors(model, wrapped), str(out / ADAPTER))
+    save_file(adapter_tensors(model, wrapped), str(out / ADAPTER))
     # Written last: its presence means the run finished.
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
