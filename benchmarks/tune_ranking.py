@@ -68,6 +68,7 @@ GRID: dict[tuple[str, str], list] = {
     ("path_terms", "folder"): [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
     ("path_terms", "mention"): [0.0, 1.0, 2.0],
     ("path_terms", "symbol"): [0.0, 0.25, 0.5, 1.0],
+    ("path_terms", "spread"): [0.0, 0.25, 0.5, 0.75, 1.0],
     ("coherence", "weight"): [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0],
     ("path_prior", "intents"): [False, True],
     **{("path_prior", trait): [0.1, 0.2, 0.3, 0.5, 0.7, 1.0]
@@ -119,8 +120,8 @@ class Objective:
     """Mean NDCG@10 of the tune half, minus a penalty wherever a line-level set (``--line``)
     falls more than ALLOWED_DROP below its plain first stage."""
 
-    def __init__(self, repos, lines, mode: str) -> None:
-        self.repos, self.lines, self.mode = repos, lines, mode
+    def __init__(self, repos, lines, mode: str, penalty: float = GUARD_PENALTY) -> None:
+        self.repos, self.lines, self.mode, self.penalty = repos, lines, mode, penalty
         self.floors = {r.name: score([r], answer([r], pipeline(None, mode), mode=mode)).mean
                        - ALLOWED_DROP for r in lines}
 
@@ -130,7 +131,7 @@ class Objective:
         for repo in self.lines:
             line = score([repo], answer([repo], pipeline(weights, self.mode),
                                         mode=self.mode)).mean
-            value -= GUARD_PENALTY * max(0.0, self.floors[repo.name] - line)
+            value -= self.penalty * max(0.0, self.floors[repo.name] - line)
         return value
 
 
@@ -140,7 +141,10 @@ def fit(args, repos_tune, lines) -> dict:
     if args.start is not None:
         weights = {**json.loads(args.start.read_text())["weights"], **(
             {"fusion": weights["fusion"]} if "fusion" in weights else {})}
-    objective = Objective(repos_tune, lines, args.mode)
+    # Settings added after a preset was fitted start at their neutral value.
+    if "path_terms" in weights:
+        weights["path_terms"].setdefault("spread", 1.0)
+    objective = Objective(repos_tune, lines, args.mode, args.guard_penalty)
     best = objective(weights)
     trace = [{"step": "start", "objective": round(best, 4)}]
     print(f"start: objective {best:.4f}", flush=True)
@@ -261,6 +265,9 @@ def main() -> None:
     parser.add_argument("--mined", type=Path, default=scratch_dir("mined"))
     parser.add_argument("--line-work", type=Path, default=scratch_dir("line-level"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "ranking")
+    parser.add_argument("--guard-penalty", type=float, default=GUARD_PENALTY,
+                        help="objective lost per point of line-level NDCG@10 below the "
+                        "allowed drop (a large value makes the guard a hard limit)")
     args = parser.parse_args()
     args.argv = [shlex.quote(a) for a in sys.argv[1:]]
     annotations = args.annotations or semble_dir() / "annotations"

@@ -185,13 +185,16 @@ class PathTerms(Prior):
     """Add ``stem x share`` (and ``folder x share``) where the file stem (the parent folder)
     holds a share of the query's content words, prefixes of 3+ letters matching; ``mention``
     where the query names the file. Natural-language queries only; ``symbol`` scales it for
-    symbol queries."""
+    symbol queries. The file's best-scoring chunk gets the whole gain, its other chunks
+    ``spread`` of it: a matching file name says the file is wanted, not every piece of it, and
+    lifting every piece buries a target in another file under them (line-level targets)."""
 
     name = "path_terms"
 
     def __init__(self, context: CodeContext, *, stem: float = 1.0, folder: float = 0.5,
-                 mention: float = 1.0, symbol: float = 0.0) -> None:
-        super().__init__(context, stem=stem, folder=folder, mention=mention, symbol=symbol)
+                 mention: float = 1.0, symbol: float = 0.0, spread: float = 1.0) -> None:
+        super().__init__(context, stem=stem, folder=folder, mention=mention, symbol=symbol,
+                         spread=spread)
 
     def rescore(self, query, ids, scores):
         info = analyze(query)
@@ -213,7 +216,16 @@ class PathTerms(Prior):
                                   for p in info.paths):
                 value += s["mention"]
             gain[number] = value * scale
-        return ids, scores + np.array([gain[f] for f in files.tolist()])
+        added = np.array([gain[f] for f in files.tolist()])
+        if s["spread"] != 1.0:
+            best: dict[int, int] = {}
+            for i, number in enumerate(files.tolist()):
+                if number not in best or scores[i] > scores[best[number]]:
+                    best[number] = i
+            factor = np.full(len(ids), float(s["spread"]))
+            factor[list(best.values())] = 1.0
+            added = added * factor
+        return ids, scores + added
 
 
 def _share(words: list[str], parts: tuple[str, ...]) -> float:

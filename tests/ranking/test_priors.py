@@ -99,6 +99,23 @@ def test_path_terms_lifts_the_file_named_by_the_query(tiny):
         (retry, 1.0), (session, 0.8)]
 
 
+def test_path_terms_spread_gives_the_rest_of_a_matching_file_a_share(tiny):
+    index, rows = tiny
+    first, second = rows["src/pool.py"][0], rows["src/pool.py"][-1]
+    session = rows["src/session.py"][0]
+    pairs = [(first, 0.9), (second, 0.5), (session, 0.7)]
+    # "pool" is one of the two content words: +1.0 x 1/2 for the file's best chunk, and for
+    # its other chunks 0.5 x spread.
+    whole = PathTerms(context_of(index), stem=1.0, folder=0.0, mention=0.0)
+    assert _run(whole, "pool cleanup", pairs) == [(first, 1.4), (second, 1.0), (session, 0.7)]
+    share = PathTerms(context_of(index), stem=1.0, folder=0.0, mention=0.0, spread=0.25)
+    assert _run(share, "pool cleanup", pairs) == [(first, 1.4), (session, 0.7),
+                                                  (second, 0.625)]
+    # No file named by the query: nothing moves, whatever the spread.
+    assert _run(share, "exponential backoff", pairs) == [(first, 0.9), (session, 0.7),
+                                                         (second, 0.5)]
+
+
 def test_path_prior_demotes_tests_unless_the_query_asks_for_them(tiny):
     index, rows = tiny
     stage = PathPrior(context_of(index), test=0.5)
