@@ -20,202 +20,34 @@ counts, the exclusion list, a content hash of both files).
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import io
 import json
 import lzma
 import re
 import sys
-import textwrap
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from encoders.train.exclusions import check_sources, excluded_name, excluded_names
+from encoders.train.mining_sources import is_test_path, python_files, roots
+
+# One file's pairs and chunks live in python_pairs; these names stay importable from here.
+from encoders.train.python_pairs import (  # noqa: F401
+    MAX_CHUNK_CHARS,
+    MIN_LINES,
+    MIN_WORDS,
+    Pair,
+    first_sentence,
+    python_items,
+)
 from retriever.errors import InputError
 
 __all__ = ["Pair", "data_hash", "first_sentence", "mine", "python_items", "read_jsonl",
            "write_jsonl_xz"]
 
-MIN_LINES = 3
-MIN_WORDS = 3
-# The engine's chunks hold at most 1,500 non-whitespace characters; longer functions would
-# teach the table texts it never sees (and cost the teacher's time).
-MAX_CHUNK_CHARS = 1500
-_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)[.!?](?=\s+[A-Z0-9]|$)")
-_SECTION = re.compile(
-    r"^(Args|Arguments|Returns|Raises|Yields|Examples?|Parameters|Notes?|See Also|"
-    r"Attributes|Example usage)\s*:?\s*$"
-)
+
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
-
-
-@dataclass(frozen=True, slots=True)
-class Pair:
-    """One (docstring -> code) example."""
-
-    query: str
-    code: str
-    source: str
-
-
-def first_sentence(doc: str) -> str:
-    """The first sentence of a docstring's first paragraph, whitespace collapsed."""
-    lines: list[str] = []
-    for line in doc.strip().splitlines():
-        stripped = line.strip()
-        if not stripped and lines:
-            break
-        if stripped.startswith(("@", ":param", ":return", ":raises", ">>>", "..")) or \
-                _SECTION.match(stripped) or set(stripped) <= set("-=~"):
-            break
-        if stripped:
-            lines.append(stripped)
-    paragraph = " ".join(" ".join(lines).split())
-    end = _SENTENCE_END.search(paragraph)
-    return paragraph[: end.end()] if end else paragraph
-
-
-def _non_space(text: str) -> int:
-    return sum(1 for c in text if not c.isspace())
-
-
-def _segment(lines: list[str], node: ast.AST, drop: ast.AST | None = None) -> str:
-    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    body = lines[start - 1 : node.end_lineno]
-    if drop is not None:
-        first, last = drop.lineno - start, drop.end_lineno - start
-        body = body[:first] + body[last + 1 :]
-    return textwrap.dedent("\n".join(body))
-
-
-def python_items(path: str, source: str) -> tuple[list[Pair], list[str]]:
-    """Pairs and chunks of one Python file.
-
-    Args:
-        path: the file's path as the header shows it (``package/module.py``).
-        source: the file's text.
-
-    Returns:
-        ``(pairs, chunks)``; both empty for a file that does not parse.
-    """
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError):
-        return [], []
-    lines = source.splitlines()
-    pairs: list[Pair] = []
-    chunks: list[str] = []
-
-    def visit(node: ast.AST, scope: tuple[str, ...]) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                symbol = ".".join(scope + (child.name,))
-                header = f"{path} :: {symbol}\n"
-                whole = _segment(lines, child)
-                if _non_space(whole) <= MAX_CHUNK_CHARS:
-                    chunks.append(header + whole)
-                if not isinstance(child, ast.ClassDef):
-                    pair = _pair(child, lines, header, path)
-                    if pair is not None:
-                        pairs.append(pair)
-                visit(child, scope + (child.name,))
-
-    visit(tree, ())
-    return pairs, chunks
-
-
-def _pair(node: ast.AST, lines: list[str], header: str, path: str) -> Pair | None:
-    name = node.name
-    if name.startswith("test") or (name.startswith("__") and name.endswith("__")):
-        return None
-    doc = ast.get_docstring(node)
-    body = node.body
-    if not doc or not body or not isinstance(body[0], ast.Expr):
-        return None
-    query = first_sentence(doc)
-    code = _segment(lines, node, drop=body[0])
-    if len(query.split()) < MIN_WORDS or _non_space(code) > MAX_CHUNK_CHARS:
-        return None
-    if sum(1 for line in code.splitlines() if line.strip()) < MIN_LINES:
-        return None
-    return Pair(query=query, code=header + code, source=path)
-
-
-def _is_test_path(parts: tuple[str, ...]) -> bool:
-    name = parts[-1]
-    folders = {p.lower() for p in parts[:-1]}
-    return bool(folders & {"test", "tests", "testing", "_testing", "benchmarks"}) or \
-        name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-
-
-def _python_files(root: Path) -> Iterator[Path]:
-    if root.is_file():
-        yield root
-        return
-    # In a fixed pseudo-random order, so the per-package cap samples the whole package
-    # rather than its alphabetically first modules.
-    files = [f for f in root.rglob("*.py") if f.is_file() and not f.is_symlink()]
-    key = lambda f: hashlib.blake2b(f.relative_to(root).as_posix().encode()).digest()  # noqa: E731
-    yield from sorted(files, key=key)
-
-
-def _distribution_info(packages_dir: Path) -> dict[str, dict]:
-    """Import name -> {distribution, version, licence}, read from ``*.dist-info`` folders."""
-    info: dict[str, dict] = {}
-    for dist in sorted(packages_dir.glob("*.dist-info")):
-        meta: dict[str, str] = {}
-        try:
-            text = (dist / "METADATA").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        for line in text.split("\n\n", 1)[0].splitlines():
-            key, _, value = line.partition(": ")
-            if key in ("Name", "Version", "License-Expression") or (
-                key == "License" and "License" not in meta
-            ):
-                meta[key] = value.strip()[:80]
-        tops: set[str] = set()
-        try:
-            tops.update((dist / "top_level.txt").read_text().split())
-        except OSError:
-            pass
-        try:
-            for row in (dist / "RECORD").read_text(errors="replace").splitlines():
-                first = row.split(",", 1)[0].split("/", 1)[0]
-                if first and not first.endswith((".dist-info", ".data")) and first != "..":
-                    tops.add(first.removesuffix(".py"))
-        except OSError:
-            pass
-        for top in tops:
-            info.setdefault(top, {
-                "distribution": meta.get("Name", dist.name.split("-")[0]),
-                "version": meta.get("Version", "unknown"),
-                "licence": meta.get("License-Expression") or meta.get("License") or "unknown",
-            })
-    return info
-
-
-def _roots(packages_dirs: Iterable[Path], packages: Iterable[Path]) -> list[tuple[str, Path, dict]]:
-    found: list[tuple[str, Path, dict]] = []
-    for folder in packages_dirs:
-        if not folder.is_dir():
-            raise InputError(f"{folder}: not a folder of packages to mine.")
-        dists = _distribution_info(folder)
-        for child in sorted(folder.iterdir()):
-            name = child.name.removesuffix(".py")
-            if child.name.startswith((".", "_")) or child.name.endswith(
-                ("-info", ".data", "-packages")
-            ):
-                continue
-            if child.is_dir() or child.suffix == ".py":
-                found.append((name, child, dists.get(name, {})))
-    for child in packages:
-        if not child.exists():
-            raise InputError(f"{child}: no such package folder to mine.")
-        found.append((child.name.removesuffix(".py"), child, {}))
-    return found
 
 
 def _code_key(code: str) -> str:
@@ -318,16 +150,16 @@ def mine(
     chunks: list[tuple[str, str]] = []
     sources: dict[str, dict] = {}
     skipped: dict[str, int] = {}
-    for name, root, dist in _roots(map(Path, packages_dirs), map(Path, packages)):
+    for name, root, dist in roots(map(Path, packages_dirs), map(Path, packages)):
         hit = excluded_name(name) or excluded_name(dist.get("distribution", ""))
         if hit:
             skipped[name] = skipped.get(name, 0) + 1
             continue
         n_pairs = n_chunks = 0
         split = "dev" if _dev_bucket(name) else "train"
-        for file in _python_files(root):
+        for file in python_files(root):
             relative = file.relative_to(root.parent)
-            if excluded_name(relative) or _is_test_path(relative.parts):
+            if excluded_name(relative) or is_test_path(relative.parts):
                 continue
             try:
                 text = file.read_text(encoding="utf-8")
