@@ -34,6 +34,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -129,18 +130,60 @@ def corpus_weights(doc_counts: sparse.csr_matrix, kind: str, value: float) -> np
     raise ValueError(kind)
 
 
+def beir_rows(model: StaticTable, folder: Path, split: str, sif: Sequence[float]) -> dict:
+    """nDCG@10 of a BEIR set, dense, unweighted and with corpus SIF on both sides (the corpus's
+    own frequencies): each document is one text, ``title`` then body (the engine's
+    ``document_text``), ranked exactly against all documents."""
+    from eval.data import load_beir
+    from eval.metrics import evaluate as beir_evaluate
+
+    bench = load_beir(folder, split)
+    ids = list(bench.corpus)
+    docs = model.counts([f"{d.title}\n{d.text}" if d.title else d.text
+                         for d in bench.corpus.values()])
+    qids = list(bench.queries)
+    queries = model.counts([bench.queries[q] for q in qids])
+    out = {}
+    for value in [0.0, *sif]:
+        weights = corpus_weights(docs, "sif", value) if value else None
+        stage = Exact([], pooled(queries, model.table, weights),
+                      pooled(docs, model.table, weights))
+        results = stage([])
+        run = {qid: {ids[j]: float(score) for j, score in zip(row_ids, row_scores, strict=True)}
+               for qid, row_ids, row_scores in zip(qids, results.ids, results.scores,
+                                                   strict=True)}
+        out["none" if not value else f"sif {value}"] = round(
+            beir_evaluate(bench.qrels, run, ["ndcg@10"]).mean["ndcg@10"], 4)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trees", type=Path, required=True)
-    parser.add_argument("--index-root", type=Path, required=True)
+    parser.add_argument("--trees", type=Path)
+    parser.add_argument("--index-root", type=Path)
     parser.add_argument("--model", default="code-static-minilm-v2")
     parser.add_argument("--repo", action="append", default=[])
     parser.add_argument("--idf", type=float, nargs="*", default=[0.25, 0.5, 0.75, 1.0, 1.5])
     parser.add_argument("--sif", type=float, nargs="*", default=[1e-3, 3e-3, 1e-2, 3e-2])
     parser.add_argument("--sides", nargs="*", default=["both", "query"],
                         choices=["both", "query"])
+    parser.add_argument("--beir", type=Path, default=None,
+                        help="score this BEIR folder instead of the semble trees")
+    parser.add_argument("--split", default="test")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.beir is not None:
+        started = time.monotonic()
+        rows = beir_rows(StaticTable(args.model), args.beir, args.split, args.sif)
+        result = {"model": args.model, "beir": args.beir.name, "split": args.split,
+                  "ndcg@10": rows, "seconds": round(time.monotonic() - started, 1),
+                  "command": " ".join(sys.argv)}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(json.dumps(rows))
+        return
+    if args.trees is None or args.index_root is None:
+        parser.error("--trees and --index-root are needed (or --beir FOLDER)")
     annotations = semble_dir() / "annotations"
     names = args.repo or scorable(annotations, args.trees)
     started = time.monotonic()
