@@ -115,6 +115,27 @@ class Exact(Stage):
         return Results(np.take_along_axis(scores, top, 1).astype(np.float32), top.astype(np.int64))
 
 
+class DenseSwap:
+    """An opened index whose dense stage is a given one: everything else (lexical stage,
+    chunk table, symbols) is the index's, so the engine's ranking pipeline runs over the
+    re-weighted dense side (``--pipeline code``: the fast tier with ranking)."""
+
+    def __init__(self, index) -> None:
+        self._index = index
+        self.dense: Stage | None = None
+
+    def __getattr__(self, name):
+        return getattr(self._index, name)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def stage(self, mode="hybrid", *, depth: int = DEPTH, **options) -> Stage:
+        if getattr(mode, "value", mode) == "dense":
+            return self.dense % min(depth, DEPTH)
+        return self._index.stage(mode, depth=depth, **options)
+
+
 def corpus_weights(doc_counts: sparse.csr_matrix, kind: str, value: float) -> np.ndarray:
     """Per-token multipliers from the repository's own statistics."""
     n = doc_counts.shape[0]
@@ -167,6 +188,9 @@ def main() -> None:
     parser.add_argument("--sif", type=float, nargs="*", default=[1e-3, 3e-3, 1e-2, 3e-2])
     parser.add_argument("--sides", nargs="*", default=["both", "query"],
                         choices=["both", "query"])
+    parser.add_argument("--pipeline", choices=["plain", "code"], default="plain",
+                        help="plain: the dense stage alone; code: the engine's hybrid "
+                        "ranking pipeline (lexical fusion and code priors) over it")
     parser.add_argument("--beir", type=Path, default=None,
                         help="score this BEIR folder instead of the semble trees")
     parser.add_argument("--split", default="test")
@@ -201,6 +225,7 @@ def main() -> None:
                  for v in grid for side in args.sides]
     rows = []
     check_cos = None
+    swapped = {repo.name: DenseSwap(repo.index) for repo in repos}
     for kind, side, value in settings:
         made: dict[str, Exact] = {}
         for repo in repos:
@@ -213,7 +238,15 @@ def main() -> None:
                 cos = np.einsum("ij,ij->i", own, doc_vectors)[np.linalg.norm(own, axis=1) > 0]
                 check_cos = min(check_cos or 1.0, float(cos.min()))
             made[repo.name] = Exact(texts, pooled(queries, model.table, weights), doc_vectors)
-        scores = evaluate(repos, lambda r, made=made: made[r.name], mode="dense")
+        if args.pipeline == "plain":
+            scores = evaluate(repos, lambda r, made=made: made[r.name], mode="dense")
+        else:
+            from retriever.ranking import code_pipeline
+
+            for name, stage in made.items():
+                swapped[name].dense = stage
+            scores = evaluate(repos, lambda r: code_pipeline(
+                swapped[r.name], mode="hybrid", depth=min(DEPTH, len(r.index))), mode="hybrid")
         row = {"weighting": kind, "side": side, "value": value,
                "ndcg@10": round(scores.mean, 4),
                "per_repo": {k: round(v, 4) for k, v in sorted(scores.per_repo.items())}}
@@ -223,8 +256,9 @@ def main() -> None:
             row["check"] = round(statistics.fmean(scores.per_repo[n] for n in check), 4)
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "per_repo"}), flush=True)
-    result = {"model": args.model, "repos": len(repos), "unweighted_min_cosine_to_index":
-              check_cos, "rows": rows, "seconds": round(time.monotonic() - started, 1),
+    result = {"model": args.model, "pipeline": args.pipeline, "repos": len(repos),
+              "unweighted_min_cosine_to_index": check_cos, "rows": rows,
+              "seconds": round(time.monotonic() - started, 1),
               "command": " ".join(sys.argv)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
