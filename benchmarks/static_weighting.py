@@ -11,6 +11,10 @@ scorer).
 usage:
     python benchmarks/static_weighting.py --trees TREES --index-root IDX \\
         --model code-static-minilm-v2 --repo NAME ... --out weighting.json
+    # the fast tier with ranking: the engine's hybrid pipeline over the re-weighted dense side
+    python benchmarks/static_weighting.py ... --pipeline code --out hybrid.json
+    # a BEIR set, its whole corpus as the collection whose frequencies weigh
+    python benchmarks/static_weighting.py --beir DATA/cosqa --split dev --out cosqa.json
 
 ``IDX`` holds static (or hybrid) indexes of the trees, opened read-only: only their chunk
 tables are read; vectors are pooled here from the model's tokenizer and table, exactly as
