@@ -16,7 +16,6 @@ ITQ's sign bits keep 95.8% (raw sign bits 94.7%).
 from __future__ import annotations
 
 import random
-import time
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -101,7 +100,6 @@ def fit_heads(
     encoder = SentenceTransformerEncoder(model=model)
     data_hash = rows_hash([list(p[:2]) for p in chosen])
     key = f"{encoder.fingerprint()}:{data_hash}"
-    started = time.perf_counter()
     held = _read_vectors(vectors, key)
     if held is None:
         held = (_embed(encoder.encode_queries, [p[0] for p in chosen], "queries", progress),
@@ -110,9 +108,10 @@ def fit_heads(
         if vectors is not None:
             write_npz(Path(vectors), key=np.array(key), queries=held[0], codes=held[1])
     stacked = np.concatenate(held)
+    # No timings in the info: it joins the head's digest, which must depend only on what
+    # was fitted (a refit from kept vectors gives the same file).
     base = {"model": model, "dim": int(stacked.shape[1]), "pairs": len(chosen),
-            "vectors": int(len(stacked)), "seed": seed, "data_hash": data_hash,
-            "embed_seconds": round(time.perf_counter() - started, 1)}
+            "vectors": int(len(stacked)), "seed": seed, "data_hash": data_hash}
     heads = {}
     for kind in kinds:
         if kind == "pca":
