@@ -226,67 +226,63 @@ _UNFITTED = Calibrator(weights={"coverage": 4.0, "rank": -0.5}, bias=-2.5,
 
 # fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by hand)
 FINGERPRINT = '0fa44fc8441df78891c21558c89def01'  # the default model's: cosine features need it
-CONFIDENT = 0.32
+CONFIDENT = 0.29
 FITTED_BY = (
     'python benchmarks/calibrate.py fit --fingerprint 0fa44fc8441df78891c21558c89def01 '
-    "--out '<calibration>' --write, on the rows of: python benchmarks/calibrate.py collect "
-    "--mode lexical --index-root '<rank-index>'; python benchmarks/calibrate.py collect "
-    "--mode hybrid --mode dense --index-root '<hybrid-index>' --annotations '<annotations>' "
-    "--out '<calibration>'; python benchmarks/calibrate.py collect --mode hybrid "
-    "--skip-semble --index-root '<hybrid-index>' --annotations '<annotations>' "
-    "--out '<calibration>' (the corpora again, fused at their kind's weight; tune half and "
-    "corpora only; hits = tune rows)"
+    "--out '<calib>' --write, on the rows of: python benchmarks/calibrate.py collect --mode "
+    "lexical --index-root '<lex-idx>' --out '<calib>'; python benchmarks/calibrate.py "
+    "collect --mode hybrid --mode dense --index-root '<idx-half-hyb>' --out '<calib>' (tune "
+    'half and corpora only; hits = tune rows)'
 )
 FITTED: dict[str, dict] = {
-    'dense/any': {'bias': -2.5165, 'log_score': False, 'hits': 50200, 'weights':
-        {'best_coverage': 1.1467, 'coverage': 3.39702, 'rank': -0.77726, 'symbol': -0.43992,
-        'terms': -0.13708}},
-    'dense/any/nocos': {'bias': -2.51597, 'log_score': False, 'hits': 50200, 'weights':
-        {'best_coverage': 1.14635, 'coverage': 3.39696, 'rank': -0.77723, 'symbol': -0.44006,
-        'terms': -0.13721}},
-    'dense/priors': {'bias': -4.30173, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_cosine': 1.38293, 'best_coverage': 1.12167, 'cosine': 2.77494, 'coverage':
-        1.80711, 'gap': -0.01306, 'rank': -0.2549, 'score': 0.15806, 'symbol': -0.63202,
-        'terms': 0.0968}},
-    'dense/priors/nocos': {'bias': -4.1775, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_coverage': 2.01839, 'coverage': 2.31405, 'rank': -0.34484, 'score': 0.20318,
-        'symbol': -0.7351, 'terms': 0.68156}},
+    'dense/any': {'bias': -2.68057, 'log_score': False, 'hits': 50200, 'weights':
+        {'best_coverage': 0.99462, 'cosine': 0.30634, 'coverage': 3.42226, 'rank': -0.77492,
+        'symbol': -0.39185, 'terms': -0.11965}},
+    'dense/any/nocos': {'bias': -2.56074, 'log_score': False, 'hits': 50200, 'weights':
+        {'best_coverage': 1.02134, 'coverage': 3.46333, 'rank': -0.79238, 'symbol': -0.42401,
+        'terms': -0.10665}},
+    'dense/priors': {'bias': -4.18553, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 1.01528, 'cosine': 4.17398, 'coverage': 1.93215, 'gap': -0.02014,
+        'rank': -0.2349, 'score': 0.06279, 'symbol': -0.46618, 'terms': 0.03922}},
+    'dense/priors/nocos': {'bias': -4.0357, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 1.76928, 'coverage': 2.52556, 'rank': -0.39982, 'score': 0.09631,
+        'symbol': -0.63921, 'terms': 0.64433}},
     'dense/raw': {'bias': -2.6555, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.39015, 'coverage': 3.21496, 'gap': -3.76139, 'rank': -0.57534,
         'symbol': -0.24812, 'terms': -0.10187}},
     'dense/raw/nocos': {'bias': -2.65572, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.39047, 'coverage': 3.21469, 'gap': -3.76201, 'rank': -0.57539,
         'symbol': -0.24791, 'terms': -0.10174}},
-    'hybrid/any': {'bias': -3.58561, 'log_score': False, 'hits': 76380, 'weights':
-        {'best_coverage': 1.40321, 'cosine': 1.84108, 'coverage': 2.58776, 'rank': -0.82902,
-        'symbol': -0.06796, 'terms': -0.0716}},
-    'hybrid/any/nocos': {'bias': -2.88381, 'log_score': False, 'hits': 76380, 'weights':
-        {'best_coverage': 1.67336, 'coverage': 2.66433, 'rank': -0.94936, 'symbol': -0.21173,
-        'terms': -0.00373}},
-    'hybrid/fused': {'bias': -6.77641, 'log_score': False, 'hits': 26180, 'weights': {'cosine':
-        2.91133, 'coverage': 2.19052, 'gap': -1.19174, 'rank': -0.71238, 'score': 2.42692,
-        'terms': 0.63329}},
-    'hybrid/fused/nocos': {'bias': -7.02942, 'log_score': False, 'hits': 26180, 'weights':
-        {'best_coverage': 0.73308, 'coverage': 2.41788, 'gap': -0.44162, 'rank': -0.6192,
-        'score': 4.16787, 'terms': 0.53272}},
-    'hybrid/priors': {'bias': -4.14046, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_cosine': 0.00577, 'best_coverage': 1.2043, 'cosine': 4.72143, 'coverage': 1.549,
-        'rank': -0.55916, 'score': 0.05835, 'symbol': -0.5823, 'terms': 0.05693}},
-    'hybrid/priors/nocos': {'bias': -4.33209, 'log_score': False, 'hits': 12010, 'weights':
-        {'best_coverage': 2.68873, 'coverage': 1.72193, 'rank': -0.75986, 'score': 0.10368,
-        'symbol': -0.49439, 'terms': 0.71886}},
+    'hybrid/any': {'bias': -3.72801, 'log_score': False, 'hits': 76380, 'weights':
+        {'best_coverage': 1.23011, 'cosine': 2.10761, 'coverage': 2.61497, 'rank': -0.80324,
+        'symbol': -0.00904, 'terms': -0.04746}},
+    'hybrid/any/nocos': {'bias': -2.92532, 'log_score': False, 'hits': 76380, 'weights':
+        {'best_coverage': 1.5394, 'coverage': 2.69776, 'rank': -0.9403, 'symbol': -0.17041,
+        'terms': 0.03158}},
+    'hybrid/fused': {'bias': -7.14674, 'log_score': False, 'hits': 26180, 'weights': {'cosine':
+        2.65137, 'coverage': 1.8085, 'gap': -0.72046, 'rank': -0.61687, 'score': 3.52743,
+        'terms': 0.53965}},
+    'hybrid/fused/nocos': {'bias': -7.21645, 'log_score': False, 'hits': 26180, 'weights':
+        {'best_coverage': 0.6301, 'coverage': 1.89168, 'gap': -0.14358, 'rank': -0.50921,
+        'score': 5.13574, 'terms': 0.423}},
+    'hybrid/priors': {'bias': -4.32972, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 0.66692, 'cosine': 5.31933, 'coverage': 1.72072, 'gap': -0.01273,
+        'rank': -0.45047, 'score': 0.05198, 'symbol': -0.41047, 'terms': 0.0427}},
+    'hybrid/priors/nocos': {'bias': -4.48826, 'log_score': False, 'hits': 12010, 'weights':
+        {'best_coverage': 2.34532, 'coverage': 1.86197, 'rank': -0.69652, 'score': 0.09505,
+        'symbol': -0.37127, 'terms': 0.78604}},
     'hybrid/raw': {'bias': -5.89031, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.34457, 'cosine': 1.27046, 'coverage': 2.28871, 'gap': -95.48812,
         'rank': -0.26139, 'score': 80.6138, 'symbol': 0.14514, 'terms': -0.05242}},
     'hybrid/raw/nocos': {'bias': -6.01921, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.46038, 'coverage': 2.35799, 'gap': -97.3892, 'rank': -0.2801,
         'score': 100.77109, 'symbol': 0.05346, 'terms': -0.00446}},
-    'lexical/any/nocos': {'bias': -4.09749, 'log_score': False, 'hits': 48512, 'weights':
-        {'best_coverage': 2.2443, 'coverage': 2.26391, 'rank': -0.70706, 'symbol': 0.04833,
-        'terms': 0.24633}},
-    'lexical/priors/nocos': {'bias': -5.24304, 'log_score': False, 'hits': 11361, 'weights':
-        {'best_coverage': 3.33921, 'coverage': 0.83186, 'rank': -0.32613, 'score': 0.33061,
-        'symbol': -0.55065, 'terms': 0.85016}},
+    'lexical/any/nocos': {'bias': -4.38499, 'log_score': False, 'hits': 48512, 'weights':
+        {'best_coverage': 2.00038, 'coverage': 2.57646, 'rank': -0.71145, 'symbol': 0.04718,
+        'terms': 0.34545}},
+    'lexical/priors/nocos': {'bias': -5.5994, 'log_score': False, 'hits': 11361, 'weights':
+        {'best_coverage': 2.93576, 'coverage': 1.51134, 'rank': -0.33904, 'score': 0.1853,
+        'symbol': -0.45847, 'terms': 0.92}},
     'lexical/raw/nocos': {'bias': -4.84061, 'log_score': True, 'hits': 37151, 'weights':
         {'best_coverage': 3.03764, 'coverage': 1.40985, 'gap': -1.75181, 'rank': -0.45622,
         'symbol': 0.30525, 'terms': 0.58047}},
