@@ -59,35 +59,23 @@ MAX_TOKENS = 512
 
 
 class StaticTable:
-    """A Model2Vec folder's tokenizer and float32 table (rows scaled by their weights)."""
+    """A static model's tokenizer and float32 table (rows scaled by their weights), read and
+    cut by the encoder's own code (:mod:`encoders.static`), so the counts pool to its vectors."""
 
     def __init__(self, model: str) -> None:
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
+        from encoders.static_table import _Model, resolve_static_model
 
-        from encoders.static import resolve_static_model
-
-        folder = resolve_static_model(model)
-        tensors = load_file(str(folder / "model.safetensors"))
-        table = tensors["embeddings"].astype(np.float32)
-        if "weights" in tensors:
-            table *= tensors["weights"].astype(np.float32)[:, None]
-        self.table = table
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
-        unk = getattr(self.tokenizer.model, "unk_token", None)
-        self.unk = self.tokenizer.token_to_id(unk) if isinstance(unk, str) else None
-        self.median = max(1, int(np.median([len(t) for t in self.tokenizer.get_vocab()])))
+        self._model = _Model(resolve_static_model(model))
+        self.table = self._model.table
 
     def counts(self, texts: list[str]) -> sparse.csr_matrix:
         """(len(texts), rows) token counts, cut and filtered as the encoder does."""
-        cut = MAX_TOKENS * self.median
-        encodings = self.tokenizer.encode_batch_fast([t[:cut] for t in texts],
-                                                     add_special_tokens=False)
+        from encoders.static import _token_ids
+
+        unk = self._model.unk_id
         rows, cols = [], []
-        for i, encoding in enumerate(encodings):
-            ids = [t for t in encoding.ids[:MAX_TOKENS] if t != self.unk]
+        for i, ids in enumerate(_token_ids(self._model, texts, MAX_TOKENS)):
+            ids = [t for t in ids if t != unk]
             rows.extend([i] * len(ids))
             cols.extend(ids)
         data = np.ones(len(cols), dtype=np.float32)
