@@ -218,14 +218,19 @@ class PathTerms(Prior):
             gain[number] = value * scale
         added = np.array([gain[f] for f in files.tolist()])
         if s["spread"] != 1.0:
-            best: dict[int, int] = {}
-            for i, number in enumerate(files.tolist()):
-                if number not in best or scores[i] > scores[best[number]]:
-                    best[number] = i
             factor = np.full(len(ids), float(s["spread"]))
-            factor[list(best.values())] = 1.0
+            factor[list(_best_row_of_file(files, scores).values())] = 1.0
             added = added * factor
         return ids, scores + added
+
+
+def _best_row_of_file(files: np.ndarray, values: np.ndarray) -> dict[int, int]:
+    """{file number: the candidate row with the highest value in it} (the first on ties)."""
+    best: dict[int, int] = {}
+    for i, number in enumerate(files.tolist()):
+        if number not in best or values[i] > values[best[number]]:
+            best[number] = i
+    return best
 
 
 def _share(words: list[str], parts: tuple[str, ...]) -> float:
@@ -256,11 +261,9 @@ class FileCoherence(Prior):
         files = self.context.file_of[ids]
         positive = np.clip(scores, 0, None)
         sums: dict[int, float] = {}
-        best: dict[int, int] = {}
-        for i, (number, value) in enumerate(zip(files.tolist(), positive.tolist(), strict=True)):
+        for number, value in zip(files.tolist(), positive.tolist(), strict=True):
             sums[number] = sums.get(number, 0.0) + value
-            if number not in best or value > positive[best[number]]:
-                best[number] = i
+        best = _best_row_of_file(files, positive)
         largest = max(sums.values())
         if largest <= 0:
             return ids, scores
