@@ -24,6 +24,14 @@ __all__ = [
 ]
 
 
+def _optional_int(label: str, value: object, low: int, none_means: str) -> None:
+    """InputError unless ``value`` is None or an int (not bool) >= ``low`` (0 or 1)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < low):
+        kind = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise InputError(f"{label} must be {kind} or None ({none_means}), not {value!r}.")
+
+
 class SentenceTransformerEncoder:
     """Encodes with a local sentence-transformers model, offline.
 
@@ -103,33 +111,13 @@ class SentenceTransformerEncoder:
                 raise InputError(f"{label} must be a string, not {value!r}.")
         if device is not None and (not isinstance(device, str) or not device.strip()):
             raise InputError(f"device must be a name such as 'cpu' or 'cuda:0', not {device!r}.")
-        if query_threads is not None and (
-            isinstance(query_threads, bool) or not isinstance(query_threads, int)
-            or query_threads < 1
-        ):
-            raise InputError(
-                f"query_threads must be a positive integer or None (torch's own setting), "
-                f"not {query_threads!r}."
-            )
+        _optional_int("query_threads", query_threads, 1, "torch's own setting")
         if precision not in PRECISIONS:
             raise InputError(
                 f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}."
             )
-        if batch_tokens is not None and (
-            isinstance(batch_tokens, bool) or not isinstance(batch_tokens, int) or batch_tokens < 1
-        ):
-            raise InputError(
-                f"batch_tokens must be a positive integer or None (chosen by device), "
-                f"not {batch_tokens!r}."
-            )
-        if batch_workers is not None and (
-            isinstance(batch_workers, bool) or not isinstance(batch_workers, int)
-            or batch_workers < 0
-        ):
-            raise InputError(
-                f"batch_workers must be an integer >= 0 or None (the fast path's default), "
-                f"not {batch_workers!r}."
-            )
+        _optional_int("batch_tokens", batch_tokens, 1, "chosen by device")
+        _optional_int("batch_workers", batch_workers, 0, "the fast path's default")
         self.precision = precision
         self.batch_tokens = batch_tokens
         self.batch_workers = batch_workers
