@@ -8,12 +8,16 @@ rank-index/, mined/ from mine_packages.py, line-level/):
     python benchmarks/tune_ranking.py report --mode lexical --line anyio --line fsspec \
         --line packaging --line joblib --line bm25s --line sentence_transformers
     python benchmarks/tune_ranking.py latency --mode lexical --repo abseil-cpp
+    python benchmarks/tune_ranking.py sweep --mode lexical --sweep path_terms.long=0,5,6 \
+        --sweep coherence.long=0,5,6 --line anyio --line fsspec --line packaging --line joblib
 
 The split is fixed (benchmarks/ranking_eval.py ``split``): the scorable repositories sorted by
 name, alternating, the first to the tune half. ``fit`` runs a seeded coordinate search over a
 grid per weight (each round visits the weights in a seeded order and keeps a value only when it
 raises the tune half's mean NDCG@10), starting from the preset's current weights, and writes
-the weights, the command and the search trace to ``--out``/fit-MODE.json. ``report`` scores
+the weights, the command and the search trace to ``--out``/fit-MODE.json. ``sweep`` scores every
+combination of the ``--sweep`` values (a grid over a few weights together, the rest kept) with
+the same objective and writes them, and the best, to ``--out``/sweep-MODE.json. ``report`` scores
 ``plain``, the fitted preset, and the preset with each prior removed in turn (the ablation), on
 the tune half, the check half and all repositories, per category and per language, and writes
 ``--out``/report-MODE.json. Indexes are built once under ``--index-root`` (lexical-only unless
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import random
 import shlex
@@ -69,7 +74,9 @@ GRID: dict[tuple[str, str], list] = {
     ("path_terms", "mention"): [0.0, 1.0, 2.0],
     ("path_terms", "symbol"): [0.0, 0.25, 0.5, 1.0],
     ("path_terms", "spread"): [0.0, 0.25, 0.5, 0.75, 1.0],
+    ("path_terms", "long"): [0, 5, 6, 7, 8, 10],
     ("coherence", "weight"): [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0],
+    ("coherence", "long"): [0, 5, 6, 7, 8, 10],
     ("path_prior", "intents"): [False, True],
     **{("path_prior", trait): [0.1, 0.2, 0.3, 0.5, 0.7, 1.0]
        for trait in ("test", "example", "benchmark", "docs", "generated", "vendored",
@@ -144,6 +151,9 @@ def fit(args, repos_tune, lines) -> dict:
     # Settings added after a preset was fitted start at their neutral value.
     if "path_terms" in weights:
         weights["path_terms"].setdefault("spread", 1.0)
+        weights["path_terms"].setdefault("long", 0)
+    if "coherence" in weights:
+        weights["coherence"].setdefault("long", 0)
     objective = Objective(repos_tune, lines, args.mode, args.guard_penalty)
     best = objective(weights)
     trace = [{"step": "start", "objective": round(best, 4)}]
@@ -174,6 +184,48 @@ def fit(args, repos_tune, lines) -> dict:
                          f" (tune half, {len(repos_tune)} semble repositories{guard}; "
                          f"objective {best:.4f})")
     return {"weights": weights, "objective": round(best, 4), "trace": trace}
+
+
+def parse_sweep(items: list[str]) -> list[tuple[tuple[str, str], list]]:
+    """``["path_terms.long=0,5,6", ...]`` -> ``[(("path_terms", "long"), [0, 5, 6]), ...]``
+    (each value read as JSON: ``5`` an int, ``0.5`` a float, ``true`` a bool)."""
+    found = []
+    for item in items:
+        name, _, values = item.partition("=")
+        stage, _, setting = name.rpartition(".")
+        if not values or not setting:
+            raise SystemExit(f"--sweep {item!r}: write STAGE.SETTING=V1,V2,... "
+                             "(for example path_terms.long=0,5,6)")
+        found.append(((stage, setting), [json.loads(v) for v in values.split(",")]))
+    return found
+
+
+def sweep(args, repos_tune, lines) -> dict:
+    """The objective of every combination of the ``--sweep`` values, the rest of the preset's
+    weights kept; the best one must beat the preset by more than rounding (as in ``fit``)."""
+    grid = parse_sweep(args.sweep)
+    start = copy.deepcopy(weights_for(args.mode))
+    objective = Objective(repos_tune, lines, args.mode, args.guard_penalty)
+    rows = []
+    best = {"objective": objective(start), "values": None}
+    print(f"preset: objective {best['objective']:.4f}", flush=True)
+    for combination in itertools.product(*(values for _, values in grid)):
+        trial = start
+        for (key, _), value in zip(grid, combination, strict=True):
+            trial = put(trial, key, value)
+        value_score = objective(trial)
+        values = {".".join(filter(None, key)): v
+                  for (key, _), v in zip(grid, combination, strict=True)}
+        rows.append({"values": values, "objective": round(value_score, 4)})
+        print(f"{values} -> objective {value_score:.4f}", flush=True)
+        if value_score > best["objective"] + 1e-4:
+            best = {"objective": value_score, "values": values}
+    best["objective"] = round(best["objective"], 4)
+    guard = ", ".join(r.name for r in lines) or "none"
+    return {"mode": args.mode, "rows": rows, "best": best,
+            "data": f"tune half, {len(repos_tune)} semble repositories, line-level guard "
+                    f"{guard}",
+            "command": " ".join(["python", "benchmarks/tune_ranking.py", *args.argv])}
 
 
 def ablations(weights: dict) -> dict[str, dict | None]:
@@ -243,7 +295,7 @@ def latency(args, repos) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["fit", "report", "latency"])
+    parser.add_argument("action", choices=["fit", "report", "latency", "sweep"])
     parser.add_argument("--trees", type=Path, default=scratch_dir("semble-trees"),
                         help="export.py output folder")
     parser.add_argument("--annotations", type=Path, default=None)
@@ -255,6 +307,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", action="append", default=[],
                         help="fit only this stage's weights (repeatable), e.g. fusion")
+    parser.add_argument("--sweep", action="append", default=[],
+                        help="sweep: STAGE.SETTING=V1,V2,... (repeatable; every combination "
+                        "is scored)")
     parser.add_argument("--start", type=Path, default=None,
                         help="start the fit from these weights (a fit JSON)")
     parser.add_argument("--weights", type=Path, default=None,
@@ -286,6 +341,12 @@ def main() -> None:
     lines = line_repos(args.line, args.mined, args.line_work, args.mode) if args.line else []
     if args.action == "latency":
         write_json(args.out / f"latency-{args.mode}.json", latency(args, repos))
+        return
+    if args.action == "sweep":
+        if not args.sweep:
+            raise SystemExit("sweep needs at least one --sweep STAGE.SETTING=V1,V2,...")
+        write_json(args.out / f"sweep-{args.mode}.json",
+                   sweep(args, [r for r in repos if r.name in tune], lines))
         return
     if args.action == "fit":
         fitted = fit(args, [r for r in repos if r.name in tune], lines)

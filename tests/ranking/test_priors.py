@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import retriever
+from retriever.errors import InputError
 from retriever.pipeline import Results, Stage, fuse
 from retriever.ranking import code_pipeline, preset
 from retriever.ranking.context import context_of
@@ -114,6 +115,47 @@ def test_path_terms_spread_gives_the_rest_of_a_matching_file_a_share(tiny):
     # No file named by the query: nothing moves, whatever the spread.
     assert _run(share, "exponential backoff", pairs) == [(first, 0.9), (session, 0.7),
                                                          (second, 0.5)]
+
+
+LONG_QUERY = "pool cleanup after every worker thread finishes releasing"  # 8 content words
+
+
+def test_path_terms_long_shrinks_the_gain_for_a_query_of_many_words(tiny):
+    index, rows = tiny
+    pool, session = rows["src/pool.py"][0], rows["src/session.py"][0]
+    pairs = [(session, 1.0), (pool, 0.9)]
+    # "pool" is one of 8 content words: +1.0 x 1/8 lifts pool above session; with long=4
+    # the gain is 4/8 of that, +0.0625, and session stays first.
+    full = PathTerms(context_of(index), stem=1.0, folder=0.0, mention=0.0)
+    assert _run(full, LONG_QUERY, pairs) == [(pool, 1.025), (session, 1.0)]
+    short = PathTerms(context_of(index), stem=1.0, folder=0.0, mention=0.0, long=4)
+    assert _run(short, LONG_QUERY, pairs) == [(session, 1.0), (pool, 0.9625)]
+    # A query of no more than ``long`` words keeps the whole gain (+1.0 x 1/2).
+    assert _run(short, "pool cleanup", pairs) == [(pool, 1.4), (session, 1.0)]
+
+
+def test_coherence_long_shrinks_the_lift_for_a_query_of_many_words(tiny):
+    index, rows = tiny
+    first, second = rows["src/pool.py"][0], rows["src/pool.py"][-1]
+    other = rows["src/session.py"][0]
+    pairs = [(other, 1.0), (first, 0.95), (second, 0.9)]
+    stage = FileCoherence(context_of(index), weight=0.2, long=4)
+    # Short query: as without the setting (see the coherence test above).
+    assert _run(stage, "pool", pairs) == [(first, 1.15), (other, 1.1081), (second, 0.9)]
+    # 8 content words: the unit is 0.2 x 4/8 = 0.1; pool 0.95 + 0.1 = 1.05, session
+    # 1.0 + 0.1 x 1.0 / 1.85 = 1.0541 keeps its lead.
+    assert _run(stage, LONG_QUERY, pairs) == [(other, 1.0541), (first, 1.05), (second, 0.9)]
+
+
+def test_long_is_left_out_of_the_config_when_off_and_checked(tiny):
+    index, _ = tiny
+    context = context_of(index)
+    assert "long" not in PathTerms(context).config()
+    assert FileCoherence(context, weight=0.5, long=0).config() == {"weight": 0.5}
+    assert FileCoherence(context, weight=0.5, long=6).config() == {"weight": 0.5, "long": 6}
+    for bad in (-1, 2.5, True, "6"):
+        with pytest.raises(InputError, match="long must be a whole number"):
+            PathTerms(context, long=bad)
 
 
 def test_path_prior_demotes_tests_unless_the_query_asks_for_them(tiny):
