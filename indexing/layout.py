@@ -12,6 +12,8 @@ Layout (format version 2)::
         files.parquet   (path, size, mtime_ns, chunks): what the tree looked like
         labels.npy      stable int64 label of each row
         vectors-<encoder id>.npy   one vector set per encoder
+        token-counts-<encoder id>.npy   the corpus's token counts, for an encoder whose
+                                        vectors depend on them (static, corpus SIF)
         <component>/    one folder per component (dense/, binary/, lexical/, ...)
       .tmp-<stamp>/     a generation being built
       .tmp-CURRENT-<random>   a pointer being written
@@ -33,8 +35,8 @@ from retriever.errors import IndexFormatError
 
 __all__ = [
     "CURRENT", "LOCK", "GITIGNORE", "GEN_PREFIX", "TMP_PREFIX", "MANIFEST", "CHUNKS", "FILES",
-    "LABELS", "GEN_NAME", "SEGMENT", "vectors_file", "check_segment", "inside", "read_small",
-    "read_bytes",
+    "LABELS", "GEN_NAME", "SEGMENT", "vectors_file", "counts_file", "check_segment", "inside",
+    "read_small", "read_bytes",
 ]
 
 CURRENT = "CURRENT"
@@ -57,6 +59,11 @@ _REBUILD = "Rebuild it with `retriever index PATH --force`."
 def vectors_file(encoder_id: str) -> str:
     """The file name of one encoder's vector set in a generation."""
     return f"vectors-{check_segment(encoder_id, 'encoder id')}.npy"
+
+
+def counts_file(encoder_id: str) -> str:
+    """The file name of the token counts one encoder's vectors were weighted by."""
+    return f"token-counts-{check_segment(encoder_id, 'encoder id')}.npy"
 
 
 def check_segment(name: object, what: str) -> str:

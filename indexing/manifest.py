@@ -157,6 +157,11 @@ def _check(manifest: dict, path: Path) -> None:
             fail(f"{where}signature", "a string")
         if not isinstance(encoder.get("relative", []), list):
             fail(f"{where}relative", "a list of config keys")
+        corpus = encoder.get("corpus")
+        if corpus is not None and not (isinstance(corpus, dict) and isinstance(
+                corpus.get("chunks"), int) and not isinstance(corpus["chunks"], bool)
+                and corpus["chunks"] >= 0):
+            fail(f"{where}corpus", "an object with the chunk count its token counts came from")
         if need(encoder, "dim", (int,), where, "a dimension") < 1:
             fail(f"{where}dim", "a dimension >= 1")
     paths = set()

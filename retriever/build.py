@@ -44,7 +44,8 @@ __all__ = ["BuildReport", "Progress", "build_generation", "git_commit", "documen
            "DenseSpec", "EncoderSlot", "MAIN", "portable_config", "resolved_config",
            "same_encoder"]
 
-# progress(stage, done, total): stage is "chunk", "embed" or "index".
+# progress(stage, done, total): stage is "chunk", "count" (token counts for a corpus-weighted
+# encoder), "embed" or "index".
 Progress = Callable[[str, int, int], None]
 
 
@@ -160,8 +161,10 @@ def build_generation(
             report.timings["chunk"] = time.perf_counter() - started
             mark = time.perf_counter()
             labels = chunk_labels(out / CHUNKS, out / LABELS)
-            for slot in encoders:
-                embed_slot(slot, out, previous, to_text, report, progress, cache)
+            # Each slot as built: an encoder weighted by its corpus comes back bound to the
+            # token counts, whose fingerprint the manifest must record.
+            encoders = [embed_slot(slot, out, previous, to_text, report, progress, cache)
+                        for slot in encoders]
             report.warnings.extend(getattr(cache, "problems", ()))
             report.timings["embed"] = time.perf_counter() - mark
             mark = time.perf_counter()
@@ -181,6 +184,7 @@ def build_generation(
                     "dim": slot.encoder.dim, "fingerprint": slot.encoder.fingerprint(),
                     "tier": slot.tier,
                     **({"signature": sig} if (sig := stat_signature(slot.encoder)) else {}),
+                    **({"corpus": slot.corpus} if slot.corpus is not None else {}),
                 } for slot in encoders],
                 components=components,
                 counts={"files": report.files, "chunks": report.chunks, "skipped": len(listed)},

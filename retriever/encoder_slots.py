@@ -12,7 +12,7 @@ from typing import Any
 from retriever.components import new_vector_index
 
 __all__ = ["MAIN", "DenseSpec", "EncoderSlot", "stat_signature", "same_encoder",
-           "portable_config", "resolved_config"]
+           "corpus_bound", "portable_config", "resolved_config"]
 
 
 MAIN = "main"
@@ -51,6 +51,9 @@ class EncoderSlot:
             ``fingerprint()``).
         dense: the vector index to build on its vectors.
         tier: ``"dense"`` (a transformer) or ``"fast"`` (a static encoder).
+        corpus: for an encoder bound to its corpus's token counts (``wants_corpus``), what
+            the manifest records of them (``{"chunks": N}``, the chunks they were counted
+            over); None otherwise.
     """
 
     id: str
@@ -58,6 +61,7 @@ class EncoderSlot:
     encoder: Any
     dense: DenseSpec
     tier: str = "dense"
+    corpus: dict | None = None
 
 
 def stat_signature(encoder) -> str | None:
@@ -78,6 +82,17 @@ def same_encoder(entry: dict, encoder) -> bool:
     if signature is not None and entry.get("signature") == signature:
         return True
     return entry["fingerprint"] == encoder.fingerprint()
+
+
+def corpus_bound(entry: dict, encoder, generation):
+    """``encoder`` bound to the token counts a generation stored for the manifest encoder
+    ``entry``, when its vectors depend on its corpus (``wants_corpus``) and it has none
+    bound yet; else ``encoder`` itself. Queries must be weighted as the documents were, and
+    the fingerprint that proves it covers the counts."""
+    if (not getattr(encoder, "wants_corpus", False) or encoder.counts_digest is not None
+            or "corpus" not in entry):
+        return encoder
+    return encoder.with_counts(generation.token_counts(entry["id"]))
 
 
 def portable_config(config: dict, index_dir: Path) -> dict:

@@ -8,13 +8,14 @@ same way: one plain segment resolving to a real file or folder inside the genera
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
 
 import numpy as np
 
-from indexing.layout import CHUNKS, LABELS, inside, vectors_file
+from indexing.layout import CHUNKS, LABELS, counts_file, inside, read_small, vectors_file
 from indexing.manifest import read_manifest
 from indexing.table import check_chunk_schema, open_labels, open_vectors, read_table
 from retriever.components import component_class
@@ -23,6 +24,8 @@ from retriever.errors import IndexFormatError, RetrieverError
 __all__ = ["Generation"]
 
 _REBUILD = "Rebuild the index with `retriever index PATH --force`."
+# A token-count file holds one int64 per row of a static model's table (61,000 rows: 0.5 MB).
+_COUNTS_LIMIT = 64 << 20
 
 
 class Generation:
@@ -82,6 +85,21 @@ class Generation:
         dim = self.encoder(encoder_id)["dim"]
         path = inside(self.path, vectors_file(encoder_id), kind="file")
         return open_vectors(path, rows=self.chunk_count, dim=dim)
+
+    def token_counts(self, encoder_id: str) -> np.ndarray:
+        """The int64 token counts one encoder's vectors were weighted by (its manifest entry
+        says ``corpus``); IndexFormatError when the file is missing or not such an array."""
+        path = inside(self.path, counts_file(encoder_id), kind="file")
+        try:
+            counts = np.load(io.BytesIO(read_small(path, _COUNTS_LIMIT)), allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise IndexFormatError(
+                f"{path} is not a token-count array ({exc}). {_REBUILD}") from exc
+        if counts.ndim != 1 or counts.dtype != np.int64 or (len(counts) and counts.min() < 0):
+            raise IndexFormatError(
+                f"{path} holds {counts.dtype} of shape {counts.shape}, not one non-negative "
+                f"int64 count per token. {_REBUILD}")
+        return counts
 
     def labels(self) -> np.ndarray:
         labels = open_labels(inside(self.path, LABELS, kind="file"))

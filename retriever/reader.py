@@ -13,6 +13,7 @@ from indexing.quantize import RowMap
 from indexing.store import current_generation
 from indexing.table import rows_to_chunks
 from retriever.build import same_encoder
+from retriever.encoder_slots import corpus_bound
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
 from retriever.generation import Generation
 from retriever.hits import ChunkRows
@@ -130,8 +131,7 @@ class Index(IndexSearch):
         self._need_vectors()
         if self._encoder is None:
             encoder = manifest_encoder(self._encoder_entry, self.directory)
-            self._check_encoder(encoder)
-            self._encoder = encoder
+            self._encoder = self._check_encoder(encoder)
         return self._encoder
 
     def component(self, role: str):
@@ -144,9 +144,9 @@ class Index(IndexSearch):
 
     def use_encoder(self, encoder) -> None:
         """Query with ``encoder`` (an instance, e.g. one already loaded); it must have the
-        fingerprint of the encoder that built the index (EncoderMismatchError otherwise)."""
-        self._check_encoder(encoder)
-        self._encoder = encoder
+        fingerprint of the encoder that built the index (EncoderMismatchError otherwise).
+        An encoder that weights tokens by its corpus is bound to the index's own counts."""
+        self._encoder = self._check_encoder(encoder)
         with self._encoded_lock:
             self._encoded.clear()
 
@@ -158,9 +158,12 @@ class Index(IndexSearch):
                 "`retriever index PATH --force`."
             )
 
-    def _check_encoder(self, encoder) -> None:
+    def _check_encoder(self, encoder):
+        """``encoder`` (bound to the index's token counts where it weights by them), when it
+        is the one that built the index; EncoderMismatchError otherwise."""
         self._need_vectors()
         spec = self._encoder_entry
+        encoder = corpus_bound(spec, encoder, self._opened)
         if not same_encoder(spec, encoder):
             raise EncoderMismatchError(
                 f"The index at {self.directory} was built with the {spec['name']} encoder "
@@ -170,6 +173,7 @@ class Index(IndexSearch):
                 "built it, or rebuild the index with this encoder: "
                 "`retriever index PATH --force --encoder ...`."
             )
+        return encoder
 
     def info(self) -> dict:
         """The manifest plus where the index lives, the absolute source root (``root``; the

@@ -19,6 +19,7 @@ import numpy as np
 from indexing.quantize import RowMap
 from retriever import registry
 from retriever.build import resolved_config, same_encoder
+from retriever.encoder_slots import corpus_bound
 from retriever.errors import EncoderMismatchError, IndexFormatError, InputError
 from retriever.generation import Generation
 
@@ -78,7 +79,9 @@ class TierVectors:
 
     def _query_encoder(self):
         spec = self._spec
-        encoder = manifest_encoder(spec, self._directory, f"a {self.tier}-tier encoder")
+        encoder = corpus_bound(
+            spec, manifest_encoder(spec, self._directory, f"a {self.tier}-tier encoder"),
+            self._generation)
         if not same_encoder(spec, encoder):
             raise EncoderMismatchError(
                 f"The {self.tier}-tier encoder of the index at {self._directory} "

@@ -26,8 +26,9 @@ __all__ = ["ErrorHandlingGroup", "out", "err", "progress_bar", "silenced"]
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)
 
-_STAGES = {"chunk": "Chunking files", "embed": "Embedding chunks", "index": "Writing indexes",
-           "encode": "Encoding", "search": "Searching", "eval": "Evaluating"}
+_STAGES = {"chunk": "Chunking files", "count": "Counting tokens", "embed": "Embedding chunks",
+           "index": "Writing indexes", "encode": "Encoding", "search": "Searching",
+           "eval": "Evaluating"}
 # Where the outermost group keeps the raw command line, for the nested ones to read.
 _ARGS = "retriever.args"
 

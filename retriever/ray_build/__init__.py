@@ -136,6 +136,10 @@ def index(
     plan = plan_tree(path, **settings)
     root, index_dir, live, walked = plan.root, plan.index_dir, plan.live, plan.walked
     slots, stale, query_encoder = plan.slots, plan.stale, plan.query_encoder
+    # An encoder weighted by its corpus's token counts (the fast tier's static one) needs
+    # every chunk counted before it can embed one, and embeds thousands of chunks a second
+    # on one core: the assembling build embeds it, the cluster the others.
+    everything, slots = slots, [s for s in slots if not getattr(s.encoder, "wants_corpus", False)]
     walk_options, chunker_entry = plan.walk_options, plan.chunker_entry
     if not stale(live):
         return _opened(index_dir, query_encoder, RayBuildReport(
@@ -177,7 +181,7 @@ def index(
     report = build_generation(
         index_dir, read_items([work / shard_name(key) for key, _ in shards], skipped, notes,
                           vectors),
-        encoders=slots, chunker_entry=chunker_entry, lexical_config={}, text_style="code",
+        encoders=everything, chunker_entry=chunker_entry, lexical_config={}, text_style="code",
         extra_manifest={
             "source": {"root": os.path.relpath(root, index_dir.resolve()),
                        "commit": git_commit(root)},

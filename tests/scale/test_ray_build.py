@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,3 +138,22 @@ def test_cli_index_with_ray_builds_what_a_local_build_does(cluster, repo, tmp_pa
     _same_index(retriever.open(tmp_path / "ray"), local)
     mixed = runner.invoke(app, ["index", str(repo), "--ray", "auto", "--workers", "2"])
     assert mixed.exit_code == 1 and "leave out --workers" in mixed.output
+
+
+def test_ray_build_of_both_tiers_equals_the_local_build(cluster, repo, tmp_path,
+                                                        tiny_model_dir):
+    # The fast tier's static encoder weights tokens by the tree's counts, which only the
+    # whole chunk table gives: the assembling build embeds it, the cluster the transformer.
+    settings = {"encoder": "sentence-transformers", "tier": "full",
+                "encoder_config": {"model": str(tiny_model_dir)},
+                "fast_model": str(Path(__file__).resolve().parents[1] / "data" / "static_model")}
+    local = retriever.index(repo, index_dir=tmp_path / "local", cache=False, **settings)
+    built = ray_build.index(repo, index_dir=tmp_path / "ray", shard_files=3, **settings)
+    report = built.last_build
+    assert report.rebuilt and report.cached == len(local)  # the transformer's, from shards
+    assert report.embedded == len(local)  # the static vectors, in the assembling build
+    _same_index(built, local)
+    fast = Generation(built.generation)
+    np.testing.assert_array_equal(fast.vectors("fast"),
+                                  Generation(local.generation).vectors("fast"))
+    assert "corpus" in fast.encoder("fast")
