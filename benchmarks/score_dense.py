@@ -30,10 +30,12 @@ from ranking_eval import Repo, evaluate, open_repos, scorable, split  # noqa: E4
 
 
 def open_dense(annotations: Path, trees: Path, index_root: Path, names: list[str], *,
-               encoder: str | None, model: str | None, open_only: bool) -> list[Repo]:
+               encoder: str | None, model: str | None, open_only: bool,
+               corpus_sif: float = 0.0) -> list[Repo]:
+    config = {**({"model": model} if model else {}),
+              **({"corpus_sif": corpus_sif} if corpus_sif else {})}
     return open_repos(annotations, trees, index_root, names, vectors=True, open_only=open_only,
-                      index_options={"encoder": encoder,
-                                     "encoder_config": {"model": model} if model else None})
+                      index_options={"encoder": encoder, "encoder_config": config or None})
 
 
 def main() -> None:
@@ -43,6 +45,9 @@ def main() -> None:
     parser.add_argument("--encoder", default=None)
     parser.add_argument("--model", default=None)
     parser.add_argument("--open-only", action="store_true")
+    parser.add_argument("--corpus-sif", type=float, default=0.0,
+                        help="static encoder only: corpus SIF s (the fast tier of a tree: "
+                             "retriever.tree_plan.TREE_CORPUS_SIF); 0 for the model's weights")
     parser.add_argument("--repo", action="append", default=[])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -50,12 +55,14 @@ def main() -> None:
     names = args.repo or scorable(annotations, args.trees)
     started = time.monotonic()
     repos = open_dense(annotations, args.trees, args.index_root, names, encoder=args.encoder,
-                       model=args.model, open_only=args.open_only)
+                       model=args.model, open_only=args.open_only,
+                       corpus_sif=args.corpus_sif)
     built = time.monotonic() - started
     scores = evaluate(repos, lambda repo: repo.index.stage("dense"), mode="dense")
     tune, check = split(scores.per_repo)
     result = {
         "encoder": args.encoder, "model": args.model, "open_only": args.open_only,
+        "corpus_sif": args.corpus_sif,
         "repos": len(scores.per_repo), "queries": len(scores.per_query),
         "ndcg@10": round(scores.mean, 4),
         "tune": round(statistics.fmean(scores.per_repo[n] for n in tune), 4) if tune else None,

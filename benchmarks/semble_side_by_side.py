@@ -42,6 +42,7 @@ from run_semble import LEFT_OUT  # noqa: E402
 from encoders.static import DEFAULT_STATIC_MODEL, resolve_static_model  # noqa: E402
 from eval.repo_runner import run_repo_benchmark  # noqa: E402
 from eval.repos import load_repo_benchmark, score_repo_benchmark  # noqa: E402
+from retriever.tree_plan import TREE_CORPUS_SIF  # noqa: E402
 
 # Runs inside semble's virtualenv: builds each tree, answers its queries, reports spans and time.
 SEMBLE_DRIVER = r'''
@@ -112,6 +113,9 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_STATIC_MODEL,
                         help="static model: a shipped name or a Model2Vec folder")
     parser.add_argument("--mode", default="hybrid", help="our search mode (hybrid, dense...)")
+    parser.add_argument("--corpus-sif", type=float, default=TREE_CORPUS_SIF,
+                        help="our static encoder's corpus SIF s (default: what a tree's fast "
+                             "tier uses); 0 for the model's own weights")
     parser.add_argument("--repo", action="append", default=None, help="only these (repeatable)")
     parser.add_argument("--ours-first", action="store_true",
                         help="build ours before semble (to see what the order does to times)")
@@ -134,7 +138,10 @@ def main() -> None:
 
     def run_ours():
         return run_repo_benchmark(annotations, args.trees, encoder="static",
-                                  encoder_config={"model": args.model}, mode=args.mode,
+                                  encoder_config={"model": args.model,
+                                                  **({"corpus_sif": args.corpus_sif}
+                                                     if args.corpus_sif else {})},
+                                  mode=args.mode,
                                   repos=names)
 
     ours = run_ours() if args.ours_first else None
@@ -148,6 +155,7 @@ def main() -> None:
         ours = run_ours()
     report = {
         "repos": names, "model": args.model, "our_mode": args.mode,
+        "corpus_sif": args.corpus_sif,
         "order": "ours, semble" if args.ours_first else "semble, ours",
         "wall_seconds": time.perf_counter() - started,
         "semble": summary(semble_scores.per_repo,
