@@ -6,9 +6,15 @@ slows the forward pass, whose torch calls each give up the GIL and take it back.
 the parent does no per-text Python work at all: it writes a call's texts once into a
 shared-memory segment (one UTF-8 buffer and its offsets), and each worker
 (:mod:`encoders._batch_worker`, one per core but one) tokenises an interleaved share of
-them, buckets the rows by width and writes ready int32 batches (ids, lengths, the rows'
-positions) into shared-memory slots of its own. The parent's loop waits on the workers'
-pipes, reads a small message per batch, copies the slot out and hands it back.
+them a job at a time, and writes the job's rows, padded and grouped by width bucket (ids,
+lengths, the rows' positions, int32), into a shared-memory slot of its own. The parent's loop
+waits on the workers' pipes, reads a small message per job, copies each bucket's rows into
+the batch of that bucket it is filling (:class:`_Filling`: rows of every worker together)
+and hands the slot back; a batch goes out when it is full, and the part-filled ones when the
+call's last job is in. Filling batches from every worker's rows, rather than each worker its
+own, gets the first batch to the GPU after one small job a worker and leaves a handful of
+part-filled batches at the end of a call instead of a dozen a worker (measured on the H200:
+benchmarks/RESULTS.md, "Seventh pass").
 
 Workers are plain ``python -m`` processes, as :mod:`encoders._tokenise_pool`'s are (spawn
 and forkserver import the caller's main script again; fork would copy a CUDA context).
@@ -31,19 +37,22 @@ from typing import NamedTuple
 
 import numpy as np
 
-from encoders._batch_worker import slot_ints
+from encoders._batch_worker import full_rows, shape_rows, slot_ints
 from encoders._tokenise_pool import reap
 
 __all__ = ["Batch", "BatchPool", "SharedMemoryFull", "WorkerError"]
 
-# Texts a worker tokenises at a time: its share of a call is every workers-th run of these,
-# so the last runs end close together; big enough that a job's numpy calls are few.
+# Texts a worker tokenises at a time (its first job a quarter of it): its share of a call is
+# every workers-th run of these, so the last runs end close together; big enough that a
+# job's numpy calls are few. A job's rows must fit one slot (fewer where they would not).
 JOB_TEXTS = 256
 SLOTS_PER_WORKER = 4
 # Characters of text written to shared memory at a time: a longer call goes in parts (each
 # part's end batches are part-filled, so parts are large), fewer where /dev/shm is small.
 PART_CHARS = 1 << 28
 _MIN_PART_CHARS = 1 << 20
+# Texts joined and encoded at a time when they are written to shared memory.
+_WRITE_TEXTS = 512
 _SHM = Path("/dev/shm")
 
 
@@ -56,9 +65,10 @@ class SharedMemoryFull(WorkerError):
 
 
 class Batch(NamedTuple):
-    """One ready batch: ``slot`` is the pool's int32 slot array (valid until the next batch
-    is asked for); ``rows`` real rows of ``shape_rows``, each ``width`` tokens; ``dense``:
-    every real row is ``width`` tokens long (no padding to mask)."""
+    """One ready batch: ``slot`` is an int32 array in a worker slot's layout
+    (:mod:`encoders._batch_worker`; valid until the next batch is asked for); ``rows`` real
+    rows of ``shape_rows``, each ``width`` tokens; ``dense``: every real row is ``width``
+    tokens long (no padding to mask)."""
 
     slot: np.ndarray
     rows: int
@@ -116,6 +126,7 @@ class BatchPool:
         self.workers = max(1, int(workers))
         self.tokens = max(budget, max_length)
         self.max_rows = max_rows
+        self.job_texts = max(1, min(JOB_TEXTS, max_rows, self.tokens // max_length))
         self.setup = {"tokenizer": tokenizer_json, "words": words, "budget": budget,
                       "max_rows": max_rows, "max_length": max_length, "pad_id": pad_id,
                       "tokens": self.tokens, "nice": int(nice)}
@@ -187,17 +198,18 @@ class BatchPool:
         return message
 
     def _write_texts(self, texts: Sequence[str]) -> tuple[str, int]:
-        joined = "".join(texts)  # a TypeError names a text that is not a string
-        if joined.isascii():
-            data = joined.encode("ascii")
-            sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        else:
-            parts = [text.encode("utf-8", "surrogatepass") for text in texts]
-            data = b"".join(parts)
-            sizes = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        # A text's bytes are its characters unless it is not ASCII (str.isascii reads a
+        # flag), so only those are encoded alone to size them.
+        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"sequence item {i}: expected str instance, "
+                                f"{type(text).__name__} found")
+            if not text.isascii():
+                sizes[i] = len(text.encode("utf-8", "surrogatepass"))
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
-        need = offsets.nbytes + len(data)
+        need = offsets.nbytes + int(offsets[-1])
         memory = self._segments["texts"]
         if memory is None or memory.size < need:
             if memory is not None:
@@ -209,7 +221,16 @@ class BatchPool:
             memory = self._segments["texts"] = self._create(
                 size if room is None else max(min(size, room), need))
         memory.buf[: offsets.nbytes] = offsets.tobytes()
-        memory.buf[offsets.nbytes : need] = data
+        # Joined and encoded a run of texts at a time, not the whole call at once: one text
+        # with a character past U+FFFF makes a joined string four bytes a character, and
+        # the whole call's join and encode took 0.6 s of 100,000 chunks on the H200 before
+        # any worker started (benchmarks/RESULTS.md, "Seventh pass").
+        ends = offsets.tolist()
+        base = offsets.nbytes
+        for first in range(0, len(texts), _WRITE_TEXTS):
+            last = min(len(texts), first + _WRITE_TEXTS)
+            memory.buf[base + ends[first] : base + ends[last]] = "".join(
+                texts[first:last]).encode("utf-8", "surrogatepass")
         return memory.name, len(texts)
 
     def batches(self, texts: Sequence[str], *, step: int, shapes: bool) -> Iterator[Batch]:
@@ -239,9 +260,11 @@ class BatchPool:
             call = self._calls
             for index, process in enumerate(self._processes):
                 _send(process, ("call", call, {
-                    "call": call, "texts": name, "count": count, "job_texts": JOB_TEXTS,
+                    "call": call, "texts": name, "count": count, "job_texts": self.job_texts,
                     "index": index, "stride": len(self._processes), "step": step,
-                    "shapes": shapes, "base": start}))
+                    "base": start}))
+            filling = _Filling(self.tokens, self.max_rows, self.setup["budget"],
+                               self.setup["max_length"], self.setup["pad_id"], shapes)
             owners = {process.answers: process for process in self._processes}
             running = set(owners)
             while running:
@@ -251,9 +274,10 @@ class BatchPool:
                     if message[0] == "done":
                         running.discard(connection)
                         continue
-                    _, _, slot, rows, shape_rows, width, dense = message
-                    yield Batch(self._slots[slot], rows, shape_rows, width, dense)
+                    _, _, slot, buckets = message
+                    yield from filling.add(self._slots[slot], buckets)
                     _send(process, ("free", slot))
+            yield from filling.rest()
             finished = True
         finally:
             if not finished:
@@ -265,6 +289,64 @@ class BatchPool:
         self._slots = None
         self._finalizer()
         self._finalizer = weakref.finalize(self, _shut_down, self._processes, self._segments)
+
+
+class _Filling:
+    """The batches being filled, one per width bucket (-1: rows at the limit), from the
+    workers' parts; each in an array of a slot's layout, reused once it has been handed on."""
+
+    def __init__(self, tokens: int, max_rows: int, budget: int, max_length: int, pad_id: int,
+                 shapes: bool) -> None:
+        self.tokens, self.max_rows, self.budget = tokens, max_rows, budget
+        self.max_length, self.pad_id, self.shapes = max_length, pad_id, shapes
+        self.arrays: dict[int, np.ndarray] = {}
+        self.held: dict[int, int] = {}
+
+    def add(self, part: np.ndarray, buckets: tuple) -> Iterator[Batch]:
+        """Copy a part's rows (``buckets``: ``(bucket, rows)`` in the slot's order) into the
+        batches; yield each batch that fills."""
+        tokens, max_rows = self.tokens, self.max_rows
+        rows_at = ids_at = 0
+        for key, rows in buckets:
+            width = self.max_length if key == -1 else key
+            full = full_rows(width, self.budget, max_rows)
+            taken = 0
+            while taken < rows:
+                array = self.arrays.get(key)
+                if array is None:
+                    array = self.arrays[key] = np.empty(slot_ints(tokens, max_rows), np.int32)
+                held = self.held.get(key, 0)
+                count = min(rows - taken, full - held)
+                source = ids_at + taken * width
+                array[held * width : (held + count) * width] = \
+                    part[source : source + count * width]
+                source = rows_at + taken
+                array[tokens + held : tokens + held + count] = \
+                    part[tokens + source : tokens + source + count]
+                array[tokens + max_rows + held : tokens + max_rows + held + count] = \
+                    part[tokens + max_rows + source : tokens + max_rows + source + count]
+                taken += count
+                self.held[key] = held + count
+                if held + count == full:
+                    self.held[key] = 0
+                    yield Batch(array, full, full, width, key == -1)
+            rows_at += rows
+            ids_at += rows * width
+
+    def rest(self) -> Iterator[Batch]:
+        """The part-filled batches (with graph shapes: rounded up to a shape's rows, the
+        extra rows one pad token long)."""
+        for key, held in sorted(self.held.items()):
+            if not held:
+                continue
+            width = self.max_length if key == -1 else key
+            rows = shape_rows(held, full_rows(width, self.budget, self.max_rows)) \
+                if self.shapes else held
+            array = self.arrays[key]
+            array[held * width : rows * width] = self.pad_id
+            array[self.tokens + held : self.tokens + rows] = 1
+            self.held[key] = 0
+            yield Batch(array, held, rows, width, key == -1)
 
 
 def _send(process: _Process, message) -> None:

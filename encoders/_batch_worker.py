@@ -2,19 +2,27 @@
 :class:`encoders._batch_pool.BatchPool`.
 
 It reads texts from the pool's shared-memory texts segment (one UTF-8 buffer and its
-offsets), tokenises its share of them (:class:`encoders._tokenise.Tokenise`, the word path
-where it applies), sorts the rows into width buckets, and writes ready padded batches into
-its own shared-memory slots: the parent gets only ``("batch", call, slot, rows, shape_rows,
-width, dense)``, copies the slot and hands it back with ``("free", slot)``. So no text and
-no id crosses a pipe, and the parent does no per-text Python work. Rows at the token limit
-(most code chunks) get buckets of their own: such a batch has no padding (``dense``), so
-its attention needs no mask and can take the faster kernels.
+offsets), tokenises its share of them a job at a time (:class:`encoders._tokenise.Tokenise`,
+the word path where it applies), and writes each job's rows, padded and grouped by width
+bucket, into one of its own shared-memory slots: the parent gets only ``("part", call, slot,
+((bucket, rows), ...))``, copies the rows into the batches it is filling (rows of every
+worker together, :class:`encoders._batch_pool.BatchPool`) and hands the slot back with
+``("free", slot)``. So no text and no id crosses a pipe, and the parent does no per-text
+Python work. Rows at the token limit (most code chunks) get a bucket of their own (-1): such
+a batch has no padding (``dense``), so its attention needs no mask and can take the faster
+kernels.
 
-A slot holds, as int32: the ids (``shape_rows x width``, row-major) in its first ``tokens``
-entries, the lengths in the ``max_rows`` after them, then the rows' positions among the
-texts of the pool's call (``base`` plus the position in this part). With ``shapes`` on
-(CUDA graphs), a width is its bucket's and a part-filled batch is rounded up to one of a
-few row counts (:func:`shape_rows`), the extra rows of length 1.
+A slot holds, as int32: the ids in its first ``tokens`` entries (each bucket's rows in turn,
+``rows x width`` row-major, ``width`` the bucket's), the lengths in the ``max_rows`` after
+them, then the rows' positions among the texts of the pool's call (``base`` plus the position
+in this part). The parent's batches have the same layout; with graph shapes on, a part-filled
+batch is rounded up to one of a few row counts (:func:`shape_rows`), the extra rows of
+length 1.
+
+Earlier each worker filled whole batches of its own share (fourth to sixth passes in
+benchmarks/RESULTS.md): its first batch of 256-token rows came only after about 670 texts,
+and at the end of a call every worker sent a part-filled batch of every bucket at once, so
+the GPU idled at the start and ran a fifth of the work alone at the end.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 
-__all__ = ["all_shapes", "full_rows", "shape_rows", "slot_ints", "widths"]
+__all__ = ["all_shapes", "full_rows", "job_bounds", "shape_rows", "slot_ints", "widths"]
 
 
 def full_rows(width: int, budget: int, max_rows: int) -> int:
@@ -66,6 +74,18 @@ def slot_ints(tokens: int, max_rows: int) -> int:
     return tokens + 2 * max_rows
 
 
+def job_bounds(count: int, job_texts: int, stride: int) -> list[tuple[int, int]]:
+    """``(first, last)`` texts of each job of a call of ``count`` texts; worker ``i`` of
+    ``stride`` takes jobs ``i, i + stride, ...``. Each worker's first job is a quarter of
+    ``job_texts``, so the first batch is ready after a few dozen texts a worker."""
+    bounds, start = [], 0
+    while start < count:
+        size = max(1, job_texts // 4) if len(bounds) < stride else job_texts
+        bounds.append((start, min(count, start + size)))
+        start += size
+    return bounds
+
+
 def attach(name: str) -> SharedMemory:
     """Open the parent's segment without making this process its owner."""
     if sys.version_info >= (3, 13):
@@ -90,7 +110,7 @@ class _Worker:
 
         self.jobs, self.answers = jobs, answers
         self.tokenise = Tokenise(Tokenizer.from_str(setup["tokenizer"]), words=setup["words"])
-        self.budget, self.max_rows = setup["budget"], setup["max_rows"]
+        self.max_rows = setup["max_rows"]
         self.max_length, self.pad_id = setup["max_length"], setup["pad_id"]
         self.tokens = setup["tokens"]
         self.slots_memory = attach(setup["slots"])
@@ -120,7 +140,7 @@ class _Worker:
             self.answers.send(("done", call))
 
     def run(self, *, call: int, texts: str, count: int, job_texts: int, index: int,
-            stride: int, step: int, shapes: bool, base: int) -> None:
+            stride: int, step: int, base: int) -> None:
         if self.texts_memory is None or self.texts_memory.name != texts:
             if self.texts_memory is not None:
                 self.texts_memory.close()
@@ -128,55 +148,21 @@ class _Worker:
         buffer = self.texts_memory.buf
         offsets = np.ndarray((count + 1,), np.int64, buffer).tolist()
         data = buffer[8 * (count + 1) :]  # the UTF-8 bytes, after the offsets
-        pending: dict[int, list] = {}
-        held: dict[int, int] = {}
-        for job in range(index, -(-count // job_texts), stride):
-            first, last = job * job_texts, min(count, (job + 1) * job_texts)
+        for first, last in job_bounds(count, job_texts, stride)[index::stride]:
             texts_here = [str(data[offsets[i] : offsets[i + 1]], "utf-8", "surrogatepass")
                           for i in range(first, last)]
-            tokens = self.tokenise(texts_here)
-            lengths = tokens.lengths
-            starts = np.cumsum(lengths) - lengths
-            buckets = np.minimum(-(-lengths // step) * step, self.max_length)
-            # At the limit: a bucket of their own, -1 (no padding, no attention mask).
-            buckets[lengths == self.max_length] = -1
-            for key in np.unique(buckets).tolist():
-                chosen = np.flatnonzero(buckets == key)
-                width = self.max_length if key == -1 else key
-                columns = np.arange(width)
-                valid = columns[None, :] < lengths[chosen][:, None]
-                where = np.minimum(starts[chosen][:, None] + columns[None, :],
-                                   max(len(tokens.ids) - 1, 0))
-                padded = np.where(valid, tokens.ids[where], self.pad_id).astype(np.int32)
-                positions = (chosen + first + base).astype(np.int32)
-                pending.setdefault(key, []).append(
-                    (padded, lengths[chosen].astype(np.int32), positions))
-                held[key] = held.get(key, 0) + len(chosen)
-                full = full_rows(width, self.budget, self.max_rows)
-                while held[key] >= full:
-                    self._emit(call, key, self._take(pending, key, full), shapes)
-                    held[key] -= full
-        for key, rows in held.items():
-            if rows:
-                self._emit(call, key, self._take(pending, key, rows), shapes)
+            self._send_part(call, self.tokenise(texts_here), first + base, step)
         del data, buffer
 
-    @staticmethod
-    def _take(pending: dict, width: int, rows: int) -> tuple:
-        parts = pending[width]
-        ids, lengths, positions = (np.concatenate(column) for column in zip(*parts, strict=True))
-        rest = len(lengths) - rows
-        pending[width] = [(ids[rows:], lengths[rows:], positions[rows:])] if rest else []
-        return ids[:rows], lengths[:rows], positions[:rows]
-
-    def _emit(self, call: int, key: int, batch: tuple, shapes: bool) -> None:
-        ids, lengths, positions = batch
-        rows = len(lengths)
-        dense = key == -1
-        bucket = self.max_length if dense else key
-        width = bucket if shapes else int(lengths.max())
-        padded_rows = shape_rows(rows, full_rows(bucket, self.budget, self.max_rows)) \
-            if shapes else rows
+    def _send_part(self, call: int, tokens, first: int, step: int) -> None:
+        """One job's rows, grouped by width bucket, padded into a free slot."""
+        lengths = tokens.lengths
+        starts = np.cumsum(lengths) - lengths
+        buckets = np.minimum(-(-lengths // step) * step, self.max_length)
+        # At the limit: a bucket of their own, -1 (no padding, no attention mask).
+        buckets[lengths == self.max_length] = -1
+        order = np.argsort(buckets, kind="stable")
+        keys, counts = np.unique(buckets[order], return_counts=True)
         while not self.free:  # wait for the parent to hand a slot back
             message = self.jobs.recv()
             if message is None or message[0] != "free":
@@ -184,13 +170,26 @@ class _Worker:
             self.free.append(message[1])
         slot = self.free.pop()
         memory = self.slots[slot]
-        grid = memory[: padded_rows * width].reshape(padded_rows, width)
-        grid[:rows] = ids[:, :width]
-        grid[rows:] = self.pad_id
-        memory[self.tokens : self.tokens + rows] = lengths
-        memory[self.tokens + rows : self.tokens + padded_rows] = 1
-        memory[self.tokens + self.max_rows : self.tokens + self.max_rows + rows] = positions
-        self.answers.send(("batch", call, slot, rows, padded_rows, width, dense))
+        last_id = max(len(tokens.ids) - 1, 0)
+        rows_at = ids_at = 0
+        for key, rows in zip(keys.tolist(), counts.tolist(), strict=True):
+            chosen = order[rows_at : rows_at + rows]
+            width = self.max_length if key == -1 else key
+            columns = np.arange(width)
+            where = starts[chosen][:, None] + columns[None, :]
+            grid = memory[ids_at : ids_at + rows * width].reshape(rows, width)
+            if key == -1:  # every row fills the width
+                np.take(tokens.ids, where, out=grid)
+            else:
+                np.take(tokens.ids, np.minimum(where, last_id), out=grid)
+                grid[columns[None, :] >= lengths[chosen][:, None]] = self.pad_id
+            memory[self.tokens + rows_at : self.tokens + rows_at + rows] = lengths[chosen]
+            at = self.tokens + self.max_rows + rows_at
+            memory[at : at + rows] = chosen + first
+            rows_at += rows
+            ids_at += rows * width
+        self.answers.send(("part", call, slot, tuple(zip(keys.tolist(), counts.tolist(),
+                                                         strict=True))))
 
 
 def _portable(error: Exception) -> Exception:

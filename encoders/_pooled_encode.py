@@ -19,7 +19,10 @@ from encoders._batch_worker import all_shapes, slot_ints
 
 __all__ = ["PooledPath"]
 
-_STAGING = 4  # pinned buffers in turn: batches the host may run ahead of the GPU
+# Pinned buffers in turn: batches the host may run ahead of the GPU (about 10 ms each for
+# a full batch on the H200), so a parent late by a few batches (its core taken by a worker)
+# still finds the GPU busy.
+_STAGING = 8
 
 
 class PooledPath:
@@ -94,7 +97,7 @@ class PooledPath:
                 if self.cuda:
                     host, event = self.staging[count % len(self.staging)]
                     event.synchronize()  # its last copy to the device has finished
-                    np.copyto(host.numpy(), batch.slot)
+                    _copy_used(host.numpy(), batch, tokens, max_rows)
                     target = self.graphs.inputs if self.graphs is not None else self.device_slot
                     target.copy_(host, non_blocking=True)
                     event.record()
@@ -120,3 +123,12 @@ class PooledPath:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _copy_used(host: np.ndarray, batch, tokens: int, max_rows: int) -> None:
+    """The parts of a batch's slot that are read (ids, lengths, positions) into ``host``."""
+    ids = batch.shape_rows * batch.width
+    host[:ids] = batch.slot[:ids]
+    host[tokens : tokens + batch.shape_rows] = batch.slot[tokens : tokens + batch.shape_rows]
+    at = tokens + max_rows
+    host[at : at + batch.rows] = batch.slot[at : at + batch.rows]

@@ -40,9 +40,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # digits. Lowercased text, and the cased form for a cased normaliser.
 _WORDS = {True: re.compile(r"[a-z0-9]+|[^a-z0-9 \t\n\r]"),
           False: re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9 \t\n\r]")}
-# A text this many times longer (in characters) than the token limit is cut by words first:
-# a word gives at least one piece, so the words of a prefix can already fill the limit.
-_LONG = 16
+# A text is read in steps of about this many characters a token still missing, each ending
+# at a word boundary, until its words fill the limit: the words of a prefix give the same
+# first ids as the whole text. Code chunks at the 256-token limit need 3.7 characters a
+# token at the median and 4.7 at the 95th percentile (measured on 3,000 mined chunks), and
+# read to their end, 41% of the characters read were never used.
+_CHARS_PER_TOKEN = 4
 _PROBES = ("", "a", "def parse(path):\n\treturn open(path).read()  # PARSE_ME",
            "self._cache[key] = value_2 ** 3 / 1e-9; x += y || z",
            "averyveryveryverylongidentifierthatwordpiecemustsplitintomanypieces " * 3,
@@ -188,17 +191,22 @@ class Tokenise:
         return _from_rows(rows, types)
 
     def _word_ids(self, text: str) -> list[int]:
-        long = self.limit is not None and len(text) > _LONG * self.limit
-        words = self.words.findall(text[: _LONG * self.limit] if long else text)
-        if long:
-            # The prefix's last word may be cut: its whole words must fill the limit alone.
-            if len(words) - 1 >= self.limit:
-                words = words[: self.limit]
-            else:
-                words = self.words.findall(text)
-        ids = list(chain.from_iterable(map(self.pieces.__getitem__, words)))
-        if self.limit is not None:
-            del ids[self.limit :]
+        limit = self.limit
+        if limit is None:
+            ids = list(chain.from_iterable(map(self.pieces.__getitem__,
+                                               self.words.findall(text))))
+            return [*self.prefix, *ids, *self.suffix]
+        ids: list[int] = []
+        start, size = 0, len(text)
+        while start < size and len(ids) < limit:
+            end = min(size, start + max(64, _CHARS_PER_TOKEN * (limit - len(ids))))
+            # A word is letters and digits: never end a step between two of them.
+            while end < size and text[end].isalnum() and text[end - 1].isalnum():
+                end += 1
+            ids.extend(chain.from_iterable(map(self.pieces.__getitem__,
+                                               self.words.findall(text, start, end))))
+            start = end
+        del ids[limit:]
         return [*self.prefix, *ids, *self.suffix]
 
 

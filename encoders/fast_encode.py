@@ -76,8 +76,11 @@ _TOKENISE_WORKERS = 0
 # in CUDA graphs: measured on the H200 (16 cores, 100,000 mined chunks, code-minilm-v1,
 # benchmarks/results/scale/gpu_encode_h200_shm.json) 31,300 chunks/s end to end, 0.78 of
 # its forward alone (40,000), against 10,700 for the thread path in the same lease; min
-# cosine to encode fp32 0.9999994 (36,000 with the "fold" kernels below). The CPU keeps the
-# thread path and the model's modules.
+# cosine to encode fp32 0.9999994 (36,000 with the "fold" kernels below). Since the workers'
+# rows fill shared batches (encoders._batch_pool) and texts reach shared memory in runs:
+# 44,600 chunks/s against 35,400 for the earlier pool in the same call, 0.88 of the forward
+# alone (benchmarks/results/scale/gpu_encode_h200_fill.json). The CPU keeps the thread path
+# and the model's modules.
 _BATCH_WORKERS = {"cuda": -1, "cpu": 0}
 _FORWARD = {"cuda": "graphs", "cpu": "module"}
 # How the fused BERT forward does its element-wise work (encoders._bert_forward.KERNELS). On
@@ -105,15 +108,17 @@ _RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _RUNNERS_LOCK = threading.Lock()
 
 
-def fast_runner(model, *, precision: str = "auto", batch_tokens: int | None = None
-                ) -> FastEncoder | None:
-    """The :class:`FastEncoder` over ``model`` with these settings, made once per model;
+def fast_runner(model, *, precision: str = "auto", batch_tokens: int | None = None,
+                batch_workers: int | None = None) -> FastEncoder | None:
+    """The :class:`FastEncoder` over ``model`` with these settings, made once per model and
+    settings (two encoders that differ only in ``batch_workers`` get runners of their own);
     None when the model cannot take the fast path."""
     with _RUNNERS_LOCK:
         runners = _RUNNERS.setdefault(model, {})
-        key = (precision, batch_tokens)
+        key = (precision, batch_tokens, batch_workers)
         if key not in runners:
-            runners[key] = (FastEncoder(model, precision=precision, batch_tokens=batch_tokens)
+            runners[key] = (FastEncoder(model, precision=precision, batch_tokens=batch_tokens,
+                                        batch_workers=batch_workers)
                             if fast_path_supported(model) else None)
         return runners[key]
 
@@ -273,7 +278,9 @@ class FastEncoder:
             self.close()  # /dev/shm is too small for the default workers: the thread path
             self.batch_workers = 0
         results: torch.Tensor | None = None
-        with torch.inference_mode(), self._autocast():
+        # The fused forward holds half weights and must not run under autocast (its layer
+        # norms would come out in float32 and the next in-place matmul refuse them).
+        with torch.inference_mode(), self._autocast_for_forward():
             for window_start, rows, batch, count in self._produced(texts):
                 if batch is None:  # a window finished
                     if progress is not None:
@@ -304,7 +311,9 @@ class FastEncoder:
     def _autocast_for_forward(self):
         import contextlib
 
-        return self._autocast() if self._bert is None else contextlib.nullcontext()
+        # Batches with type ids take the model's modules (see _forward), under autocast.
+        fused = self._bert is not None and self.zero_types
+        return contextlib.nullcontext() if fused else self._autocast()
 
     def _unit_rows(self, ids, lengths, dense: bool = False):
         """Unit rows of a batch already on the device (ids padded, lengths per row; dense:

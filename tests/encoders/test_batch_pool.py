@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from encoders._batch_pool import BatchPool, WorkerError
-from encoders._batch_worker import all_shapes, full_rows, shape_rows
+from encoders._batch_worker import all_shapes, full_rows, job_bounds, shape_rows
 from encoders._bert_forward import bert_forward_supported
 from encoders.fast_encode import FastEncoder
 from encoders.sentence import SentenceTransformerEncoder
@@ -292,3 +292,49 @@ def test_worker_nice_runs_the_workers_below_the_encoding_process(tiny):
         assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids] == [own] * 2
     finally:
         plain.close()
+
+
+def test_jobs_cover_every_text_once_and_start_small():
+    for count, job, stride in ((0, 256, 3), (1, 256, 3), (100, 8, 3), (1000, 256, 15)):
+        bounds = job_bounds(count, job, stride)
+        covered = [i for first, last in bounds for i in range(first, last)]
+        assert covered == list(range(count))
+        # Each worker's first job is a quarter of a job, so the first batch comes early.
+        assert all(last - first <= max(1, job // 4) for first, last in bounds[:stride])
+        assert all(last - first <= job for first, last in bounds)
+
+
+def test_batches_are_filled_from_every_workers_rows(tiny):
+    fast = FastEncoder(tiny, batch_tokens=512, forward="module")
+    texts = _texts(600, seed=11)
+    pool = BatchPool(fast.tokenizer.to_str(), workers=3, words=True, budget=512,
+                     max_rows=64, max_length=fast.max_length, pad_id=fast.pad_id)
+    part_filled: dict[tuple[int, bool], int] = {}
+    rows = 0
+    try:
+        for batch in pool.batches(texts, step=32, shapes=True):
+            rows += batch.rows
+            if batch.rows < full_rows(batch.width, 512, 64):
+                key = (batch.width, batch.dense)
+                part_filled[key] = part_filled.get(key, 0) + 1
+    finally:
+        pool.close()
+    assert rows == len(texts)
+    # One part-filled batch a bucket at most (the call's rest), not one a worker and bucket.
+    assert part_filled and max(part_filled.values()) == 1
+
+
+def test_texts_past_the_basic_plane_reach_the_workers_intact(tiny, monkeypatch):
+    import encoders._batch_pool as batch_pool
+
+    # One such character makes a joined string four bytes a character; the texts are written
+    # in runs, and every run's bytes must land at its texts' offsets.
+    monkeypatch.setattr(batch_pool, "_WRITE_TEXTS", 7)
+    texts = _texts(40, seed=12)
+    texts[3] = "def smile():\n    return '\U0001f600' * 3  # naïve"
+    fast = FastEncoder(tiny, batch_tokens=512, batch_workers=2, forward="bert")
+    try:
+        vectors = fast.encode(texts)
+    finally:
+        fast.close()
+    np.testing.assert_allclose(vectors, _reference(tiny, texts), atol=1e-5)

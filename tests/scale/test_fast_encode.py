@@ -148,3 +148,16 @@ def test_compile_falls_back_to_eager_where_it_cannot_compile(tiny_model_dir, mon
     np.testing.assert_allclose(vectors, _reference(model, texts), atol=1e-5)
     # One text: a one-row batch, doubled for the compiled graph and cut back.
     np.testing.assert_allclose(fast.encode(texts[:1]), vectors[:1], atol=1e-6)
+
+
+def test_runners_are_kept_per_batch_workers_too(tiny_model_dir):
+    model = SentenceTransformerEncoder(model=str(tiny_model_dir))._model()
+    plain = fast_runner(model)
+    pooled = fast_runner(model, batch_workers=1)
+    try:
+        # Two encoders differing only in batch_workers used to share one runner.
+        assert pooled is not plain and pooled is fast_runner(model, batch_workers=1)
+        assert (plain.batch_workers, pooled.batch_workers) == (0, 1)
+        assert fast_runner(model, batch_workers=0) is not plain  # asked for, not the default
+    finally:
+        pooled.close()

@@ -111,3 +111,21 @@ def test_token_arrays_concatenate_in_order():
     joined = Tokens.concatenate([fast(texts[:7]), fast(texts[7:30]), fast(texts[30:])])
     assert split_rows(joined) == _expected(tokenizer, texts)
     assert split_rows(fast([])) == []
+
+
+@pytest.mark.parametrize("max_length", [256, 16])
+def test_the_word_path_reads_long_texts_in_steps_with_the_same_ids(max_length):
+    # Long identifiers and punctuation runs at every offset around a step's end: a step must
+    # never end inside a word, and the steps' words must give the ids of the whole text.
+    tokenizer = _tokenizer(max_length)
+    fast = Tokenise(tokenizer)
+    rng = np.random.default_rng(1)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789"))
+    texts = []
+    for _ in range(300):
+        words = ["".join(rng.choice(letters, size=int(rng.integers(1, 40))))
+                 for _ in range(int(rng.integers(1, 400)))]
+        gaps = rng.choice([" ", "_", ".", "\n", "(", "", " "], size=len(words))
+        texts.append("".join(w + g for w, g in zip(words, gaps, strict=True)))
+    assert any(len(text) > 4 * max_length for text in texts)
+    assert split_rows(fast(texts)) == _expected(tokenizer, texts)
