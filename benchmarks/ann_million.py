@@ -4,6 +4,8 @@ A million 384-d vectors (1.5 GB) cannot come back from the GPU machine (16 MiB a
 the whole measurement runs there, in two warm calls (the tree, the model and the FAISS
 wheel do not fit one transfer). Nothing here needs tree-sitter or the engine's indexes:
 
+    # here, once: the default model (merged) packed into CARRY (a git-ignored .carry-* folder)
+    python benchmarks/ann_million.py pack --model code-minilm-v1 --carry CARRY
     # call 1 (carry the default model's packed folder): mine, encode throughput, embed
     python3 benchmarks/ann_million.py unpack --carry CARRY --out M
     python3 benchmarks/ann_million.py mine --work W --target 1001000 --offsets 0 15 ...
@@ -333,6 +335,38 @@ def cmd_microbench(args) -> dict:
             "load_average": os.getloadavg()}
 
 
+def pack_model(source: Path, carry: Path) -> dict:
+    """``source`` (a sentence-transformers folder) as ``unpack`` reads it: ``carry/base`` with
+    the word embeddings in int8 (a float scale a row), every other float weight in float16,
+    ``model.safetensors`` compressed (``model.safetensors.xz``), the other files as they are
+    (code-minilm-v1: 31 MB)."""
+    import lzma
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    base = carry / "base"
+    shutil.rmtree(carry, ignore_errors=True)
+    shutil.copytree(source, base, ignore=shutil.ignore_patterns(
+        "model.safetensors", "__pycache__", "*.py"))
+    packed = {}
+    for name, value in load_file(str(source / "model.safetensors")).items():
+        if name.endswith("embeddings.word_embeddings.weight"):
+            scale = np.abs(value).max(axis=1, keepdims=True) / 127.0
+            packed[name + "@int8"] = np.clip(np.rint(value / scale), -127, 127).astype(np.int8)
+            packed[name + "@scale"] = scale.astype(np.float32)
+        else:
+            packed[name] = value.astype(np.float16) if value.dtype == np.float32 else value
+    plain = base / "model.safetensors"
+    save_file(packed, str(plain))
+    # The strongest preset: what the call may carry is 64 MiB, the working tree included.
+    with open(plain, "rb") as data, lzma.open(plain.with_name("model.safetensors.xz"), "wb",
+                                              preset=9 | lzma.PRESET_EXTREME) as sink:
+        shutil.copyfileobj(data, sink)
+    plain.unlink()
+    return {"carry_bytes": sum(p.stat().st_size for p in carry.rglob("*") if p.is_file())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -349,6 +383,10 @@ def main() -> None:
     p.add_argument("--work", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--settings", help="gpu_encode.py's result: its fastest exact variant")
+    p = sub.add_parser("pack", help="a model folder packed to carry (int8 word embeddings, "
+                       "float16 for the rest, xz)")
+    p.add_argument("--model", required=True, help="a model name or folder")
+    p.add_argument("--carry", required=True)
     p = sub.add_parser("unpack", help="the packed model folder (int8 word embeddings, xz)")
     p.add_argument("--carry", required=True)
     p.add_argument("--out", required=True)
@@ -375,6 +413,11 @@ def main() -> None:
     for p in sub.choices.values():
         p.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.command == "pack":
+        from encoders.models import resolve_model
+
+        print(json.dumps(pack_model(resolve_model(args.model), Path(args.carry))))
+        return
     if args.command == "unpack":
         from gpu_code_encoder import _unpack_base
 

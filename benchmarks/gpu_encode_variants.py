@@ -39,13 +39,16 @@ def variants(args, cuda: bool) -> list[dict]:
     runs.append({"variant": "pool-bert", **batch, "forward": "bert"})
     if cuda:
         # The graphs with each kernel choice of the fused forward (encoders._bert_forward),
-        # at this budget and at twice it (262,144 tokens by default), and other worker counts.
-        wide = 2 * (args.budget or 131072)
+        # at this budget, at twice, half and a quarter of it (262,144, 65,536 and 32,768
+        # tokens by default), and other worker counts.
+        budget = args.budget or 131072
         for kernels in KERNELS:
             name = "pool-graphs" if kernels == "eager" else f"pool-graphs-{kernels}"
             graphs = {**batch, "forward": "graphs", "kernels": kernels}
             runs.append({"variant": name, **graphs})
-            runs.append({"variant": f"{name}-{wide // 1024}k", **graphs, "batch_tokens": wide})
+            for tokens in (2 * budget, budget // 2, budget // 4):
+                runs.append({"variant": f"{name}-{tokens // 1024}k", **graphs,
+                             "batch_tokens": tokens})
             for workers in args.graph_workers or []:
                 runs.append({"variant": f"{name}-w{workers}", **graphs, "batch_workers": workers})
             for nice in (5, 15):  # workers below the parent (os.nice), so it launches on time
