@@ -3,37 +3,20 @@ its settings, and one text (an interactive query) through the model on the calli
 
 from __future__ import annotations
 
-import threading
-import weakref
-
 import numpy as np
 
-from encoders.fast_encode import FastEncoder, fast_path_supported, fast_runner
+from encoders.fast_encode import FastEncoder, fast_runner
 
 __all__ = ["runner_for", "encode_alone"]
-
-# fast_runner keeps one runner per model and (precision, batch_tokens) but takes no
-# batch_workers; runners with a set number of batch workers are kept here the same way:
-# weakly, so a model dropped from encoders.runtime's cache takes its runners with it.
-_RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_RUNNERS_LOCK = threading.Lock()
 
 
 def runner_for(model, *, precision: str, batch_tokens: int | None,
                batch_workers: int | None) -> FastEncoder | None:
-    """The fast path's runner over ``model`` with these settings, made once per model; None
-    when the model cannot take the fast path. ``batch_workers`` None: the fast path's own
-    choice (:func:`encoders.fast_encode.fast_runner`)."""
-    if batch_workers is None:
-        return fast_runner(model, precision=precision, batch_tokens=batch_tokens)
-    with _RUNNERS_LOCK:
-        runners = _RUNNERS.setdefault(model, {})
-        key = (precision, batch_tokens, batch_workers)
-        if key not in runners:
-            runners[key] = (FastEncoder(model, precision=precision, batch_tokens=batch_tokens,
-                                        batch_workers=batch_workers)
-                            if fast_path_supported(model) else None)
-        return runners[key]
+    """The fast path's runner over ``model`` with these settings, made once per model and
+    settings by :func:`encoders.fast_encode.fast_runner`; None when the model cannot take
+    the fast path. ``batch_workers`` None: the fast path's own choice."""
+    return fast_runner(model, precision=precision, batch_tokens=batch_tokens,
+                       batch_workers=batch_workers)
 
 
 def encode_alone(fast, text: str) -> np.ndarray:
