@@ -226,13 +226,13 @@ _UNFITTED = Calibrator(weights={"coverage": 4.0, "rank": -0.5}, bias=-2.5,
 
 # fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by hand)
 FINGERPRINT = '0fa44fc8441df78891c21558c89def01'  # the default model's: cosine features need it
-CONFIDENT = 0.29
+CONFIDENT = 0.3
 FITTED_BY = (
     'python benchmarks/calibrate.py fit --fingerprint 0fa44fc8441df78891c21558c89def01 '
     "--out '<calib>' --write, on the rows of: python benchmarks/calibrate.py collect --mode "
     "lexical --index-root '<lex-idx>' --out '<calib>'; python benchmarks/calibrate.py "
-    "collect --mode hybrid --mode dense --index-root '<idx-half-hyb>' --out '<calib>' (tune "
-    'half and corpora only; hits = tune rows)'
+    "collect --mode hybrid --mode dense --index-root '<hyb-idx>' --out '<calib>' (tune half "
+    'and corpora only; hits = tune rows)'
 )
 FITTED: dict[str, dict] = {
     'dense/any': {'bias': -2.68057, 'log_score': False, 'hits': 50200, 'weights':
@@ -277,12 +277,12 @@ FITTED: dict[str, dict] = {
     'hybrid/raw/nocos': {'bias': -6.01921, 'log_score': False, 'hits': 38190, 'weights':
         {'best_coverage': 1.46038, 'coverage': 2.35799, 'gap': -97.3892, 'rank': -0.2801,
         'score': 100.77109, 'symbol': 0.05346, 'terms': -0.00446}},
-    'lexical/any/nocos': {'bias': -4.38499, 'log_score': False, 'hits': 48512, 'weights':
-        {'best_coverage': 2.00038, 'coverage': 2.57646, 'rank': -0.71145, 'symbol': 0.04718,
-        'terms': 0.34545}},
-    'lexical/priors/nocos': {'bias': -5.5994, 'log_score': False, 'hits': 11361, 'weights':
-        {'best_coverage': 2.93576, 'coverage': 1.51134, 'rank': -0.33904, 'score': 0.1853,
-        'symbol': -0.45847, 'terms': 0.92}},
+    'lexical/any/nocos': {'bias': -4.36847, 'log_score': False, 'hits': 48512, 'weights':
+        {'best_coverage': 2.01187, 'coverage': 2.55495, 'rank': -0.7182, 'symbol': 0.05226,
+        'terms': 0.34251}},
+    'lexical/priors/nocos': {'bias': -5.55389, 'log_score': False, 'hits': 11361, 'weights':
+        {'best_coverage': 2.9921, 'coverage': 1.436, 'rank': -0.36462, 'score': 0.18272,
+        'symbol': -0.4436, 'terms': 0.91622}},
     'lexical/raw/nocos': {'bias': -4.84061, 'log_score': True, 'hits': 37151, 'weights':
         {'best_coverage': 3.03764, 'coverage': 1.40985, 'gap': -1.75181, 'rank': -0.45622,
         'symbol': 0.30525, 'terms': 0.58047}},
