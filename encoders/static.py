@@ -32,6 +32,7 @@ web queries 0.026, so the tree builds use it and document corpora do not.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -103,10 +104,14 @@ class StaticEncoder:
         self.batch_size = batch_size
         self.corpus_sif = float(corpus_sif)
         self._path = resolve_static_model(model)
-        self._dim = int(_table_header(self._path)["embeddings"]["shape"][1])
+        header = _table_header(self._path)
+        self._dim = int(header["embeddings"]["shape"][1])
+        # Token ids with a row (a token mapping, where there is one, sets them): one count
+        # each, so binding an index's counts never loads the table or the tokenizer.
+        self._rows = (int(np.prod(header["mapping"]["shape"])) if "mapping" in header
+                      else int(header["embeddings"]["shape"][0]))
         self._model_key: tuple | None = None
-        # Bound by with_counts: the corpus's token counts, their digest and the row weights.
-        self._counts: np.ndarray | None = None
+        # Bound by with_counts: the digest of the corpus's token counts and the row weights.
         self._counts_digest: str | None = None
         self._token_weights: np.ndarray | None = None
 
@@ -132,13 +137,8 @@ class StaticEncoder:
 
     @property
     def table_rows(self) -> int:
-        """Token ids the table has rows for (one count each), read from the safetensors
-        header (a token mapping, where there is one, sets it): binding an index's counts
-        never loads the table or the tokenizer."""
-        header = _table_header(self._path)
-        if "mapping" in header:
-            return int(np.prod(header["mapping"]["shape"]))
-        return int(header["embeddings"]["shape"][0])
+        """Token ids the table has rows for (one count each), from the safetensors header."""
+        return self._rows
 
     @property
     def counts_digest(self) -> str | None:
@@ -155,10 +155,7 @@ class StaticEncoder:
         model = self._model()
         flats, lengths = [], []
         for start in range(0, len(texts), self.batch_size):
-            part = list(texts[start : start + self.batch_size])
-            if not all(isinstance(text, str) for text in part):
-                raise InputError("Every text to encode must be a string.")
-            flat, length = _flat_ids(model, _token_ids(model, part, self.max_tokens))
+            flat, length = self._batch_ids(model, texts[start : start + self.batch_size])
             flats.append(flat)
             lengths.append(length)
         if not flats:
@@ -202,12 +199,9 @@ class StaticEncoder:
                 f"Token counts must be {rows} non-negative integers, one per row of the "
                 f"table of {self._path}; got {counts.dtype} of shape {counts.shape}. Count "
                 "them with count_tokens on this model, or rebuild the index.")
-        bound = StaticEncoder(model=self.model, normalize=self.normalize,
-                              max_tokens=self.max_tokens, batch_size=self.batch_size,
-                              corpus_sif=self.corpus_sif)
+        bound = copy.copy(self)  # the same settings, folder and model key
         counts = counts.astype(np.int64)
         share = counts / max(int(counts.sum()), 1)
-        bound._counts = counts
         bound._counts_digest = hashlib.blake2b(counts.astype("<i8").tobytes(),
                                                digest_size=16).hexdigest()
         bound._token_weights = (self.corpus_sif / (self.corpus_sif + share)).astype(np.float32)
@@ -254,16 +248,20 @@ class StaticEncoder:
         model = self._model()
         for start in range(0, len(texts), self.batch_size):
             part = texts[start : start + self.batch_size]
-            if not all(isinstance(text, str) for text in part):
-                raise InputError("Every text to encode must be a string.")
             # No dedupe of identical texts: they are rare in code (0.2% of the semble trees'
-            # chunks) and leaving one out moves the gather slices of _mean_rows, which
+            # chunks) and leaving one out moves the gather slices of _mean_flat, which
             # changes other texts' vectors in their last bit.
-            out[start : start + len(part)] = _mean_rows(
-                model, _token_ids(model, list(part), self.max_tokens), self._token_weights)
+            out[start : start + len(part)] = _mean_flat(
+                model, *self._batch_ids(model, part), self._token_weights)
             if progress is not None:
                 progress(len(part))
         return self._normalised(out)
+
+    def _batch_ids(self, model: _Model, part: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """One batch's token ids as :func:`_flat_ids` gives them, the texts checked."""
+        if not all(isinstance(text, str) for text in part):
+            raise InputError("Every text to encode must be a string.")
+        return _flat_ids(model, _token_ids(model, list(part), self.max_tokens))
 
     def _normalised(self, out: np.ndarray) -> np.ndarray:
         if self.normalize:
@@ -322,16 +320,11 @@ def _flat_ids(model: _Model, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarr
     return flat, lengths
 
 
-def _mean_rows(model: _Model, ids: list[list[int]],
-               token_weights: np.ndarray | None = None) -> np.ndarray:
-    """The mean table row of each id list (unknown ids dropped); zeros for an empty list.
-    ``token_weights`` (one per row) scales each token's row first (the corpus weighting)."""
-    return _mean_flat(model, *_flat_ids(model, ids), token_weights)
-
-
 def _mean_flat(model: _Model, flat: np.ndarray, lengths: np.ndarray,
                token_weights: np.ndarray | None = None) -> np.ndarray:
-    """:func:`_mean_rows` of id lists given as :func:`_flat_ids` gives them.
+    """The mean table row of each text, its ids given as :func:`_flat_ids` gives them
+    (unknown ids dropped); zeros for a text without one. ``token_weights`` (one per row)
+    scales each token's row first (the corpus weighting).
 
     Each text's distinct tokens are gathered once and weighted by their counts (a code
     chunk repeats its tokens: a quarter of its tokens are distinct), in token order, and

@@ -124,7 +124,7 @@ def corpus_slot(slot: EncoderSlot, out: Path, previous: Generation | None, to_te
                 progress("count", done, report.chunks)
     bound = encoder.with_counts(counts)
     with open(out / counts_file(slot.id), "wb") as handle:
-        np.save(handle, counts.astype(np.int64), allow_pickle=False)
+        np.save(handle, counts, allow_pickle=False)
     return dataclasses.replace(slot, encoder=bound, corpus={"chunks": int(origin)}), tokens
 
 
