@@ -95,18 +95,22 @@ def load_queries(folder: Path, name: str) -> list[RepoQuery]:
     return queries
 
 
-def line_repos(packages, mined: Path, work: Path, mode: str = "lexical") -> list[Repo]:
+def line_repos(packages, mined: Path, work: Path, mode: str = "lexical", *,
+               index_options: dict | None = None) -> list[Repo]:
     """One :class:`ranking_eval.Repo` per mined package: its blanked tree indexed as code
-    under ``work/NAME`` (rebuilt only when the tree changed) and its line-level queries."""
+    under ``work/NAME`` (rebuilt only when the tree changed) and its line-level queries;
+    ``index_options`` go to ``retriever.index`` (an encoder, say: its indexes are kept apart,
+    under ``index-MODE-ENCODER``)."""
     summary = json.loads((mined / "mined.json").read_text())
     repos = []
     for name in packages:
         tree = work / name / "tree"
         if not tree.is_dir():
             make_tree(Path(summary[name]["root"]), tree)
-        options = {"lexical_only": True} if mode == "lexical" else {}
-        index = retriever.index(tree, index_dir=work / name / f"index-{mode}", cache=False,
-                                **options)
+        options = {"lexical_only": True} if mode == "lexical" else dict(index_options or {})
+        encoder = options.get("encoder")
+        folder = f"index-{mode}" + (f"-{encoder}" if encoder else "")
+        index = retriever.index(tree, index_dir=work / name / folder, cache=False, **options)
         repos.append(Repo(name, "python", index, "", load_queries(mined / name, name),
                           indexed_spans(index)))
     return repos

@@ -95,6 +95,14 @@ ALLOWED_DROP = 0.01
 STAGES = ("definitions", "path_terms", "coherence", "path_prior", "saturation")
 
 
+def index_options(args) -> dict:
+    """``retriever.index`` options of ``--encoder`` / ``--corpus-sif`` (vector modes only)."""
+    if args.mode == "lexical" or args.encoder is None:
+        return {}
+    config = {"corpus_sif": args.corpus_sif} if args.corpus_sif else None
+    return {"encoder": args.encoder, "encoder_config": config}
+
+
 def get(weights: dict, key: tuple[str, str]):
     stage, name = key
     return weights[name] if not stage else weights[stage][name]
@@ -303,6 +311,12 @@ def main() -> None:
                         help="default: rank-index (lexical) or rank-index-MODE in scratch")
     parser.add_argument("--mode", default="lexical", choices=["lexical", "dense", "hybrid"])
     parser.add_argument("--repo", action="append", default=None, help="only these")
+    parser.add_argument("--encoder", default=None,
+                        help="the encoder of new vector indexes (and of the line-level ones), "
+                             "e.g. static; default: the default model")
+    parser.add_argument("--corpus-sif", type=float, default=0.0,
+                        help="with --encoder static: corpus SIF s (a tree's fast tier: "
+                             "retriever.tree_plan.TREE_CORPUS_SIF)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", action="append", default=[],
@@ -336,9 +350,10 @@ def main() -> None:
         names = [n for n in names if n in args.repo]
         tune, check = [n for n in tune if n in names], [n for n in check if n in names]
     repos = open_repos(annotations, args.trees, args.index_root, names,
-                       vectors=args.mode != "lexical",
+                       vectors=args.mode != "lexical", index_options=index_options(args),
                        progress=lambda message: print(message, flush=True))
-    lines = line_repos(args.line, args.mined, args.line_work, args.mode) if args.line else []
+    lines = line_repos(args.line, args.mined, args.line_work, args.mode,
+                       index_options=index_options(args)) if args.line else []
     if args.action == "latency":
         write_json(args.out / f"latency-{args.mode}.json", latency(args, repos))
         return
