@@ -235,6 +235,32 @@ def unpack(back: Path, texts: Path, model: str, cache: Path, shards: Path) -> di
     return import_vectors(shards, model, cache)
 
 
+def paired(a: Path, b: Path, resamples: int = 10000) -> dict:
+    """B minus A over the semble repositories of two ``score_dense.py`` results (all 60 and
+    each half): the mean difference, its 95% bootstrap interval and the paired randomization
+    p (``eval.metrics``), as the RESULTS section reports model differences."""
+    from ranking_eval import split
+
+    from eval.metrics import bootstrap_ci, paired_test
+
+    first = json.loads(a.read_text(encoding="utf-8"))["per_repo"]
+    second = json.loads(b.read_text(encoding="utf-8"))["per_repo"]
+    names = sorted(set(first) & set(second))
+    tune, check = split({n: first[n] for n in names})
+    result = {}
+    for part, keep in (("all", names), ("tune", tune), ("check", check)):
+        diffs = [second[n] - first[n] for n in keep]
+        low, high = bootstrap_ci(diffs, resamples=resamples)
+        result[part] = {"repos": len(keep), "a": round(float(np.mean([first[n] for n in keep])), 4),
+                        "b": round(float(np.mean([second[n] for n in keep])), 4),
+                        "diff": round(float(np.mean(diffs)), 4),
+                        "ci95": [round(low, 4), round(high, 4)],
+                        "p": round(paired_test({n: first[n] for n in keep},
+                                               {n: second[n] for n in keep},
+                                               resamples=resamples), 4)}
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -279,8 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", required=True)
     p.add_argument("--cache", type=Path, required=True)
     p.add_argument("--shards", type=Path, required=True)
+    p = sub.add_parser("paired", help="B minus A over two score_dense.py results")
+    p.add_argument("a", type=Path)
+    p.add_argument("b", type=Path)
     args = parser.parse_args(argv)
-    if args.command == "pack":
+    if args.command == "paired":
+        result = paired(args.a, args.b)
+    elif args.command == "pack":
         result = pack(args.data, args.vocab, args.texts, args.carry1, args.carry2,
                       max_chunks=args.max_chunks)
     elif args.command == "train":

@@ -8,6 +8,8 @@ usage:
     # Debian source packages (Java, C#, Kotlin, Scala, Haskell, Elixir, shell: mine_debsrc.py)
     # added to a dataset mined before
     python benchmarks/mine_languages.py --debsrc DEBSRC_DIR --previous OLD_DATA --out DATA
+    # Python wheels or sdists (pip download --no-deps ...): function and file pairs
+    python benchmarks/mine_languages.py --pypi PYPI_DIR --npm NPM_DIR --deb DEB_DIR --out DATA
 
 Every archive is unpacked (tarfile for npm, ``dpkg-deb -R`` for Debian) into a temporary
 folder, refused whole when its package name is on the exclusion list
@@ -19,12 +21,16 @@ model distils on. A definition with a doc comment directly above it (``//``, ``/
 engine's ``path :: symbol`` header. Tests, examples, vendored, generated and minified files are
 skipped (:func:`chunking.paths.path_class`), as are TypeScript declaration files.
 
-Each pair gets one query style, chosen by a hash of its code: the doc comment's first sentence
-(``doc``), a web-style rewrite of it (``web``: lower-cased, no punctuation, stopwords dropped,
-sometimes the language name in front: "rust parse duration string"), or the definition's name
-split into words (``name``). Python pairs mined earlier (``encoders.train.data``) join the pool
-and get the same styles. Then :mod:`mining_pool` removes exact and near-duplicate code and mines
-hard negatives with this engine's BM25.
+Every file that opens with a module-level doc also gives file-purpose pairs
+(:mod:`mine_files`: the doc's first sentence -> the file's chunks, the doc removed; styles
+``file-doc`` and ``file-web``).
+
+Each (doc comment -> definition) pair gets one query style, chosen by a hash of its code: the
+doc comment's first sentence (``doc``), a web-style rewrite of it (``web``: lower-cased, no
+punctuation, stopwords dropped, sometimes the language name in front: "rust parse duration
+string"), or the definition's name split into words (``name``). Python pairs mined earlier
+(``encoders.train.data``) join the pool and get the same styles. Then :mod:`mining_pool`
+removes exact and near-duplicate code and mines hard negatives with this engine's BM25.
 
 Output (``--out``): ``pairs.jsonl.xz`` (query, code, negatives, source, language, style,
 split), ``chunks.jsonl.xz`` (text, source), ``manifest.json`` (per package: ecosystem, version,
@@ -67,6 +73,7 @@ MAX_FILE_BYTES = 200_000  # larger files are bundles or generated tables
 MAX_FILES = 400  # files a package, sampled by a hash of their path
 MAX_PAIRS = 1500  # pairs a package, so no one package dominates
 MAX_CHUNKS = 300  # raw chunks a package
+MAX_FILE_LEVEL = 300  # file-purpose pairs a package (mine_files.py)
 _DEFINITIONS = {"function", "method", "constructor", "macro"}
 _STOP = frozenset(
     "a an the of to in on for with by from into at as is are be been this that these those "
@@ -226,12 +233,16 @@ def file_pairs(path: str, language: str, text: str) -> list[MinedPair]:
     return pairs
 
 
-def mine_source(source: Source, *, max_pairs: int = MAX_PAIRS
+def mine_source(source: Source, *, max_pairs: int = MAX_PAIRS, file_level: bool = True
                 ) -> tuple[list[MinedPair], list[str], dict]:
-    """Pairs (at most ``max_pairs``), raw chunks (as the engine embeds them) and counts of
-    one package."""
+    """Pairs (at most ``max_pairs``, and with ``file_level`` up to :data:`MAX_FILE_LEVEL`
+    file-purpose pairs of ``mine_files``), raw chunks (as the engine embeds them) and counts
+    of one package."""
+    from mine_files import file_purpose_pairs
+
     chunker = CastChunker()
     pairs: list[MinedPair] = []
+    purpose: list[MinedPair] = []
     chunks: list[str] = []
     languages: dict[str, int] = {}
     prefix = source.name
@@ -241,6 +252,8 @@ def mine_source(source: Source, *, max_pairs: int = MAX_PAIRS
             found = file_pairs(shown, language, text)
             pairs.extend(found[: max_pairs - len(pairs)])
             languages[language] = languages.get(language, 0) + len(found)
+        if file_level and len(purpose) < MAX_FILE_LEVEL:  # mine_files: the file's own doc
+            purpose.extend(file_purpose_pairs(shown, language, text))
         if len(chunks) < MAX_CHUNKS:
             try:
                 for chunk in chunker.chunk(shown, text):
@@ -250,8 +263,9 @@ def mine_source(source: Source, *, max_pairs: int = MAX_PAIRS
                 pass
     counts = {"ecosystem": source.ecosystem, "version": source.version,
               "licence": source.licence, "sha256": source.sha256,
-              "pairs_found": len(pairs), "chunks": len(chunks), "languages": languages}
-    return pairs, chunks, counts
+              "pairs_found": len(pairs), "file_pairs_found": len(purpose),
+              "chunks": len(chunks), "languages": languages}
+    return pairs + purpose[:MAX_FILE_LEVEL], chunks, counts
 
 
 def mine_archive(archive: Path) -> tuple[str, list[MinedPair], list[str], dict | None]:
@@ -260,6 +274,10 @@ def mine_archive(archive: Path) -> tuple[str, list[MinedPair], list[str], dict |
         from mine_debsrc import mine_package
 
         return mine_package(archive)
+    if archive.name.endswith((".whl", ".tar.gz")):  # a Python wheel or sdist (pip download)
+        from mine_files import mine_python_archive
+
+        return mine_python_archive(archive)
     with tempfile.TemporaryDirectory(prefix="mine-") as work:
         if archive.suffix == ".deb":
             package = archive.name.split("_")[0]
@@ -284,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a folder of .deb files")
     parser.add_argument("--debsrc", type=Path, action="append", default=[],
                         help="a folder of Debian source packages (mine_debsrc.py fetch)")
+    parser.add_argument("--pypi", type=Path, action="append", default=[],
+                        help="a folder of Python wheels or sdists (pip download --no-deps)")
     parser.add_argument("--python-pairs", type=Path, default=None,
                         help="a folder mined by `python -m encoders.train mine`")
     parser.add_argument("--previous", type=Path, default=None,
@@ -295,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     archives = sorted(p for d in args.npm for p in d.glob("*.tgz")) + \
         sorted(p for d in args.deb for p in d.glob("*.deb")) + \
-        sorted(p.parent for d in args.debsrc for p in d.glob("*/fields.json"))
+        sorted(p.parent for d in args.debsrc for p in d.glob("*/fields.json")) + \
+        sorted(p for d in args.pypi for p in [*d.glob("*.whl"), *d.glob("*.tar.gz")])
     if args.workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 

@@ -204,9 +204,12 @@ def build_dataset(mined: Iterable[tuple[str, list, list[str], dict | None]], *, 
             continue
         split = "dev" if _dev_package(package) else "train"
         for pair in pairs:
-            candidates.append({"query": pair.query, "code": pair.code, "source": pair.source,
-                               "language": pair.language, "split": split,
-                               "name_words": pair.name_words, "package": package})
+            row = {"query": pair.query, "code": pair.code, "source": pair.source,
+                   "language": pair.language, "split": split,
+                   "name_words": pair.name_words, "package": package}
+            if pair.style.startswith("file"):  # file-purpose pairs come styled (mine_files)
+                row["style"] = pair.style
+            candidates.append(row)
         chunks.extend({"text": text, "source": package} for text in package_chunks)
         sources[package] = {**counts, "split": split}
     if python_pairs is not None:
