@@ -100,7 +100,7 @@ def line_repos(packages, mined: Path, work: Path, mode: str = "lexical", *,
     """One :class:`ranking_eval.Repo` per mined package: its blanked tree indexed as code
     under ``work/NAME`` (rebuilt only when the tree changed) and its line-level queries;
     ``index_options`` go to ``retriever.index`` (an encoder, say: its indexes are kept apart,
-    under ``index-MODE-ENCODER``)."""
+    under ``index-MODE-ENCODER-TIER``)."""
     summary = json.loads((mined / "mined.json").read_text())
     repos = []
     for name in packages:
@@ -108,8 +108,8 @@ def line_repos(packages, mined: Path, work: Path, mode: str = "lexical", *,
         if not tree.is_dir():
             make_tree(Path(summary[name]["root"]), tree)
         options = {"lexical_only": True} if mode == "lexical" else dict(index_options or {})
-        encoder = options.get("encoder")
-        folder = f"index-{mode}" + (f"-{encoder}" if encoder else "")
+        folder = "-".join([f"index-{mode}", *(str(options[key]) for key in ("encoder", "tier")
+                                              if options.get(key))])
         index = retriever.index(tree, index_dir=work / name / folder, cache=False, **options)
         repos.append(Repo(name, "python", index, "", load_queries(mined / name, name),
                           indexed_spans(index)))

@@ -108,12 +108,18 @@ class Frozen(Stage):
         return f"{self.name} (cached)"
 
 
-def first_stage(repo: Repo, mode: str, depth: int) -> Frozen:
-    """The repository's first-stage results for its queries, computed once and kept."""
+def first_stage(repo: Repo, mode: str, depth: int) -> Frozen | None:
+    """The repository's first-stage results for its queries, computed once and kept
+    (``mode="fast"``: the fast tier's vectors of a ``full`` index, None when it has none)."""
     key = (mode, depth)
     if key not in repo.cache:
         texts = [q.query for q in repo.queries]
-        stage = repo.index.stage(mode, depth=depth)
+        if mode == "fast":
+            stage = repo.index.tier_stage("fast", depth=depth)
+            if stage is None:
+                return None
+        else:
+            stage = repo.index.stage(mode, depth=depth)
         repo.cache[key] = Frozen(texts, stage(texts), f"{mode} % {depth}")
     return repo.cache[key]
 

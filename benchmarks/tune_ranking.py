@@ -54,6 +54,7 @@ from ranking_eval import (  # noqa: E402
     write_json,
 )
 
+from retriever.errors import InputError  # noqa: E402
 from retriever.ranking import code_priors  # noqa: E402
 from retriever.ranking.fitted import FILES_SATURATION, weights_for  # noqa: E402
 from retriever.ranking.fusion import Blend  # noqa: E402
@@ -96,11 +97,15 @@ STAGES = ("definitions", "path_terms", "coherence", "path_prior", "saturation")
 
 
 def index_options(args) -> dict:
-    """``retriever.index`` options of ``--encoder`` / ``--corpus-sif`` (vector modes only)."""
-    if args.mode == "lexical" or args.encoder is None:
+    """``retriever.index`` options of ``--encoder`` / ``--corpus-sif`` / ``--tier`` (vector
+    modes only)."""
+    if args.mode == "lexical":
         return {}
-    config = {"corpus_sif": args.corpus_sif} if args.corpus_sif else None
-    return {"encoder": args.encoder, "encoder_config": config}
+    found = {"tier": args.tier} if args.tier else {}
+    if args.encoder is not None:
+        config = {"corpus_sif": args.corpus_sif} if args.corpus_sif else None
+        found.update(encoder=args.encoder, encoder_config=config)
+    return found
 
 
 def get(weights: dict, key: tuple[str, str]):
@@ -123,8 +128,13 @@ def pipeline(weights: dict | None, mode: str):
     def make(repo):
         depth = 100 if weights is None else int(weights.get("depth", 100))
         if weights is not None and mode == "hybrid" and "fusion" in weights:
+            fusion = dict(weights["fusion"])
+            # A share for the fast tier's vectors, where a full index holds them (sweep
+            # fusion.fast=...; the product fuses them for corpora of code, not for trees).
+            fast = first_stage(repo, "fast", depth) if fusion.get("fast") else None
+            fusion = {**fusion, "fast": fast, "fast_weight": fusion.pop("fast", 0.0)}
             first = Blend(first_stage(repo, "dense", depth), first_stage(repo, "lexical", depth),
-                          **weights["fusion"])
+                          **fusion)
         else:
             first = first_stage(repo, mode, depth)
         return first if weights is None else first >> code_priors(repo.index, weights)
@@ -177,7 +187,10 @@ def fit(args, repos_tune, lines) -> dict:
                 if value == current:
                     continue
                 trial = put(weights, key, value)
-                value_score = objective(trial)
+                try:
+                    value_score = objective(trial)
+                except InputError:  # weights that do not fit together (shares over 1)
+                    continue
                 # Strictly better by more than rounding: ties keep the current value.
                 if value_score > best + 1e-4:
                     best, weights, changed = value_score, trial, True
@@ -221,7 +234,10 @@ def sweep(args, repos_tune, lines) -> dict:
         trial = start
         for (key, _), value in zip(grid, combination, strict=True):
             trial = put(trial, key, value)
-        value_score = objective(trial)
+        try:
+            value_score = objective(trial)
+        except InputError:  # weights that do not fit together (shares over 1)
+            continue
         values = {".".join(filter(None, key)): v
                   for (key, _), v in zip(grid, combination, strict=True)}
         rows.append({"values": values, "objective": round(value_score, 4)})
@@ -314,6 +330,10 @@ def main() -> None:
     parser.add_argument("--encoder", default=None,
                         help="the encoder of new vector indexes (and of the line-level ones), "
                              "e.g. static; default: the default model")
+    parser.add_argument("--tier", default=None, choices=["dense", "fast", "full"],
+                        help="the tier of new vector indexes (full: the transformer's and the "
+                             "fast tier's vectors, which hybrid fusion can weigh as a third "
+                             "side: fusion.fast)")
     parser.add_argument("--corpus-sif", type=float, default=0.0,
                         help="with --encoder static: corpus SIF s (a tree's fast tier: "
                              "retriever.tree_plan.TREE_CORPUS_SIF)")
