@@ -131,10 +131,10 @@ def pipeline(weights: dict | None, mode: str):
             fusion = dict(weights["fusion"])
             # A share for the fast tier's vectors, where a full index holds them (sweep
             # fusion.fast=...; the product fuses them for corpora of code, not for trees).
-            fast = first_stage(repo, "fast", depth) if fusion.get("fast") else None
-            fusion = {**fusion, "fast": fast, "fast_weight": fusion.pop("fast", 0.0)}
+            share = fusion.pop("fast", 0.0)
+            fast = first_stage(repo, "fast", depth) if share else None
             first = Blend(first_stage(repo, "dense", depth), first_stage(repo, "lexical", depth),
-                          **fusion)
+                          **fusion, fast=fast, fast_weight=share)
         else:
             first = first_stage(repo, mode, depth)
         return first if weights is None else first >> code_priors(repo.index, weights)
@@ -187,10 +187,7 @@ def fit(args, repos_tune, lines) -> dict:
                 if value == current:
                     continue
                 trial = put(weights, key, value)
-                try:
-                    value_score = objective(trial)
-                except InputError:  # weights that do not fit together (shares over 1)
-                    continue
+                value_score = objective(trial)
                 # Strictly better by more than rounding: ties keep the current value.
                 if value_score > best + 1e-4:
                     best, weights, changed = value_score, trial, True
@@ -369,11 +366,12 @@ def main() -> None:
     if args.repo:
         names = [n for n in names if n in args.repo]
         tune, check = [n for n in tune if n in names], [n for n in check if n in names]
+    options = index_options(args)
     repos = open_repos(annotations, args.trees, args.index_root, names,
-                       vectors=args.mode != "lexical", index_options=index_options(args),
+                       vectors=args.mode != "lexical", index_options=options,
                        progress=lambda message: print(message, flush=True))
     lines = line_repos(args.line, args.mined, args.line_work, args.mode,
-                       index_options=index_options(args)) if args.line else []
+                       index_options=options) if args.line else []
     if args.action == "latency":
         write_json(args.out / f"latency-{args.mode}.json", latency(args, repos))
         return
