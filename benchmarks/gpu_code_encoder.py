@@ -246,7 +246,7 @@ def paired(a: Path, b: Path, resamples: int = 10000) -> dict:
     first = json.loads(a.read_text(encoding="utf-8"))["per_repo"]
     second = json.loads(b.read_text(encoding="utf-8"))["per_repo"]
     names = sorted(set(first) & set(second))
-    tune, check = split({n: first[n] for n in names})
+    tune, check = split(names)
     result = {}
     for part, keep in (("all", names), ("tune", tune), ("check", check)):
         diffs = [second[n] - first[n] for n in keep]

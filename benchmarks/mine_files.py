@@ -37,14 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mine_comments import _NOISE  # noqa: E402
 from mine_languages import (
     MAX_CHARS,
-    MAX_CHUNKS,
+    MAX_FILE_BYTES,
+    MAX_FILES,
     MAX_PAIRS,
     MIN_LINES,
     MIN_WORDS,
     MinedPair,
     Source,
     _sha256,
-    mine_source,
     split_name,
     web_query,
 )
@@ -120,7 +120,7 @@ def _header_comment(lines: list[str], language: str) -> tuple[int, int, str] | N
     return None
 
 
-def _python_doc(lines: list[str], text: str) -> tuple[int, int, str] | None:
+def _python_doc(text: str) -> tuple[int, int, str] | None:
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError):
@@ -183,7 +183,7 @@ def file_doc(language: str, text: str) -> tuple[int, int, str] | None:
     the lines to remove, or None when the file has none."""
     lines = text.splitlines()
     if language == "python":
-        return _python_doc(lines, text)
+        return _python_doc(text)
     if language == "rust":
         return _rust_doc(lines)
     if language == "go":
@@ -293,6 +293,8 @@ def mine_python(source: Source) -> tuple[list[MinedPair], list[str], dict]:
     pairs: list[MinedPair] = []
     files = 0
     for path in sorted(source.root.rglob("*.py")):
+        if files >= MAX_FILES or len(pairs) >= MAX_PAIRS:
+            break  # no later file would be read
         relative = path.relative_to(source.root)
         if is_test_path(relative.parts) or excluded_name(relative.as_posix()) or \
                 any(p.endswith((".dist-info", ".egg-info")) for p in relative.parts):
@@ -301,7 +303,7 @@ def mine_python(source: Source) -> tuple[list[MinedPair], list[str], dict]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        if len(text) > 200_000 or files >= 400 or len(pairs) >= MAX_PAIRS:
+        if len(text) > MAX_FILE_BYTES:
             continue
         files += 1
         shown = f"{source.name}/{relative.as_posix()}"
@@ -357,7 +359,6 @@ def control(data: Path, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
-    import sys
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -369,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["MAX_CHUNKS", "control", "doc_query", "file_doc", "file_purpose_pairs", "mine_python",
-           "mine_python_archive", "mine_source", "python_source"]
+__all__ = ["control", "doc_query", "file_doc", "file_purpose_pairs", "mine_python",
+           "mine_python_archive", "python_source"]
 
 if __name__ == "__main__":
     raise SystemExit(main())
