@@ -68,7 +68,9 @@ from gpu_code_encoder import _say, _unpack_base  # noqa: E402
 
 DEPTH = 100  # the dense stage's depth in search_many (retriever.reader._FUSION_DEPTH)
 RESCORE = 4  # the binary index's default rescore_multiplier (indexing/binary.py)
-JOBS = ("mat2d", "hash", "contrastive", "mae_contrastive")
+JOBS = ("mat2d", "hash", "contrastive", "mae_contrastive", "distill", "distill_l3",
+        "distill_fast", "distill_lora")
+DEFAULT_JOBS = JOBS[:4]
 # What each model is ranked under: (layers, views); views name a dims prefix ("f128"), sign
 # codes ("codes"), codes whose 400 Hamming candidates are rescored with float query x float
 # document ("codes_rescore", the binary index's rescore="float") or float query x document
@@ -81,6 +83,10 @@ PLAN = {
     "hash": ((None, ("f384",) + CODES),),
     "contrastive": ((None, ("f384", "f128", "f64") + CODES),),
     "mae_contrastive": ((None, ("f384", "f128", "f64") + CODES),),
+    "distill": ((None, ALL_DIMS + CODES), (3, ("f384", "f128"))),
+    "distill_l3": ((None, ("f384",) + CODES), (3, ("f384",))),
+    "distill_fast": ((None, ("f384",) + CODES), (3, ("f384",))),
+    "distill_lora": ((None, ("f384",) + CODES), (3, ("f384",))),
 }
 
 
@@ -177,6 +183,9 @@ def gpu(args) -> dict:
               "--gamma", str(args.gamma), "--max-steps", str(args.max_steps),
               "--pair-steps", str(args.pair_steps), "--mae-steps", str(args.mae_steps),
               "--layer-weights", args.layer_weights, "--dim-weights", args.dim_weights,
+              "--distill", str(args.distill), "--distill-layer-weights",
+              args.distill_layer_weights, "--distill-epochs", str(args.distill_epochs),
+              "--fast-lr", str(args.fast_lr), "--lora-lr", str(args.lora_lr),
               "--max-length", str(args.max_length), "--limit", str(args.limit),
               "--threads", str(args.threads)]
     common += ["--bf16"] if args.bf16 else []
@@ -216,6 +225,9 @@ def gpu(args) -> dict:
         for name, folder in models.items():
             if (folder / "training.json").exists():
                 tar.add(folder / "training.json", arcname=f"{name}/training.json")
+        for name, folder in models.items():  # a LoRA run's adapter: a few MB
+            if (folder / "lora").is_dir():
+                tar.add(folder / "lora", arcname=f"{name}/lora")
         if (args.work / "models" / "mae" / "training.json").exists():
             tar.add(args.work / "models" / "mae" / "training.json", arcname="mae/training.json")
         for log in logs.iterdir():
@@ -290,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--carry", type=Path, default=None, help="the packed base (fallback)")
         p.add_argument("--work", type=Path, required=True)
         p.add_argument("--out", type=Path, default=None)
-        p.add_argument("--jobs", nargs="*", default=list(JOBS), choices=JOBS)
+        p.add_argument("--jobs", nargs="*", default=list(DEFAULT_JOBS), choices=JOBS)
         p.add_argument("--train-s", type=float, default=150.0,
                        help="seconds from the start by which training should end")
         p.add_argument("--grace-s", type=float, default=25.0,
@@ -312,6 +324,15 @@ def main(argv: list[str] | None = None) -> int:
                             "(the full depth weighs 1); 'paper': one random depth a step")
         p.add_argument("--dim-weights", default="128=1.5,64=2",
                        help="mat2d: DIMS=WEIGHT of the nested losses ('' : all 1)")
+        p.add_argument("--distill", type=float, default=8.0,
+                       help="distill jobs: the anchor's weight at each trained depth")
+        p.add_argument("--distill-layer-weights", default="3=1",
+                       help="distill jobs: DEPTH=WEIGHT of the shallower depths")
+        p.add_argument("--distill-epochs", type=int, default=2)
+        p.add_argument("--fast-lr", type=float, default=6e-5,
+                       help="distill_fast's learning rate (the others take --lr)")
+        p.add_argument("--lora-lr", type=float, default=2e-4,
+                       help="distill_lora's learning rate (LoRA rank 32)")
         p.add_argument("--max-length", type=int, default=256)
         p.add_argument("--threads", type=int, default=4)
         p.add_argument("--limit", type=int, default=0, help="use only this many rows (smoke)")

@@ -51,6 +51,11 @@ def _weights(spec: str) -> dict[int, float] | None:
     return {int(key): float(value) for key, value in pairs}
 
 
+# The anchored runs: the dims each trains (None: 384/256/128/64/32 at --dim-weights).
+DISTILL_JOBS = {"distill": None, "distill_l3": [384], "distill_fast": [384],
+                "distill_lora": [384]}
+
+
 def job(name: str, args) -> None:
     """One training run in its own process (see the module docstring)."""
     from dataclasses import replace
@@ -75,13 +80,26 @@ def job(name: str, args) -> None:
                f"--lr {args.lr} --max-steps {args.max_steps} --pair-steps {args.pair_steps} "
                f"--mae-steps {args.mae_steps} --mae-batch-size {args.mae_batch_size} "
                f"--gamma {args.gamma} --layer-weights '{args.layer_weights}' "
-               f"--dim-weights '{args.dim_weights}' ({name})")
+               f"--dim-weights '{args.dim_weights}' --distill {args.distill} "
+               f"--distill-layer-weights '{args.distill_layer_weights}' "
+               f"--distill-epochs {args.distill_epochs} --fast-lr {args.fast_lr} "
+               f"--lora-lr {args.lora_lr} ({name})")
     pair_recipe = {"mat2d": lambda **kw: train_matryoshka(
                        layers=True, layer_weights=_weights(args.layer_weights),
                        dim_weights=_weights(args.dim_weights), **kw),
                    "hash": lambda **kw: train_hash(bits=384, gamma=args.gamma, **kw),
                    "contrastive": train_contrastive,
-                   "mae_contrastive": train_contrastive}[name]
+                   "mae_contrastive": train_contrastive,
+                   **dict.fromkeys(DISTILL_JOBS, lambda **kw: train_matryoshka(
+                       layers=True, layer_weights=_weights(args.distill_layer_weights),
+                       dims=DISTILL_JOBS[name], distill=args.distill,
+                       dim_weights=_weights(args.dim_weights) if DISTILL_JOBS[name] is None
+                       else None, **kw))}[name]
+    if name in DISTILL_JOBS:  # whole epochs of their own, at their own learning rate
+        settings = replace(settings, epochs=args.distill_epochs,
+                           lr=args.fast_lr if name == "distill_fast" else args.lr)
+        if name == "distill_lora":  # an adapter (a few MB) is what a shipped model can be
+            settings = replace(settings, lora=True, lora_rank=32, lr=args.lora_lr)
 
     began = time.monotonic()
 
@@ -127,6 +145,8 @@ def job(name: str, args) -> None:
         mae_share = args.mae_s + 15 if name == "contrastive" else 0
         budget = deadline - time.time() - reserve - mae_share
         cap = args.pair_steps or args.max_steps if "contrastive" in name else args.max_steps
+        if name in DISTILL_JOBS:
+            cap = None  # every step of --distill-epochs
         steps = _timed_run(lambda s, out, p, dev: run_pairs(base, s, out, p, dev), settings,
                            work / f"probe-{name}", args.probe, budget, cap)
         if name == "contrastive":

@@ -8,8 +8,10 @@ the paper's: each step trains the full depth and one random shallower depth (the
 layer's output among them), with a KL term pulling the shallower similarities towards the full
 depth's. ``layer_weights`` instead trains the named depths at every step, each at its own
 weight against the full depth's 1, and no others; one random depth in six left half the
-layers at 60% of full quality after 80 steps (benchmarks/RESULTS.md, retention). The saved
-model records
+layers at 60% of full quality after 80 steps (benchmarks/RESULTS.md, retention). With
+``distill`` the named depths also answer to a frozen copy of the base: each is pulled towards
+the base's full-depth vector of every text (:mod:`encoders.train.depth_distill`), which holds
+the full depth where it was while the shallow one learns. The saved model records
 what it was trained for in ``training.json``: ``{"matryoshka": {"dims": [...], "layers":
 [...]}}``, layers the full depth alone without the 2D variant. The encoder's ``dims=`` and
 ``layers=`` (``SentenceTransformerEncoder``) refuse anything else; where the largest trained
@@ -54,6 +56,7 @@ def train_matryoshka(
     layers: bool = False,
     layer_weights: Mapping[int, float] | None = None,
     dim_weights: Mapping[int, float] | None = None,
+    distill: float = 0.0,
     hard_negatives: int | None = None,
     scale: float = 20.0,
     dev: Iterable | None = None,
@@ -76,6 +79,9 @@ def train_matryoshka(
             the embedding layer's output, which no weight excludes). The model then accepts
             only these depths and the full one. None: the paper's random depth a step.
         dim_weights: ``{dims: weight}`` of the nested losses (unnamed dims weigh 1).
+        distill: with ``layer_weights``, the weight of an anchor term at every trained depth:
+            one minus the cosine between that depth's vector of each text and the untouched
+            base's full-depth vector of it (:mod:`encoders.train.depth_distill`). 0: off.
 
     Returns:
         The run's result; dev metrics are reported at every trained dimension.
@@ -91,7 +97,14 @@ def train_matryoshka(
     depths = _check_layer_weights(layer_weights, layers, depth)
     weights = _check_dim_weights(dim_weights, dims)
     options = {"scale": scale}
-    if layers:
+    _check_distill(distill, depths)
+    if distill:
+        from encoders.train.depth_distill import DepthDistillLoss
+
+        loss = DepthDistillLoss(model, depths, dims, weights, scale, distill)
+        options["layer_weights"] = {str(d): w for d, w in sorted(depths.items())}
+        options["distill"] = distill
+    elif layers:
         inner = losses.MultipleNegativesRankingLoss(model, scale=scale)
         if depths is None:
             loss = losses.Matryoshka2dLoss(model, inner, list(dims), matryoshka_weights=weights,
@@ -124,6 +137,14 @@ def train_matryoshka(
         job.before_save = cut
     return fit(job, out=out, settings=settings, base=base_info, progress=progress,
                resume=resume, command=command)
+
+
+def _check_distill(distill: float, depths: Mapping[int, float] | None) -> None:
+    if isinstance(distill, bool) or not isinstance(distill, int | float) or distill < 0:
+        raise InputError(f"distill must be a weight >= 0, not {distill!r}.")
+    if distill and depths is None:
+        raise InputError("distill needs layers=True and layer_weights (the depths to anchor); "
+                         "the paper's random depth a step has no fixed depths to pull.")
 
 
 def _check_dims(dims: Sequence[int] | None, width: int) -> tuple[int, ...]:
