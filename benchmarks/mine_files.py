@@ -38,6 +38,7 @@ from mine_comments import _NOISE  # noqa: E402
 from mine_languages import (
     MAX_CHARS,
     MAX_FILE_BYTES,
+    MAX_FILE_LEVEL,
     MAX_FILES,
     MAX_PAIRS,
     MIN_LINES,
@@ -287,12 +288,15 @@ def python_source(archive: Path, workdir: Path) -> Source:
 
 def mine_python(source: Source) -> tuple[list[MinedPair], list[str], dict]:
     """Function pairs (docstring -> function) and file pairs of one Python package."""
-    from encoders.train.mining_sources import is_test_path
+    from encoders.train.mining_sources import is_test_path, python_files
     from encoders.train.python_pairs import python_items
 
     pairs: list[MinedPair] = []
+    purpose: list[MinedPair] = []
     files = 0
-    for path in sorted(source.root.rglob("*.py")):
+    # In mining_sources' seeded hash order, so the caps sample the whole package rather than
+    # its alphabetically first modules (as mine_languages caps every other language).
+    for path in python_files(source.root):
         if files >= MAX_FILES or len(pairs) >= MAX_PAIRS:
             break  # no later file would be read
         relative = path.relative_to(source.root)
@@ -314,11 +318,14 @@ def mine_python(source: Source) -> tuple[list[MinedPair], list[str], dict]:
             pairs.append(MinedPair(query=pair.query, code=pair.code, source=shown,
                                    language="python", style="doc",
                                    name_words=split_name(symbol)))
-        pairs.extend(file_purpose_pairs(shown, "python", text))
+        if len(purpose) < MAX_FILE_LEVEL:  # file pairs capped as mine_languages caps them
+            purpose.extend(file_purpose_pairs(shown, "python", text))
     counts = {"ecosystem": source.ecosystem, "version": source.version,
               "licence": source.licence, "sha256": source.sha256,
-              "pairs_found": len(pairs), "chunks": 0, "languages": {"python": len(pairs)}}
-    return pairs[:MAX_PAIRS], [], counts
+              "pairs_found": len(pairs), "file_pairs_found": len(purpose), "chunks": 0,
+              "languages": {"python": len(pairs) + len(purpose)}}
+    pairs = pairs[:MAX_PAIRS] + purpose[:MAX_FILE_LEVEL]
+    return pairs, [], counts
 
 
 def mine_python_archive(archive: Path) -> tuple[str, list[MinedPair], list[str], dict | None]:

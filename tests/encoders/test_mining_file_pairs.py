@@ -82,3 +82,33 @@ def test_control_drops_the_file_rows_and_their_negatives(tmp_path):
     kept = list(read_jsonl(out / "pairs.jsonl.xz"))
     assert [r["code"] for r in kept] == ["f1", "f3"]
     assert kept[0]["negatives"] == [] and kept[1]["negatives"] == ["f1"]
+
+
+def _many_modules(tmp_path: Path, count: int) -> Path:
+    wheel = tmp_path / "manymods-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as handle:
+        for i in range(count):
+            handle.writestr(f"manymods/mod_{i:03d}.py",
+                            f'"""Module number {i} converts widget sizes to readable text."""\n\n'
+                            f"def size_{i}(value):\n    total = value + {i}\n    return total\n")
+        handle.writestr("manymods-1.0.dist-info/METADATA", "Name: manymods\nLicense: MIT\n")
+    return wheel
+
+
+def test_python_file_pairs_are_capped_a_package_like_other_languages(tmp_path):
+    # Every module opens with its own doc: 320 files would give at least 320 file pairs.
+    _, pairs, _, _ = mine_files.mine_python_archive(
+        _many_modules(tmp_path, mine_files.MAX_FILE_LEVEL + 20))
+    files = [p for p in pairs if p.style.startswith("file")]
+    assert len(files) == mine_files.MAX_FILE_LEVEL
+    assert len({p.source for p in files}) > 100
+
+
+def test_the_file_cap_samples_the_package_not_its_first_modules(tmp_path, monkeypatch):
+    monkeypatch.setattr(mine_files, "MAX_FILES", 10)
+    _, pairs, _, _ = mine_files.mine_python_archive(_many_modules(tmp_path, 100))
+    read = sorted({p.source for p in pairs})
+    assert len(read) == 10
+    # Sorted by path, the first ten would be mod_000 to mod_009.
+    assert read != [f"manymods/manymods/mod_{i:03d}.py" for i in range(10)]
+    assert max(int(s[-6:-3]) for s in read) > 30
