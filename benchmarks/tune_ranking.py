@@ -133,6 +133,10 @@ def pipeline(weights: dict | None, mode: str):
             # fusion.fast=...; the product fuses them for corpora of code, not for trees).
             share = fusion.pop("fast", 0.0)
             fast = first_stage(repo, "fast", depth) if share else None
+            if share and fast is None:  # else the share would score as no share at all
+                raise SystemExit(f"{repo.name}: fusion.fast weighs the fast tier's vectors, "
+                                 "which this index does not hold; build the indexes with "
+                                 "--tier full (or drop fusion.fast).")
             first = Blend(first_stage(repo, "dense", depth), first_stage(repo, "lexical", depth),
                           **fusion, fast=fast, fast_weight=share)
         else:
