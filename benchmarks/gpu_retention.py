@@ -31,6 +31,10 @@ bf16 autocast (``--lr 1e-4 --bf16``) ruined every model (benchmarks/RESULTS.md, 
     python benchmarks/gpu_retention.py gpu --ret .carry-ret --pairs .carry-e1/pairs.json.xz \\
         --texts .bench-carry/texts.parquet --work SCRATCH --out $OUT --max-steps 223 \\
         --pair-steps 160 --mae-steps 250 --no-dev --skip-base --train-s 250 --grace-s 25
+    # run 4: the distillation anchor (encoders/train/depth_distill.py), three jobs of 2 epochs
+    python benchmarks/gpu_retention.py gpu --ret .carry-ret --pairs .carry-e1/pairs.json.xz \\
+        --texts .bench-carry/texts.parquet --carry .carry-e1 --work SCRATCH --out $OUT \\
+        --jobs distill distill_l3 distill_lora --no-dev --train-s 400 --grace-s 40
     # a dry run of the same on the CPU: a random-weight 6-layer BERT of width 384 saved as
     # SCRATCH/base (so nothing is unpacked), a few rows, the three smallest groups
     python benchmarks/gpu_retention.py gpu ... --work SCRATCH --max-steps 3 --pair-steps 2 \\
