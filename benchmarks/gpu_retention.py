@@ -229,8 +229,7 @@ def gpu(args) -> dict:
         for name, folder in models.items():
             if (folder / "training.json").exists():
                 tar.add(folder / "training.json", arcname=f"{name}/training.json")
-        for name, folder in models.items():  # a LoRA run's adapter: a few MB
-            if (folder / "lora").is_dir():
+            if (folder / "lora").is_dir():  # a LoRA run's adapter: a few MB
                 tar.add(folder / "lora", arcname=f"{name}/lora")
         if (args.work / "models" / "mae" / "training.json").exists():
             tar.add(args.work / "models" / "mae" / "training.json", arcname="mae/training.json")

@@ -84,22 +84,26 @@ def job(name: str, args) -> None:
                f"--distill-layer-weights '{args.distill_layer_weights}' "
                f"--distill-epochs {args.distill_epochs} --fast-lr {args.fast_lr} "
                f"--lora-lr {args.lora_lr} ({name})")
-    pair_recipe = {"mat2d": lambda **kw: train_matryoshka(
-                       layers=True, layer_weights=_weights(args.layer_weights),
-                       dim_weights=_weights(args.dim_weights), **kw),
-                   "hash": lambda **kw: train_hash(bits=384, gamma=args.gamma, **kw),
-                   "contrastive": train_contrastive,
-                   "mae_contrastive": train_contrastive,
-                   **dict.fromkeys(DISTILL_JOBS, lambda **kw: train_matryoshka(
-                       layers=True, layer_weights=_weights(args.distill_layer_weights),
-                       dims=DISTILL_JOBS[name], distill=args.distill,
-                       dim_weights=_weights(args.dim_weights) if DISTILL_JOBS[name] is None
-                       else None, **kw))}[name]
-    if name in DISTILL_JOBS:  # whole epochs of their own, at their own learning rate
-        settings = replace(settings, epochs=args.distill_epochs,
-                           lr=args.fast_lr if name == "distill_fast" else args.lr)
-        if name == "distill_lora":  # an adapter (a few MB) is what a shipped model can be
-            settings = replace(settings, lora=True, lora_rank=32, lr=args.lora_lr)
+    if name in DISTILL_JOBS:
+        dims = DISTILL_JOBS[name]
+
+        def pair_recipe(**kw):
+            return train_matryoshka(
+                layers=True, layer_weights=_weights(args.distill_layer_weights), dims=dims,
+                dim_weights=_weights(args.dim_weights) if dims is None else None,
+                distill=args.distill, **kw)
+        # Whole epochs of their own, at their own learning rate; distill_lora trains an
+        # adapter (a few MB), which is what a shipped model can be.
+        lr = {"distill_fast": args.fast_lr, "distill_lora": args.lora_lr}.get(name, args.lr)
+        lora = {"lora": True, "lora_rank": 32} if name == "distill_lora" else {}
+        settings = replace(settings, epochs=args.distill_epochs, lr=lr, **lora)
+    else:
+        pair_recipe = {"mat2d": lambda **kw: train_matryoshka(
+                           layers=True, layer_weights=_weights(args.layer_weights),
+                           dim_weights=_weights(args.dim_weights), **kw),
+                       "hash": lambda **kw: train_hash(bits=384, gamma=args.gamma, **kw),
+                       "contrastive": train_contrastive,
+                       "mae_contrastive": train_contrastive}[name]
 
     began = time.monotonic()
 

@@ -98,11 +98,12 @@ def train_matryoshka(
     weights = _check_dim_weights(dim_weights, dims)
     options = {"scale": scale}
     _check_distill(distill, depths)
+    if depths is not None:
+        options["layer_weights"] = {str(d): w for d, w in sorted(depths.items())}
     if distill:
         from encoders.train.depth_distill import DepthDistillLoss
 
         loss = DepthDistillLoss(model, depths, dims, weights, scale, distill)
-        options["layer_weights"] = {str(d): w for d, w in sorted(depths.items())}
         options["distill"] = distill
     elif layers:
         inner = losses.MultipleNegativesRankingLoss(model, scale=scale)
@@ -117,7 +118,6 @@ def train_matryoshka(
                 model, inner, list(dims), matryoshka_weights=weights, n_layers_per_step=-1,
                 n_dims_per_step=-1, prior_layers_weight=float(depth), kl_temperature=0.0,
                 layer_weighting=lambda index: depths.get(index, 0.0))
-            options["layer_weights"] = {str(d): w for d, w in sorted(depths.items())}
     else:
         inner = infonce_loss(model, settings, len(rows), scale)
         loss = losses.MatryoshkaLoss(model, inner, list(dims), matryoshka_weights=weights)
