@@ -35,6 +35,12 @@ bf16 autocast (``--lr 1e-4 --bf16``) ruined every model (benchmarks/RESULTS.md, 
     python benchmarks/gpu_retention.py gpu --ret .carry-ret --pairs .carry-e1/pairs.json.xz \\
         --texts .bench-carry/texts.parquet --carry .carry-e1 --work SCRATCH --out $OUT \\
         --jobs distill distill_l3 distill_lora --no-dev --train-s 400 --grace-s 40
+    # run 5: two LoRA anchored runs (rank 32 and 64) for 4 epochs, depth 3 weighted 2, and
+    # each depth 3 also through an affine layer head fitted on 4,000 training pairs' texts
+    python benchmarks/gpu_retention.py gpu --ret .carry-ret --pairs .carry-e1/pairs.json.xz \\
+        --texts .bench-carry/texts.parquet --carry .carry-e1 --work SCRATCH --out $OUT \\
+        --jobs distill_lora distill_lora64 --distill-epochs 4 --distill-layer-weights 3=2 \\
+        --layer-head 4000 --skip-base --no-dev --train-s 500 --grace-s 15 --threads 4
     # a dry run of the same on the CPU: a random-weight 6-layer BERT of width 384 saved as
     # SCRATCH/base (so nothing is unpacked), a few rows, the three smallest groups
     python benchmarks/gpu_retention.py gpu ... --work SCRATCH --max-steps 3 --pair-steps 2 \\
@@ -73,7 +79,7 @@ from gpu_code_encoder import _say, _unpack_base  # noqa: E402
 DEPTH = 100  # the dense stage's depth in search_many (retriever.reader._FUSION_DEPTH)
 RESCORE = 4  # the binary index's default rescore_multiplier (indexing/binary.py)
 JOBS = ("mat2d", "hash", "contrastive", "mae_contrastive", "distill", "distill_l3",
-        "distill_fast", "distill_lora")
+        "distill_fast", "distill_lora", "distill_lora64")
 DEFAULT_JOBS = JOBS[:4]
 # What each model is ranked under: (layers, views); views name a dims prefix ("f128"), sign
 # codes ("codes"), codes whose 400 Hamming candidates are rescored with float query x float
@@ -91,6 +97,7 @@ PLAN = {
     "distill_l3": ((None, ("f384",) + CODES), (3, ("f384",))),
     "distill_fast": ((None, ("f384",) + CODES), (3, ("f384",))),
     "distill_lora": ((None, ("f384",) + CODES), (3, ("f384",))),
+    "distill_lora64": ((None, ("f384",) + CODES), (3, ("f384",))),
 }
 
 
@@ -220,17 +227,32 @@ def gpu(args) -> dict:
     models = {} if args.skip_base else {"base": args.work / "base"}
     models.update({n: args.work / "models" / n for n in args.jobs
                    if (args.work / "models" / n / "training.json").exists()})
-    summary = embed_and_rank(models, args.texts, args.ret, args.out, args.limit)
+    fit = None
+    if args.layer_head:
+        import random
+
+        from gpu_code_carry import read_pairs
+        _, _, train_rows, _ = read_pairs(args.pairs, args.limit)
+        picked = random.Random(0).sample(train_rows, min(args.layer_head, len(train_rows)))
+        fit = [q for q, _, _ in picked] + [code for _, code, _ in picked]
+    summary = embed_and_rank(models, args.texts, args.ret, args.out, args.limit, fit)
     summary["seconds"] = round(time.time() - started, 1)
     summary["device"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     (logs / "summary.json").write_text(json.dumps(summary, indent=1))
-    # At most 8 files come back: five rankings, the hash codes, this archive and the log.
+    # Files come back at most 16 MiB each: a LoRA run's adapter (5 MB at rank 32, 11 MB at
+    # 64) and layer head go in an archive of their own, the rest in runs.tar.
     with tarfile.open(args.out / "runs.tar", "w") as tar:
         for name, folder in models.items():
             if (folder / "training.json").exists():
                 tar.add(folder / "training.json", arcname=f"{name}/training.json")
-            if (folder / "lora").is_dir():  # a LoRA run's adapter: a few MB
-                tar.add(folder / "lora", arcname=f"{name}/lora")
+            own = [(folder / "lora", f"{name}/lora"),
+                   (args.out / f"layer-head-{name}.npz", f"{name}/layer-head.npz")]
+            own = [(path, arc) for path, arc in own if path.exists()]
+            if own:
+                with tarfile.open(args.out / f"runs-{name}.tar", "w") as mine:
+                    for path, arc in own:
+                        mine.add(path, arcname=arc)
+                (args.out / f"layer-head-{name}.npz").unlink(missing_ok=True)
         if (args.work / "models" / "mae" / "training.json").exists():
             tar.add(args.work / "models" / "mae" / "training.json", arcname="mae/training.json")
         for log in logs.iterdir():
@@ -238,9 +260,27 @@ def gpu(args) -> dict:
     return summary
 
 
+def fit_layer_head(shallow: np.ndarray, full: np.ndarray, ridge: float = 1e-2) -> np.ndarray:
+    """The affine map ``[x, 1] @ W`` nearest (least squares, a small ridge) from the shallow
+    vectors of some training texts to the same model's full-depth vectors of them:
+    ``(d + 1, d)`` float32."""
+    x = np.hstack([shallow, np.ones((len(shallow), 1), shallow.dtype)]).astype(np.float64)
+    gram = x.T @ x + ridge * np.eye(x.shape[1])
+    return np.linalg.solve(gram, x.T @ full.astype(np.float64)).astype(np.float32)
+
+
+def apply_layer_head(vectors: np.ndarray, head: np.ndarray) -> np.ndarray:
+    moved = vectors @ head[:-1] + head[-1]
+    return (moved / np.maximum(np.linalg.norm(moved, axis=1, keepdims=True), 1e-12)).astype(
+        np.float32)
+
+
 def embed_and_rank(models: dict[str, Path], texts_file: Path, ret: Path, out: Path,
-                   limit: int) -> dict:
-    """Embed the texts and queries with each model (and its first layers), rank every view."""
+                   limit: int, fit: list[str] | None = None) -> dict:
+    """Embed the texts and queries with each model (and its first layers), rank every view.
+
+    With ``fit`` (training texts, no benchmark text), a model's shallow depth is also ranked
+    through a layer head (:func:`fit_layer_head`) fitted on those texts: view ``L3h_f384``."""
     import pyarrow.parquet as pq
     import torch
 
@@ -272,6 +312,14 @@ def embed_and_rank(models: dict[str, Path], texts_file: Path, ret: Path, out: Pa
             ranked[f"L{layers}_" if layers else ""] = rank_views(
                 torch.from_numpy(docs).to(device), torch.from_numpy(queries).to(device),
                 plain, views)
+            if fit and layers is None:
+                fit_full = encoder.encode_documents(fit)
+            elif fit and layers:
+                head = fit_layer_head(encoder.encode_documents(fit), fit_full)
+                np.savez(out / f"layer-head-{name}.npz", head=head, layers=layers)
+                ranked[f"L{layers}h_"] = rank_views(
+                    *(torch.from_numpy(apply_layer_head(v, head)).to(device)
+                      for v in (docs, queries)), plain, ("f384",))
             summary["models"][f"{name}@{layers or 'all'}"] = round(time.monotonic() - began, 1)
             _say("ranked", name, layers, summary["models"][f"{name}@{layers or 'all'}"])
         write_rankings(out / f"rank-{name}.npz", ranked,
@@ -345,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
                             "(at most --max-steps) instead of --max-steps")
         p.add_argument("--no-dev", dest="dev", action="store_false",
                        help="no dev metrics before and after (saves their time)")
+        p.add_argument("--layer-head", type=int, default=0, metavar="PAIRS",
+                       help="also rank each shallow depth through an affine head fitted on "
+                            "this many training pairs' texts (0: none)")
         p.add_argument("--skip-base", action="store_true",
                        help="rank no views of the untrained base (a rerun has them)")
     p = sub.add_parser("baseline")

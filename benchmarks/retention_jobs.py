@@ -53,7 +53,8 @@ def _weights(spec: str) -> dict[int, float] | None:
 
 # The anchored runs: the dims each trains (None: 384/256/128/64/32 at --dim-weights).
 DISTILL_JOBS = {"distill": None, "distill_l3": [384], "distill_fast": [384],
-                "distill_lora": [384]}
+                "distill_lora": [384], "distill_lora64": [384]}
+LORA_RANKS = {"distill_lora": 32, "distill_lora64": 64}  # the adapter runs: rank a job
 
 
 def job(name: str, args) -> None:
@@ -94,8 +95,9 @@ def job(name: str, args) -> None:
                 distill=args.distill, **kw)
         # Whole epochs of their own, at their own learning rate; distill_lora trains an
         # adapter (a few MB), which is what a shipped model can be.
-        lr = {"distill_fast": args.fast_lr, "distill_lora": args.lora_lr}.get(name, args.lr)
-        lora = {"lora": True, "lora_rank": 32} if name == "distill_lora" else {}
+        lr = args.lora_lr if name in LORA_RANKS else {"distill_fast": args.fast_lr}.get(
+            name, args.lr)
+        lora = {"lora": True, "lora_rank": LORA_RANKS[name]} if name in LORA_RANKS else {}
         settings = replace(settings, epochs=args.distill_epochs, lr=lr, **lora)
     else:
         pair_recipe = {"mat2d": lambda **kw: train_matryoshka(
