@@ -8,6 +8,10 @@ adapter is a folder (``encoders/weights/NAME/``) holding::
     adapter_config.json        peft's LoraConfig as training saved it (r, lora_alpha, ...)
     adapter_model.safetensors  peft's lora_A / lora_B matrices
     MODEL.md                   recipe, data, command, metrics
+    training.json              (optional) the training manifest: Matryoshka dims and layers
+
+The base may be a packaged model or another shipped adapter (merged first), so an adapter can
+stack on the default model.
 
 :func:`merged_folder` adds ``lora_alpha / r * B @ A`` to each adapted weight of the base's
 float32 weights (numpy and safetensors: neither peft nor torch), writes a complete
@@ -36,6 +40,9 @@ __all__ = ["ADAPTER_MANIFEST", "WEIGHTS", "is_adapter", "merged_folder", "shippe
 ADAPTER_MANIFEST = "adapter.json"
 FORMAT = "dense-retriever-adapter"
 WEIGHTS = Path(__file__).resolve().parent / "weights"
+# An adapter's own training manifest (optional): copied into the merged folder, where the
+# encoder reads the Matryoshka dims and layers it was trained for (encoders.cuts).
+TRAINING = "training.json"
 _PEFT_PREFIX = "base_model.model."
 
 
@@ -62,6 +69,9 @@ def _digest(folder: Path) -> str:
     for name in (ADAPTER_MANIFEST, "adapter_config.json", "adapter_model.safetensors"):
         hasher.update(name.encode())
         hasher.update((folder / name).read_bytes())
+    if (folder / TRAINING).is_file():  # absent from older adapters: their digests stay
+        hasher.update(TRAINING.encode())
+        hasher.update((folder / TRAINING).read_bytes())
     return hasher.hexdigest()
 
 
@@ -157,6 +167,10 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
         tensors = merge_weights(load_file(str(base / "model.safetensors")), config, weights)
         save_file(tensors, str(work / "model.safetensors"))
         shutil.copyfile(folder / ADAPTER_MANIFEST, work / ADAPTER_MANIFEST)
+        if (folder / TRAINING).is_file():
+            shutil.copyfile(folder / TRAINING, work / TRAINING)
+        else:  # the base's own record (a stacked adapter's base) says nothing of this model
+            (work / TRAINING).unlink(missing_ok=True)
         try:
             os.replace(work, target)
         except OSError:  # another process published it first: theirs is the same merge
