@@ -8,6 +8,9 @@ kinds are fitted on a model's vectors of training texts (:mod:`encoders.train.he
   than the raw prefix of a model never trained for it (Matryoshka without retraining).
 - ``itq``: iterative quantisation's orthogonal rotation. The sign bits of the turned vector
   (what the binary index kinds store) lose less than the raw vector's sign bits.
+- ``layer``: for a model cut to its first layers (``layers=k``, recorded in the head's info as
+  ``"layers"``): the affine map nearest to the same model's full-depth vectors of the same
+  texts, so the shallow vectors land where the full ones would. Used only at that depth.
 
 A head is one ``.npz`` file (``mean``: ``(d,)``, ``matrix``: ``(d, d)`` float32, ``info``: a
 JSON string: kind, model, what it was fitted on). Heads that ship with a model live in its
@@ -34,7 +37,7 @@ from retriever.errors import InputError
 __all__ = ["HEAD_KINDS", "HEADS_FOLDER", "Head", "head_names", "read_head", "resolve_head",
            "write_head", "write_npz"]
 
-HEAD_KINDS = ("pca", "itq", "prefix")
+HEAD_KINDS = ("pca", "itq", "prefix", "layer")
 HEADS_FOLDER = "heads"
 _SUFFIX = ".npz"
 # Keys of the file; anything else in it is refused, so a head cannot smuggle pickled objects.

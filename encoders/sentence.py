@@ -135,6 +135,12 @@ class SentenceTransformerEncoder:
         self.head = head
         self._head = None if head is None else load_head(head, model, self._path)
         self._check_matryoshka()
+        if self._head is not None and self._head.info.get("kind") == "layer" \
+                and self._head.info.get("layers") != layers:
+            # A layer head maps one depth's vectors; at another it would scramble them.
+            raise InputError(
+                f"The head {head!r} was fitted for layers={self._head.info.get('layers')}; "
+                f"pass that layers= with it (this encoder has layers={layers}).")
 
     def _check_matryoshka(self) -> None:
         """dims= and layers= against what the folder states, without loading the model."""

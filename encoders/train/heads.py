@@ -25,7 +25,7 @@ import numpy as np
 from encoders.head import HEAD_KINDS, Head, write_head, write_npz
 from retriever.errors import InputError
 
-__all__ = ["fit_heads", "itq", "pca", "train_prefix_head"]
+__all__ = ["fit_heads", "fit_layer_head", "itq", "layer_map", "pca", "train_prefix_head"]
 
 
 def pca(vectors: np.ndarray) -> np.ndarray:
@@ -88,10 +88,11 @@ def fit_heads(
     from encoders.train.inputs import load_pairs, rows_hash
 
     kinds = list(dict.fromkeys(kinds))
-    unknown = [kind for kind in kinds if kind not in HEAD_KINDS]
+    known = [kind for kind in HEAD_KINDS if kind != "layer"]  # fit_layer_head fits that one
+    unknown = [kind for kind in kinds if kind not in known]
     if unknown or not kinds:
         raise InputError(f"Unknown head kind {', '.join(map(repr, unknown)) or '(none)'}; the "
-                         f"kinds are {', '.join(HEAD_KINDS)}.")
+                         f"kinds are {', '.join(known)} (a layer head: fit_layer_head).")
     if isinstance(count, bool) or not isinstance(count, int) or count < 2:
         raise InputError(f"count must be an integer >= 2, not {count!r}.")
     pairs, _dev = load_pairs(data)
@@ -229,3 +230,64 @@ def train_prefix_head(
             "scale": scale, "held_out_pairs": int(cut), "kept_epoch": best_epoch,
             "dev_mrr_start": start, "dev_mrr": history}
     return mean, best_matrix.numpy().astype(np.float32), info
+
+
+def layer_map(shallow: np.ndarray, full: np.ndarray, *, ridge: float = 1e-2
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """A head's ``(mean, matrix)`` whose ``(x - mean) @ matrix`` is the least-squares affine
+    map (a small ``ridge``) from ``shallow`` vectors to the ``full`` vectors of the same texts.
+
+    The fit is ``[x, 1] @ [[W], [b]]``; as a head, ``mean = -b @ inv(W)``.
+
+    Raises:
+        InputError: the shapes differ, or the fitted matrix is singular.
+    """
+    if shallow.shape != full.shape or shallow.ndim != 2 or len(shallow) <= shallow.shape[1]:
+        raise InputError(f"A layer head needs as many shallow as full vectors, more rows than "
+                         f"dimensions; got {shallow.shape} and {full.shape}.")
+    x = np.hstack([shallow, np.ones((len(shallow), 1))]).astype(np.float64)
+    solved = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]),
+                             x.T @ full.astype(np.float64))
+    matrix, shift = solved[:-1], solved[-1]
+    try:
+        mean = -np.linalg.solve(matrix.T, shift)
+    except np.linalg.LinAlgError as exc:
+        raise InputError("The fitted layer map is singular; fit on more, varied pairs.") from exc
+    return mean.astype(np.float32), matrix.astype(np.float32)
+
+
+def fit_layer_head(
+    data,
+    *,
+    out: str | Path,
+    model: str,
+    layers: int,
+    count: int = 4000,
+    seed: int = 0,
+    ridge: float = 1e-2,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Head:
+    """Fit a ``layer`` head for ``model`` cut to ``layers`` on ``count`` random training pairs
+    of ``data`` (their queries and code, embedded at both depths) and write ``out/layerK.npz``.
+
+    Raises:
+        InputError: a bad count, data that is not pairs, or a depth the model was not
+            trained for (the encoder checks ``layers``).
+    """
+    from encoders.sentence import SentenceTransformerEncoder
+    from encoders.train.inputs import load_pairs, rows_hash
+
+    if isinstance(count, bool) or not isinstance(count, int) or count < 2:
+        raise InputError(f"count must be an integer >= 2, not {count!r}.")
+    pairs, _dev = load_pairs(data)
+    picked = sorted(random.Random(seed).sample(range(len(pairs)), min(count, len(pairs))))
+    texts = [pairs[i][0] for i in picked] + [pairs[i][1] for i in picked]
+    full = SentenceTransformerEncoder(model=model)
+    cut = SentenceTransformerEncoder(model=model, layers=layers)
+    mean, matrix = layer_map(_embed(cut.encode_documents, texts, f"layers {layers}", progress),
+                             _embed(full.encode_documents, texts, "full depth", progress),
+                             ridge=ridge)
+    info = {"kind": "layer", "layers": layers, "model": model, "dim": int(matrix.shape[0]),
+            "pairs": len(picked), "vectors": len(texts), "seed": seed, "ridge": ridge,
+            "data_hash": rows_hash([list(pairs[i][:2]) for i in picked])}
+    return write_head(Path(out) / f"layer{layers}.npz", mean=mean, matrix=matrix, info=info)
