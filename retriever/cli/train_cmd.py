@@ -264,7 +264,10 @@ def head_command(
                                  "heads/ folder makes them available by name."),
     kind: list[str] = typer.Option(["pca", "itq"], "--kind", help="pca (prefixes for dims=), "
                                    "itq (sign bits for the binary index kinds) or prefix (PCA "
-                                   "then InfoNCE at nested prefixes); repeatable."),
+                                   "then InfoNCE at nested prefixes); repeatable. layer: the "
+                                   "map of a --layers cut to the full depth (alone)."),
+    layers: int | None = typer.Option(None, "--layers", help="With --kind layer: the depth "
+                                      "the head is for (the model's first N layers)."),
     model: str | None = typer.Option(None, "--model", help="The model the heads are for "
                                      "[the default model]."),
     pairs: int = typer.Option(3000, "--pairs", help="Training pairs embedded (each gives its "
@@ -278,9 +281,13 @@ def head_command(
     """Fit linear heads on a model's vectors (the model is not trained; no GPU); use one with
     `retriever index PATH --encoder-option head=FILE`."""
     from encoders.sentence import DEFAULT_MODEL
-    from encoders.train.heads import fit_heads
+    from encoders.train.heads import fit_heads, fit_layer_head
 
-    there = [out_dir / f"{k}.npz" for k in kind if (out_dir / f"{k}.npz").exists()]
+    if ("layer" in kind) != (layers is not None) or ("layer" in kind and len(set(kind)) > 1):
+        raise InputError("--kind layer goes alone and with --layers N (the depth it maps to the "
+                         "full one); --layers needs --kind layer.")
+    files = [f"layer{layers}" if k == "layer" else k for k in kind]
+    there = [out_dir / f"{k}.npz" for k in files if (out_dir / f"{k}.npz").exists()]
     if there and not force:
         raise InputError(f"{', '.join(map(str, there))} exists; pass --force to replace it, or "
                          "another --out.")
@@ -288,11 +295,18 @@ def head_command(
     with silenced(quiet), progress_bar(not quiet) as bars:
         progress = None if bars is None else (
             lambda stage, done, total: bars(f"Embedding {stage}", done, total))
-        heads = fit_heads(data, out=out_dir, kinds=kind, model=name, count=pairs, seed=seed,
-                          vectors=vectors, progress=progress)
+        if layers is not None:
+            heads = {f"layer{layers}": fit_layer_head(data, out=out_dir, model=name,
+                                                      layers=layers, count=pairs, seed=seed,
+                                                      progress=progress)}
+        else:
+            heads = fit_heads(data, out=out_dir, kinds=kind, model=name, count=pairs,
+                              seed=seed, vectors=vectors, progress=progress)
+    cut = "" if layers is None else f" --encoder-option layers={layers}"
     for fitted, head in heads.items():
         path = out_dir / f"{fitted}.npz"
         out.print(Text(printable(
             f"Fitted the {fitted} head for {name} on {head.info['vectors']:,} vectors: {path}; "
-            f"use it with `retriever index PATH --model {name} --encoder-option head={path}`."
+            f"use it with `retriever index PATH --model {name}{cut} --encoder-option "
+            f"head={path}`."
         )))

@@ -83,3 +83,30 @@ def test_a_head_on_a_cached_tree_embeds_nothing_and_gives_the_same_vectors(
     query = "least recently used cache"
     assert [h.chunk_id for h in cached.search(query, k=3, mode="dense")] == \
         [h.chunk_id for h in fresh.search(query, k=3, mode="dense")]
+
+
+def test_a_layer_head_fits_from_the_cli_and_indexes_at_its_depth(repo, tiny_model_dir, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    rows = [{"query": f"compute value {i} of the cache", "code": f"def value_{i}(x):\n"
+             f"    return x * {i} + {i % 7}\n", "source": "toy"} for i in range(40)]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    fitted = runner.invoke(app, ["train", "head", "--data", str(data), "--out",
+                                 str(model / "heads"), "--model", str(model), "--kind", "layer",
+                                 "--layers", "1", "--pairs", "40", "-q"])
+    assert fitted.exit_code == 0, fitted.output
+    assert "Fitted the layer1 head" in fitted.output and "layers=1" in fitted.output
+    assert (model / "heads" / "layer1.npz").is_file()
+    built = runner.invoke(app, ["index", str(repo), "--model", str(model), "-q",
+                                "--encoder-option", "layers=1", "--encoder-option",
+                                "head=layer1"])
+    assert built.exit_code == 0, built.output
+    wrong = runner.invoke(app, ["index", str(repo), "--model", str(model), "-q", "--force",
+                                "--encoder-option", "head=layer1"])
+    assert wrong.exit_code == 1 and "fitted for layers=1" in " ".join(wrong.output.split())
+    for args in (["--kind", "layer"], ["--layers", "1"], ["--kind", "layer", "--kind", "pca",
+                                                          "--layers", "1"]):
+        bad = runner.invoke(app, ["train", "head", "--data", str(data), "--out",
+                                  str(tmp_path / "other"), "--model", str(model), "-q", *args])
+        assert bad.exit_code == 1 and "--kind layer goes alone" in " ".join(bad.output.split())
