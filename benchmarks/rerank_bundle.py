@@ -33,6 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
 # Texts are cut to this many characters before they travel: the model reads at most 256
 # tokens of query and text together, about 1,000 characters of code.
@@ -102,6 +103,10 @@ def base(args) -> None:
     if (bundle / "candidates.json.xz").is_file():
         for repo in read_xz(bundle / "candidates.json.xz")["repos"].values():
             texts += repo["texts"] + [query for query, _ in repo["queries"]]
+    for extra in args.texts or []:  # what `embed` will encode there (gpu_vectors export)
+        import pyarrow.parquet as pq
+
+        texts += pq.read_table(extra).column("text").to_pylist()
     tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
     tokenizer.no_truncation()
     used = set(range(104))  # [PAD], [unused*], [UNK], [CLS], [SEP], [MASK]
@@ -118,10 +123,14 @@ def base(args) -> None:
     target = bundle / "base"
     target.mkdir(parents=True, exist_ok=True)
     save_file(out, str(target / "pruned.safetensors"))
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json",
-                 "special_tokens_map.json", "vocab.txt"):
-        if (source / name).is_file():
-            (target / name).write_bytes((source / name).read_bytes())
+    # Every small file of the sentence-transformers folder (its pooling config too), so that
+    # the rebuilt base is an encoder as well as a cross-encoder's starting point.
+    for path in source.rglob("*"):
+        relative = path.relative_to(source)
+        if path.is_file() and path.suffix in (".json", ".txt") and \
+                "__pycache__" not in relative.parts:
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            (target / relative).write_bytes(path.read_bytes())
     identity = {"model": "all-MiniLM-L6-v2",
                 "fingerprint": content_digests(source, [b""])[0],
                 "vocab_rows": int(weights["embeddings.word_embeddings.weight"].shape[0])}
@@ -129,7 +138,10 @@ def base(args) -> None:
     print(f"{len(ids)} of {identity['vocab_rows']} token rows used by {len(texts)} texts")
 
 
-def _rebuild_base(bundle: Path, target: Path) -> dict:
+def _rebuild_base(bundle: Path, target: Path, adapter: Path | None = None) -> dict:
+    """The carried base as a float32 folder at ``target``; with ``adapter`` (a shipped LoRA
+    folder such as ``encoders/weights/code-minilm-v1``) merged into it, as
+    :func:`encoders.adapter.merged_folder` merges it here."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -142,12 +154,35 @@ def _rebuild_base(bundle: Path, target: Path) -> dict:
     table[ids.long()] = rows.float()
     weights = {k: v.float() for k, v in weights.items()}
     weights["embeddings.word_embeddings.weight"] = table
+    if adapter is not None:
+        from safetensors.numpy import load_file as load_numpy
+
+        from encoders.adapter import merge_weights
+
+        config = json.loads((adapter / "adapter_config.json").read_text())
+        merged = merge_weights({k: v.numpy() for k, v in weights.items()}, config,
+                               load_numpy(str(adapter / "adapter_model.safetensors")))
+        weights = {k: torch.from_numpy(v).contiguous() for k, v in merged.items()}
+        identity = {**identity, "merged_adapter": adapter.name}
     target.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(target / "model.safetensors"))
-    for file in source.iterdir():
-        if file.suffix in (".json", ".txt") and file.name != "identity.json":
-            (target / file.name).write_bytes(file.read_bytes())
+    for file in source.rglob("*"):
+        relative = file.relative_to(source)
+        if file.is_file() and file.suffix in (".json", ".txt") and file.name != "identity.json":
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            (target / relative).write_bytes(file.read_bytes())
     return identity
+
+
+def embed(args) -> None:
+    """(device) The carried base with ``--adapter`` merged, as an encoder: every text of
+    ``--texts`` embedded by :func:`gpu_vectors.embed` (shards for ``gpu_vectors.py import``)."""
+    from gpu_vectors import embed as embed_texts
+
+    work = Path(tempfile.mkdtemp(prefix="embed-"))
+    identity = _rebuild_base(Path(args.bundle), work / "model", Path(args.adapter))
+    summary = embed_texts(Path(args.texts), work / "model", Path(args.out))
+    print(json.dumps({**summary, "base": identity}), flush=True)
 
 
 def _step_seconds(base_dir: Path, groups: list, settings) -> float:
@@ -186,15 +221,15 @@ def _step_seconds(base_dir: Path, groups: list, settings) -> float:
 
 def gpu(args) -> None:
     """(device) Train within ``--seconds``, then score the benchmark candidates."""
-    import torch
 
-    from encoders.train.reranker import RerankSettings, load_model, score_pairs, train_reranker
+    from encoders.train.reranker import RerankSettings, train_reranker
 
     started = time.time()
     bundle, out = Path(args.bundle), Path(args.out)
     work = Path(tempfile.mkdtemp(prefix="rerank-"))
     base_dir = work / "base"
-    identity = _rebuild_base(bundle, base_dir)
+    identity = _rebuild_base(bundle, base_dir,
+                             Path(args.init_adapter) if args.init_adapter else None)
     data = read_xz(bundle / "train.json.xz")
     pool = data["pool"]
     rows = [(r["q"], pool[r["p"]], tuple(pool[n] for n in r["n"])) for r in data["rows"]
@@ -227,19 +262,50 @@ def gpu(args) -> None:
           f"dev {json.dumps(manifest['training']['dev'])}", flush=True)
     manifest["base_used_for_training"] = manifest["base"]
     manifest["base"] = {"model": identity["model"], "fingerprint": identity["fingerprint"]}
+    if identity.get("merged_adapter"):  # trained from the base with this adapter merged in
+        manifest["base"]["merged_adapter"] = identity["merged_adapter"]
     (out / "reranker.json").write_text(json.dumps(manifest, indent=1) + "\n")
     (out / "adapter.safetensors").write_bytes((artifact / "adapter.safetensors").read_bytes())
     if (bundle / "candidates.json.xz").is_file():
-        torch.backends.cuda.matmul.allow_tf32 = False  # score as the CPU will: float32
-        model, tokenizer, _ = load_model(artifact, base=str(base_dir), device=args.device)
-        candidates = read_xz(bundle / "candidates.json.xz")
-        for repo in candidates["repos"].values():
-            repo["scores"] = [score_pairs(model, tokenizer, query, [repo["texts"][i] for i in ids],
-                                          max_length=settings.max_length,
-                                          batch_size=128).astype(float).round(5).tolist()
-                              for query, ids in repo["queries"]]
-        write_xz(out / "scores.json.xz", candidates)
+        score_file(artifact, base_dir, bundle / "candidates.json.xz", out / "scores.json.xz",
+                   device=args.device, max_length=settings.max_length)
         print(f"[{time.time() - started:.0f}s] scored the candidates", flush=True)
+
+
+def score_file(artifact: Path, base_dir: Path, candidates: Path, out: Path, *, device: str,
+               max_length: int) -> None:
+    """Every (query, text) of a ``candidates`` file scored by the trained ``artifact``."""
+    import torch
+
+    from encoders.train.reranker import load_model, score_pairs
+
+    torch.backends.cuda.matmul.allow_tf32 = False  # score as the CPU will: float32
+    model, tokenizer, _ = load_model(artifact, base=str(base_dir), device=device)
+    found = read_xz(candidates)
+    for repo in found["repos"].values():
+        repo["scores"] = [score_pairs(model, tokenizer, query, [repo["texts"][i] for i in ids],
+                                      max_length=max_length,
+                                      batch_size=128).astype(float).round(5).tolist()
+                          for query, ids in repo["queries"]]
+    write_xz(out, found)
+
+
+def score(args) -> None:
+    """(device) Score ``--candidates`` with an adapter a ``gpu`` run wrote (``--artifact``)."""
+    work = Path(tempfile.mkdtemp(prefix="score-"))
+    _rebuild_base(Path(args.bundle), work / "base",
+                  Path(args.init_adapter) if args.init_adapter else None)
+    # The folder names the packaged base it merges into on the CPU; here it meets the carried
+    # copy it was trained on, whose fingerprint its manifest keeps beside.
+    artifact = work / "artifact"
+    artifact.mkdir()
+    manifest = json.loads((Path(args.artifact) / "reranker.json").read_text())
+    manifest["base"] = manifest["base_used_for_training"]
+    (artifact / "reranker.json").write_text(json.dumps(manifest))
+    (artifact / "adapter.safetensors").write_bytes(
+        (Path(args.artifact) / "adapter.safetensors").read_bytes())
+    score_file(artifact, work / "base", Path(args.candidates), Path(args.out),
+               device=args.device, max_length=args.max_length)
 
 
 if __name__ == "__main__":
@@ -252,6 +318,12 @@ if __name__ == "__main__":
     p.add_argument("--depth", type=int, default=30)
     p = commands.add_parser("base")
     p.add_argument("--bundle", required=True)
+    p.add_argument("--texts", action="append", help="a gpu_vectors.py export to cover too")
+    p = commands.add_parser("embed")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--adapter", required=True)
+    p.add_argument("--texts", required=True)
+    p.add_argument("--out", required=True)
     p = commands.add_parser("gpu")
     p.add_argument("--bundle", required=True)
     p.add_argument("--out", required=True)
@@ -263,5 +335,15 @@ if __name__ == "__main__":
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--rank", type=int, default=32)
+    p.add_argument("--init-adapter", help="a LoRA folder merged into the base before training")
+    p = commands.add_parser("score")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--artifact", required=True, help="the adapter folder a gpu run wrote")
+    p.add_argument("--candidates", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--init-adapter", help="the adapter the gpu run merged into its base")
     args = parser.parse_args()
-    {"mine": mine, "base": base, "gpu": gpu}[args.command](args)
+    {"mine": mine, "base": base, "gpu": gpu, "embed": embed,
+     "score": score}[args.command](args)

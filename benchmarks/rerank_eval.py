@@ -96,6 +96,10 @@ class Table:
 
 def candidates(args) -> None:
     repos = open_repos(args.index_root, args.trees)
+    if args.line:  # the line-level sets too, so one GPU run scores what `line` replays
+        from line_level import line_repos
+
+        repos += line_repos(args.line, args.mined, args.line_work, args.mode)
     out = {"mode": args.mode, "depth": DEPTH, "repos": {}}
     pairs = 0
     for repo in repos:
@@ -160,7 +164,7 @@ def fill(args) -> None:
 def evaluate(args) -> None:
     """Every (depth, weight) of the grid through the real stage; the best on the tune half."""
     repos = open_repos(args.index_root, args.trees)
-    table = Table(load_scores(args.scores), "code-rerank")
+    table = Table(load_scores(args.scores), args.reranker)
     tune, check = split([r.name for r in repos])
     halves = {"tune": tune, "check": check, "all": [r.name for r in repos]}
     # The first stage once a repository: a replayed stage answers exactly the same rows.
@@ -190,7 +194,8 @@ def evaluate(args) -> None:
               "command": command()}
     print("tuned on the tune half:", tuned, {h: rows[tuned][h]["ndcg@10"] for h in halves})
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"semble-{args.mode}.json").write_text(json.dumps(report, indent=1) + "\n")
+    target = args.out / f"semble-{args.mode}{args.suffix}.json"
+    target.write_text(json.dumps(report, indent=1) + "\n")
 
 
 class Memo:
@@ -219,9 +224,11 @@ def line(args) -> None:
     index = retriever.open(args.index_root / args.repo / f"index-{args.mode}")
     repo = Repo(args.repo, "python", index, "", load_queries(args.mined / args.repo, args.repo),
                 indexed_spans(index))
-    reranker = Memo(retriever.rerankers.load("code-rerank", threads=2))
+    reranker = Table(load_scores(args.scores), "scored") if args.scores else \
+        Memo(retriever.rerankers.load(args.reranker, threads=2))
     found = {"package": args.repo, "queries": len(repo.queries), "chunks": len(index)}
-    for depth, weight in ((0, 1.0), (10, 1.0), (10, 0.3), (20, 0.2), (20, 1.0)):
+    for depth, weight in ((0, 1.0), (10, 1.0), (10, 0.3), (20, 0.2), (20, 1.0),
+                          *((args.depth, w) for w in args.weights or ())):
         def make(r, depth=depth, weight=weight):
             stage = code_pipeline(r.index, mode=args.mode, depth=100)
             return stage if depth == 0 else stage >> Rerank(r.index, reranker, depth,
@@ -231,8 +238,8 @@ def line(args) -> None:
         print(label, found[label], flush=True)
     found["command"] = command()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"line-{args.repo}-{args.mode}.json").write_text(json.dumps(found, indent=1)
-                                                                 + "\n")
+    target = args.out / f"line-{args.repo}-{args.mode}{args.suffix}.json"
+    target.write_text(json.dumps(found, indent=1) + "\n")
 
 
 def verify(args) -> None:
@@ -296,6 +303,11 @@ if __name__ == "__main__":
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--mined", type=Path, help="line: the mined sets (mine_packages.py)")
     parser.add_argument("--repo", default="flask")
+    parser.add_argument("--line", action="append", help="candidates: a line-level package too")
+    parser.add_argument("--line-work", type=Path, help="candidates: line_level.py's --work")
+    parser.add_argument("--reranker", default="code-rerank", help="line: the live reranker")
+    parser.add_argument("--weights", type=float, nargs="*", help="line: blends at --depth too")
+    parser.add_argument("--suffix", default="", help="line: added to the result file's name")
     parser.add_argument("--queries", type=int, default=20)
     args = parser.parse_args()
     {"candidates": candidates, "fill": fill, "score": evaluate, "line": line,
