@@ -125,17 +125,22 @@ def base(args) -> None:
     save_file(out, str(target / "pruned.safetensors"))
     # Every small file of the sentence-transformers folder (its pooling config too), so that
     # the rebuilt base is an encoder as well as a cross-encoder's starting point.
-    for path in source.rglob("*"):
-        relative = path.relative_to(source)
-        if path.is_file() and path.suffix in (".json", ".txt") and \
-                "__pycache__" not in relative.parts:
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            (target / relative).write_bytes(path.read_bytes())
+    _copy_configs(source, target)
     identity = {"model": "all-MiniLM-L6-v2",
                 "fingerprint": content_digests(source, [b""])[0],
                 "vocab_rows": int(weights["embeddings.word_embeddings.weight"].shape[0])}
     (target / "identity.json").write_text(json.dumps(identity) + "\n")
     print(f"{len(ids)} of {identity['vocab_rows']} token rows used by {len(texts)} texts")
+
+
+def _copy_configs(source: Path, target: Path, skip: str | None = None) -> None:
+    """The ``.json`` and ``.txt`` files of a model folder, subfolders kept."""
+    for path in source.rglob("*"):
+        relative = path.relative_to(source)
+        if path.is_file() and path.suffix in (".json", ".txt") and path.name != skip and \
+                "__pycache__" not in relative.parts:
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            (target / relative).write_bytes(path.read_bytes())
 
 
 def _rebuild_base(bundle: Path, target: Path, adapter: Path | None = None) -> dict:
@@ -166,11 +171,7 @@ def _rebuild_base(bundle: Path, target: Path, adapter: Path | None = None) -> di
         identity = {**identity, "merged_adapter": adapter.name}
     target.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(target / "model.safetensors"))
-    for file in source.rglob("*"):
-        relative = file.relative_to(source)
-        if file.is_file() and file.suffix in (".json", ".txt") and file.name != "identity.json":
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            (target / relative).write_bytes(file.read_bytes())
+    _copy_configs(source, target, skip="identity.json")
     return identity
 
 
@@ -221,15 +222,13 @@ def _step_seconds(base_dir: Path, groups: list, settings) -> float:
 
 def gpu(args) -> None:
     """(device) Train within ``--seconds``, then score the benchmark candidates."""
-
     from encoders.train.reranker import RerankSettings, train_reranker
 
     started = time.time()
     bundle, out = Path(args.bundle), Path(args.out)
     work = Path(tempfile.mkdtemp(prefix="rerank-"))
     base_dir = work / "base"
-    identity = _rebuild_base(bundle, base_dir,
-                             Path(args.init_adapter) if args.init_adapter else None)
+    identity = _rebuild_base(bundle, base_dir, args.init_adapter)
     data = read_xz(bundle / "train.json.xz")
     pool = data["pool"]
     rows = [(r["q"], pool[r["p"]], tuple(pool[n] for n in r["n"])) for r in data["rows"]
@@ -293,8 +292,7 @@ def score_file(artifact: Path, base_dir: Path, candidates: Path, out: Path, *, d
 def score(args) -> None:
     """(device) Score ``--candidates`` with an adapter a ``gpu`` run wrote (``--artifact``)."""
     work = Path(tempfile.mkdtemp(prefix="score-"))
-    _rebuild_base(Path(args.bundle), work / "base",
-                  Path(args.init_adapter) if args.init_adapter else None)
+    _rebuild_base(Path(args.bundle), work / "base", args.init_adapter)
     # The folder names the packaged base it merges into on the CPU; here it meets the carried
     # copy it was trained on, whose fingerprint its manifest keeps beside.
     artifact = work / "artifact"
@@ -335,7 +333,8 @@ if __name__ == "__main__":
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--rank", type=int, default=32)
-    p.add_argument("--init-adapter", help="a LoRA folder merged into the base before training")
+    p.add_argument("--init-adapter", type=Path,
+                   help="a LoRA folder merged into the base before training")
     p = commands.add_parser("score")
     p.add_argument("--bundle", required=True)
     p.add_argument("--artifact", required=True, help="the adapter folder a gpu run wrote")
@@ -343,7 +342,8 @@ if __name__ == "__main__":
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="cuda")
     p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--init-adapter", help="the adapter the gpu run merged into its base")
+    p.add_argument("--init-adapter", type=Path,
+                   help="the adapter the gpu run merged into its base")
     args = parser.parse_args()
     {"mine": mine, "base": base, "gpu": gpu, "embed": embed,
      "score": score}[args.command](args)

@@ -305,9 +305,10 @@ if __name__ == "__main__":
     parser.add_argument("--repo", default="flask")
     parser.add_argument("--line", action="append", help="candidates: a line-level package too")
     parser.add_argument("--line-work", type=Path, help="candidates: line_level.py's --work")
-    parser.add_argument("--reranker", default="code-rerank", help="line: the live reranker")
+    parser.add_argument("--reranker", default="code-rerank",
+                        help="line: the live reranker; score: its label")
     parser.add_argument("--weights", type=float, nargs="*", help="line: blends at --depth too")
-    parser.add_argument("--suffix", default="", help="line: added to the result file's name")
+    parser.add_argument("--suffix", default="", help="line, score: added to the result file's name")
     parser.add_argument("--queries", type=int, default=20)
     args = parser.parse_args()
     {"candidates": candidates, "fill": fill, "score": evaluate, "line": line,

@@ -107,7 +107,7 @@ def file_queries(relative: str, text: str) -> list[dict]:
     return found
 
 
-def make_tree(name: str, root: Path, tree: Path, max_files: int) -> list[dict]:
+def make_tree(root: Path, tree: Path, max_files: int) -> list[dict]:
     """Copy up to ``max_files`` of the package's files (blanked) under ``tree``; its queries."""
     queries = []
     kept = 0
@@ -143,7 +143,7 @@ def package_rows(name: str, root: Path, work: Path, *, max_files: int, max_queri
                  negatives: int, depth: int) -> tuple[list[dict], dict]:
     """One package's rows ``{q, p, n, style}`` (texts, not yet pooled) and its counts."""
     tree = work / name / "tree"
-    queries = make_tree(name, root, tree, max_files)
+    queries = make_tree(root, tree, max_files)
     # A query shared by two places of one package is ambiguous: neither is its answer.
     counts: dict[str, int] = {}
     for query in queries:
@@ -174,9 +174,12 @@ def package_rows(name: str, root: Path, work: Path, *, max_files: int, max_queri
             if not candidates:
                 continue
             missed += 1
-            span = query.get("span", [0, 0])
-            positive = max(candidates, key=lambda r: min(chunks[r].end_line, span[1])
-                           - max(chunks[r].start_line, span[0]))
+            if "span" in query:
+                start, end = query["span"]
+                positive = max(candidates, key=lambda r: min(chunks[r].end_line, end)
+                               - max(chunks[r].start_line, start))
+            else:
+                positive = min(candidates, key=lambda r: chunks[r].start_line)
         words = _words(texts[positive])
         negs = [texts[r] for r in ranked
                 if not _is_target(query, chunks[r]) and not _near(_words(texts[r]), words)]

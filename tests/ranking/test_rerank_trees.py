@@ -87,6 +87,6 @@ def test_file_queries_target_any_chunk_of_their_file():
 
 def test_test_files_ask_nothing_but_stay_in_the_tree(tmp_path):
     package = _package(tmp_path / "site")
-    queries = rerank_trees.make_tree("palette", package, tmp_path / "tree", 50)
+    queries = rerank_trees.make_tree(package, tmp_path / "tree", 50)
     assert (tmp_path / "tree" / "palette" / "tests" / "test_colours.py").is_file()
     assert all("tests/" not in q["path"] for q in queries)
