@@ -299,6 +299,13 @@ def score(args) -> None:
     artifact.mkdir()
     manifest = json.loads((Path(args.artifact) / "reranker.json").read_text())
     manifest["base"] = manifest["base_used_for_training"]
+    if args.rebase:
+        # A base pruned over more texts than the training run's (a later `base --texts`)
+        # differs only in word rows the training never read; the candidates' tokens keep
+        # their packaged values, as on the CPU, where the full base is used.
+        from encoders.train.reranker_model import _resolve_base
+
+        manifest["base"] = _resolve_base(str(work / "base"))[1]
     (artifact / "reranker.json").write_text(json.dumps(manifest))
     (artifact / "adapter.safetensors").write_bytes(
         (Path(args.artifact) / "adapter.safetensors").read_bytes())
@@ -337,6 +344,9 @@ if __name__ == "__main__":
                    help="a LoRA folder merged into the base before training")
     p = commands.add_parser("score")
     p.add_argument("--bundle", required=True)
+    p.add_argument("--rebase", action="store_true",
+                   help="score on the carried base even if it was pruned over other texts "
+                        "than the training base (its fingerprint then differs)")
     p.add_argument("--artifact", required=True, help="the adapter folder a gpu run wrote")
     p.add_argument("--candidates", required=True)
     p.add_argument("--out", required=True)
