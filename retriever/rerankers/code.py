@@ -1,6 +1,6 @@
 """``code-rerank``: our code cross-encoder, a LoRA adapter over the packaged MiniLM.
 
-The shipped folder ``encoders/weights/code-rerank-minilm-v1`` holds only the adapter
+The shipped folder ``encoders/weights/code-rerank-minilm-v2`` holds only the adapter
 (low-rank deltas, pooler and head, a few MB) and ``reranker.json``; loading rebuilds the base
 BERT from its package and merges the deltas in place (:func:`encoders.train.reranker.
 load_model`), offline and without peft.
@@ -19,7 +19,7 @@ from retriever.rerankers.cross_encoder import check_options
 
 __all__ = ["CodeReranker", "DEFAULT_RERANKER", "shipped_rerankers"]
 
-DEFAULT_RERANKER = "code-rerank-minilm-v1"
+DEFAULT_RERANKER = "code-rerank-minilm-v2"
 
 
 def _weights() -> Path:
@@ -63,7 +63,7 @@ class CodeReranker:
     """Our code cross-encoder (see the module docstring).
 
     Args:
-        model: a shipped reranker's name (default ``code-rerank-minilm-v1``) or a folder
+        model: a shipped reranker's name (default ``code-rerank-minilm-v2``) or a folder
             written by ``retriever train reranker``.
         base: the base model the adapter merges into; None: the one its manifest names.
         max_length: token limit of query + text; None: what it was trained with.

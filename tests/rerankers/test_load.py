@@ -92,7 +92,7 @@ def test_the_shipped_code_reranker_loads_offline_and_ranks_a_real_pair(monkeypat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     reranker = rerankers.load("code-rerank")
     assert isinstance(reranker, CodeReranker) and reranker.config()["model"] == \
-        "code-rerank-minilm-v1"
+        "code-rerank-minilm-v2"
     scores = reranker.score("read a JSON file and return the parsed object", [
         "config/io.py :: load_json\ndef load_json(path):\n    with open(path) as handle:\n"
         "        return json.load(handle)",
