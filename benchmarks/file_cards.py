@@ -37,18 +37,18 @@ sys.path.insert(0, str(HERE))
 
 from gpu_vectors import load_shards  # noqa: E402
 from locations import semble_dir  # noqa: E402
-from ranking_eval import Frozen, evaluate, open_repos, scorable, split  # noqa: E402
+from ranking_eval import Frozen, evaluate, first_stage, open_repos, scorable, split  # noqa: E402
 
 _CARD_CHARS = 1500  # about 300 tokens of code; the encoder reads 256
 
 
-def card_texts(index) -> dict[str, str]:
-    """``{path: card}`` for every file of ``index``: the path, then each definition's
-    header line in file order (duplicates dropped)."""
+def card_texts(chunks) -> dict[str, str]:
+    """``{path: card}`` for every file of an index's ``chunks``: the path, then each
+    definition's header line in file order (duplicates dropped)."""
     from indexing.symbols import definitions_in
 
     lines: dict[str, list[str]] = {}
-    for chunk in index.chunks():
+    for chunk in chunks:
         seen = lines.setdefault(chunk.path, [])
         text = chunk.text or ""
         rows = text.split("\n")
@@ -67,7 +67,7 @@ def export(args) -> None:
     names = scorable(annotations, args.trees)
     texts: dict[str, str] = {}
     for repo in open_repos(annotations, args.trees, args.index_root, names):
-        for card in card_texts(repo.index).values():
+        for card in card_texts(repo.index.chunks()).values():
             texts.setdefault(text_hash(card), card)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"hash": list(texts), "text": list(texts.values())}), args.out,
@@ -102,7 +102,7 @@ def score(args) -> None:
         paths = sorted({c.path for c in chunks})
         number = {p: i for i, p in enumerate(paths)}
         file_of = np.asarray([number[c.path] for c in chunks])
-        cards = card_texts(repo.index)
+        cards = card_texts(chunks)
         card_rows = np.stack([card_vectors[card_at[text_hash(cards[p])]] for p in paths])
         means = np.zeros((len(paths), rows.shape[1]), dtype=np.float32)
         np.add.at(means, file_of, rows)
@@ -111,21 +111,23 @@ def score(args) -> None:
         prepared[repo.name] = (queries @ rows.T, (queries @ card_rows.T)[:, file_of],
                                (queries @ means.T)[:, file_of])
 
+    weights = weights_for("hybrid")
+    depth = int(weights["depth"]) if args.hybrid else args.depth
+
     def run(card_weight: float, mean_weight: float) -> dict[str, float]:
         def make(repo):
             direct, card, mean = prepared[repo.name]
             scores = direct + card_weight * card + mean_weight * mean
-            depth = int(weights_for("hybrid")["depth"]) if args.hybrid else args.depth
             top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
             results = Results(np.take_along_axis(scores, top, 1).astype(np.float32),
                               top.astype(np.int64))
             dense = Frozen([q.query for q in repo.queries], results, "dense + file cards")
             if not args.hybrid:
                 return dense
-            # The default hybrid pipeline with this dense side: fused with BM25, then the
-            # code priors, as retriever.ranking.code_pipeline builds it.
-            weights = weights_for("hybrid")
-            lexical = repo.index.stage("lexical", depth=int(weights["depth"]))
+            # The default hybrid pipeline with this dense side: fused with BM25 (computed once
+            # a repository, not once a weight), then the code priors, as
+            # retriever.ranking.code_pipeline builds it.
+            lexical = first_stage(repo, "lexical", depth)
             return Blend(dense, lexical, **weights["fusion"]) >> code_priors(repo.index, weights)
         found = evaluate(repos, make, mode="lexical")
         tune, check = split(found.per_repo)

@@ -48,6 +48,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPOSITORY = HERE.parent
 sys.path.insert(0, str(REPOSITORY))
+sys.path.insert(0, str(HERE))
+
+from query_latency import percentile  # noqa: E402
 
 # Short natural-language queries of the kind a code search gets; none depends on the tree.
 QUERIES = [
@@ -228,11 +231,6 @@ def time_queries(encoders: dict, queries: list[str], passes: int) -> dict:
     summary["median_paired_speedup"] = round(statistics.median(
         f / c for f, c in zip(ms[full], ms[cut], strict=True)), 3)
     return {"summary": summary, "ms": ms, "cpu_ms": cpu_ms}
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def overlap(encoders: dict, texts: list[str], documents: dict[str, np.ndarray]) -> dict:

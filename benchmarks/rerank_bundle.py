@@ -302,10 +302,12 @@ def score(args) -> None:
     if args.rebase:
         # A base pruned over more texts than the training run's (a later `base --texts`)
         # differs only in word rows the training never read; the candidates' tokens keep
-        # their packaged values, as on the CPU, where the full base is used.
-        from encoders.train.reranker_model import _resolve_base
+        # their packaged values, as on the CPU, where the full base is used. The identity is
+        # the one load_model computes for a base folder: its name and content digest.
+        from encoders.folder import content_digests
 
-        manifest["base"] = _resolve_base(str(work / "base"))[1]
+        manifest["base"] = {"model": "base",
+                            "fingerprint": content_digests((work / "base").resolve(), [b""])[0]}
     (artifact / "reranker.json").write_text(json.dumps(manifest))
     (artifact / "adapter.safetensors").write_bytes(
         (Path(args.artifact) / "adapter.safetensors").read_bytes())
