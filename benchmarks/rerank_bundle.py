@@ -98,11 +98,13 @@ def base(args) -> None:
     bundle = Path(args.bundle)
     source = resolve_model("all-MiniLM-L6-v2")
     texts = []
-    train = read_xz(bundle / "train.json.xz")
-    texts += train["pool"] + [row["q"] for row in train["rows"]]
-    if (bundle / "candidates.json.xz").is_file():
-        for repo in read_xz(bundle / "candidates.json.xz")["repos"].values():
-            texts += repo["texts"] + [query for query, _ in repo["queries"]]
+    if (bundle / "train.json.xz").is_file():  # a scoring-only bundle has no training rows
+        train = read_xz(bundle / "train.json.xz")
+        texts += train["pool"] + [row["q"] for row in train["rows"]]
+    for found in [bundle / "candidates.json.xz", *(args.candidates or [])]:
+        if Path(found).is_file():
+            for repo in read_xz(Path(found))["repos"].values():
+                texts += repo["texts"] + [query for query, _ in repo["queries"]]
     for extra in args.texts or []:  # what `embed` will encode there (gpu_vectors export)
         import pyarrow.parquet as pq
 
@@ -326,6 +328,8 @@ if __name__ == "__main__":
     p = commands.add_parser("base")
     p.add_argument("--bundle", required=True)
     p.add_argument("--texts", action="append", help="a gpu_vectors.py export to cover too")
+    p.add_argument("--candidates", action="append",
+                   help="another candidates file (rerank_eval.py, card_rerank.py) to cover")
     p = commands.add_parser("embed")
     p.add_argument("--bundle", required=True)
     p.add_argument("--adapter", required=True)
