@@ -85,26 +85,78 @@ def export(args) -> None:
     print(json.dumps({"texts": len(texts), "bytes": args.out.stat().st_size}))
 
 
+def _row(result) -> dict:
+    tune, check = split(result.per_repo)
+    return {"all": round(result.mean, 4),
+            "tune": round(statistics.fmean(result.per_repo[n] for n in tune), 4),
+            "check": round(statistics.fmean(result.per_repo[n] for n in check), 4),
+            "by_category": {k: round(v, 4) for k, v in sorted(result.by_category.items())},
+            "per_repo": {k: round(v, 4) for k, v in sorted(result.per_repo.items())}}
+
+
+def _with_cards(repos, shards: Path, text_of, cards: Path, model: str, weights) -> dict:
+    """Dense only, each row's cosine plus ``weight`` times its file card's cosine (the cards
+    of file_cards.py, embedded by the same model), exact over every row."""
+    import numpy as np
+    from file_cards import card_texts
+    from gpu_vectors import load_shards
+    from ranking_eval import Frozen
+
+    from encoders.sentence import SentenceTransformerEncoder
+    from indexing.table import text_hash
+    from retriever.pipeline import Results
+
+    hashes, vectors = load_shards(shards)
+    at = {h: i for i, h in enumerate(hashes)}
+    card_hashes, card_vectors = load_shards(cards)
+    card_at = {h: i for i, h in enumerate(card_hashes)}
+    encoder = SentenceTransformerEncoder(model=model)
+    prepared = {}
+    for repo in repos:
+        chunks = repo.index.chunks()
+        rows = np.stack([vectors[at[text_hash(t)]] for t in text_of(chunks)])
+        paths = sorted({c.path for c in chunks})
+        number = {p: i for i, p in enumerate(paths)}
+        file_of = np.asarray([number[c.path] for c in chunks])
+        found = card_texts(chunks)
+        card_rows = np.stack([card_vectors[card_at[text_hash(found[p])]] for p in paths])
+        queries = encoder.encode_queries([q.query for q in repo.queries])
+        prepared[repo.name] = (queries @ rows.T, (queries @ card_rows.T)[:, file_of])
+    out = {}
+    for weight in weights:
+        def make(repo, w=weight):
+            direct, card = prepared[repo.name]
+            scores = direct + w * card
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :50]
+            return Frozen([q.query for q in repo.queries],
+                          Results(np.take_along_axis(scores, top, 1).astype(np.float32),
+                                  top.astype(np.int64)), "dense + cards")
+        out[weight] = _row(evaluate(repos, make, mode="lexical"))
+    return out
+
+
 def score(args) -> None:
+    from chunking import embedding_text
+
     repos = _repos(args)
     found = {}
-    for label, shards, text_of in (
-            ("plain", args.chunks, None),
-            ("context", args.context,
-             lambda chunks: context_texts(chunks, args.names_chars))):
+    sides = (("plain", args.chunks, lambda chunks: [embedding_text(c) for c in chunks]),
+             ("context", args.context,
+              lambda chunks: context_texts(chunks, args.names_chars)))
+    for label, shards, text_of in sides:
         dense, hybrid = hybrid_base(repos, shards, args.model, text_of=text_of,
                                     dense_too=True)
         for mode, stages in (("dense", dense), ("hybrid", hybrid)):
-            result = evaluate(repos, lambda repo, s=stages: s[repo.name], mode="lexical")
-            tune, check = split(result.per_repo)
-            found[f"{label} {mode}"] = {
-                "all": round(result.mean, 4),
-                "tune": round(statistics.fmean(result.per_repo[n] for n in tune), 4),
-                "check": round(statistics.fmean(result.per_repo[n] for n in check), 4),
-                "by_category": {k: round(v, 4) for k, v in sorted(result.by_category.items())},
-                "per_repo": {k: round(v, 4) for k, v in sorted(result.per_repo.items())}}
+            found[f"{label} {mode}"] = _row(
+                evaluate(repos, lambda repo, s=stages: s[repo.name], mode="lexical"))
             print(label, mode, json.dumps({k: v for k, v in found[f"{label} {mode}"].items()
                                            if k != "per_repo"}), flush=True)
+        if args.cards:
+            for weight, row in _with_cards(repos, shards, text_of, args.cards, args.model,
+                                           args.card_weights).items():
+                found[f"{label} dense + {weight:g} card"] = row
+                print(label, f"dense + {weight:g} card", json.dumps(
+                    {k: v for k, v in row.items() if k != "per_repo"}), flush=True)
     out = {"model": args.model, "names_chars": args.names_chars, "rows": found,
            "command": " ".join(["python", "benchmarks/context_chunks.py", *(
                Path(a).name if Path(a).is_absolute() else a for a in sys.argv[1:])])}
@@ -151,6 +203,10 @@ def main() -> None:
             p.add_argument("--chunks", type=Path, required=True,
                            help="shards of the plain chunk texts")
             p.add_argument("--model", default="code-minilm-v1")
+            p.add_argument("--cards", type=Path,
+                           help="shards of the file cards (file_cards.py export), to add "
+                                "each row's file card cosine to its own in dense mode")
+            p.add_argument("--card-weights", type=float, nargs="+", default=[0.1, 0.25])
         if name != "export":
             p.add_argument("--context", type=Path, required=True,
                            help="shards of the context texts")
