@@ -11,7 +11,11 @@ adapter is a folder (``encoders/weights/NAME/``) holding::
     training.json              (optional) the training manifest: Matryoshka dims and layers
 
 The base may be a packaged model or another shipped adapter (merged first), so an adapter can
-stack on the default model.
+stack on the default model. Over a packaged model, ``base_fingerprint`` is the content digest
+of its files. Over another adapter, ``base_adapter`` is the digest of that adapter's inputs
+(:func:`adapter_digest`) instead: a merged folder's weights are ``W + B @ A`` in float32, and
+the BLAS kernel numpy picks for the CPU (AVX2 or AVX-512) rounds that product differently,
+so the merged files' digest of the same adapter differs between machines.
 
 :func:`merged_folder` adds ``lora_alpha / r * B @ A`` to each adapted weight of the base's
 float32 weights (numpy and safetensors: neither peft nor torch), writes a complete
@@ -64,7 +68,10 @@ def _default_cache() -> Path:
     return base / "dense-retriever" / "models"
 
 
-def _digest(folder: Path) -> str:
+def adapter_digest(folder: Path) -> str:
+    """The digest of an adapter's inputs (manifest, LoRA config and weights, training record):
+    the key its merged folder is cached under, and what an adapter stacked on it records as
+    ``base_adapter``."""
     hasher = hashlib.blake2b(digest_size=8)
     for name in (ADAPTER_MANIFEST, "adapter_config.json", "adapter_model.safetensors"):
         hasher.update(name.encode())
@@ -143,13 +150,21 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
     folder = shipped[str(adapter)] if str(adapter) in shipped else Path(adapter).expanduser()
     manifest, config = _read_adapter(folder)
     base = resolve_model(manifest["base"])
-    expected = manifest.get("base_fingerprint")
+    stacked = manifest.get("base_adapter")
+    if stacked:
+        found = shipped.get(manifest["base"])
+        if found is None or adapter_digest(found) != stacked:
+            raise InputError(f"The adapter {folder.name} was trained on the {manifest['base']} "
+                             f"adapter whose inputs digest is {stacked}; the installed one "
+                             f"{'is missing' if found is None else 'differs'}. Install the "
+                             "version the adapter names in its MODEL.md.")
+    expected = None if stacked else manifest.get("base_fingerprint")
     if expected and content_digests(base, [b""])[0] != expected:
         raise InputError(f"The adapter {folder.name} was trained on a {manifest['base']} whose "
                          f"files digest is {expected}; the installed one differs. Install the "
                          "base model version the adapter names in its MODEL.md.")
     cache = Path(cache_dir) if cache_dir is not None else _default_cache()
-    target = cache / f"{folder.name}-{_digest(folder)}"
+    target = cache / f"{folder.name}-{adapter_digest(folder)}"
     if (target / "modules.json").is_file():
         return target
     cache.mkdir(parents=True, exist_ok=True)

@@ -57,3 +57,23 @@ def test_a_changed_training_record_is_a_different_merge(model_cache, tmp_path):
     second = merged_folder(copy)
     assert first != second
     assert trained_matryoshka(second) == {"layers": [6], "dims": [384]}
+
+
+def test_the_stacked_base_is_named_by_its_inputs_not_its_merged_bytes(model_cache, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    # Another CPU's BLAS rounds the base's merge differently: one weight one ulp away.
+    base = resolve_model("code-minilm-v1")
+    weights = load_file(str(base / "model.safetensors"))
+    key = next(k for k in sorted(weights) if k.endswith("query.weight"))
+    changed = weights[key].copy()
+    changed.flat[0] = np.nextafter(changed.flat[0], np.float32(np.inf))
+    save_file({**weights, key: changed}, str(base / "model.safetensors"))
+    copy = tmp_path / "mat-copy"
+    shutil.copytree(shipped_adapters()["code-minilm-mat-v1"], copy)
+    assert (merged_folder(copy) / "modules.json").is_file()
+    # A different code-minilm-v1 (its adapter's inputs) is refused, naming what was expected.
+    manifest = json.loads((copy / "adapter.json").read_text())
+    (copy / "adapter.json").write_text(json.dumps({**manifest, "base_adapter": "0" * 16}))
+    with pytest.raises(InputError, match="code-minilm-v1 adapter whose inputs digest is 0{16}"):
+        merged_folder(copy)
