@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -38,7 +37,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from file_rerank import _repos, hybrid_base  # noqa: E402
-from ranking_eval import evaluate, split  # noqa: E402
+from ranking_eval import evaluate, halves  # noqa: E402
 
 NAMES_CHARS = 200
 
@@ -85,15 +84,6 @@ def export(args) -> None:
     print(json.dumps({"texts": len(texts), "bytes": args.out.stat().st_size}))
 
 
-def _row(result) -> dict:
-    tune, check = split(result.per_repo)
-    return {"all": round(result.mean, 4),
-            "tune": round(statistics.fmean(result.per_repo[n] for n in tune), 4),
-            "check": round(statistics.fmean(result.per_repo[n] for n in check), 4),
-            "by_category": {k: round(v, 4) for k, v in sorted(result.by_category.items())},
-            "per_repo": {k: round(v, 4) for k, v in sorted(result.per_repo.items())}}
-
-
 def _with_cards(repos, shards: Path, text_of, cards: Path, model: str, weights) -> dict:
     """Dense only, each row's cosine plus ``weight`` times its file card's cosine (the cards
     of file_cards.py, embedded by the same model), exact over every row."""
@@ -131,7 +121,7 @@ def _with_cards(repos, shards: Path, text_of, cards: Path, model: str, weights) 
             return Frozen([q.query for q in repo.queries],
                           Results(np.take_along_axis(scores, top, 1).astype(np.float32),
                                   top.astype(np.int64)), "dense + cards")
-        out[weight] = _row(evaluate(repos, make, mode="lexical"))
+        out[weight] = halves(evaluate(repos, make, mode="lexical"))
     return out
 
 
@@ -147,7 +137,7 @@ def score(args) -> None:
         dense, hybrid = hybrid_base(repos, shards, args.model, text_of=text_of,
                                     dense_too=True)
         for mode, stages in (("dense", dense), ("hybrid", hybrid)):
-            found[f"{label} {mode}"] = _row(
+            found[f"{label} {mode}"] = halves(
                 evaluate(repos, lambda repo, s=stages: s[repo.name], mode="lexical"))
             print(label, mode, json.dumps({k: v for k, v in found[f"{label} {mode}"].items()
                                            if k != "per_repo"}), flush=True)

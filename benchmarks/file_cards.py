@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -37,7 +36,7 @@ sys.path.insert(0, str(HERE))
 
 from gpu_vectors import load_shards  # noqa: E402
 from locations import semble_dir  # noqa: E402
-from ranking_eval import Frozen, evaluate, first_stage, open_repos, scorable, split  # noqa: E402
+from ranking_eval import Frozen, code_hybrid, evaluate, halves, open_repos, scorable  # noqa: E402
 
 _CARD_CHARS = 1500  # about 300 tokens of code; the encoder reads 256
 
@@ -85,9 +84,7 @@ def score(args) -> None:
     from encoders.sentence import SentenceTransformerEncoder
     from indexing.table import text_hash
     from retriever.pipeline import Results
-    from retriever.ranking import code_priors
     from retriever.ranking.fitted import weights_for
-    from retriever.ranking.fusion import Blend
 
     annotations = semble_dir() / "annotations"
     names = args.repo or scorable(annotations, args.trees)
@@ -124,18 +121,8 @@ def score(args) -> None:
             dense = Frozen([q.query for q in repo.queries], results, "dense + file cards")
             if not args.hybrid:
                 return dense
-            # The default hybrid pipeline with this dense side: fused with BM25 (computed once
-            # a repository, not once a weight), then the code priors, as
-            # retriever.ranking.code_pipeline builds it.
-            lexical = first_stage(repo, "lexical", depth)
-            return Blend(dense, lexical, **weights["fusion"]) >> code_priors(repo.index, weights)
-        found = evaluate(repos, make, mode="lexical")
-        tune, check = split(found.per_repo)
-        return {"all": round(found.mean, 4),
-                "tune": round(statistics.fmean(found.per_repo[n] for n in tune), 4),
-                "check": round(statistics.fmean(found.per_repo[n] for n in check), 4),
-                "by_category": {k: round(v, 4) for k, v in sorted(found.by_category.items())},
-                "per_repo": {k: round(v, 4) for k, v in sorted(found.per_repo.items())}}
+            return code_hybrid(repo, dense, weights)
+        return halves(evaluate(repos, make, mode="lexical"))
 
     rows = []
     for card_weight in args.card_weights:

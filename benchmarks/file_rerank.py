@@ -2,7 +2,7 @@
 
 semble's targets are mostly whole files, and the chunk reranker judges one piece of a file at
 a time: alone at depth 10 it scores 0.78 against the default pipeline's 0.88, and no blend of
-the two scores beat the pipeline. Two file-level signals are tried here, each fused with the
+the two scores beat the pipeline. Three reranker terms are tried here, each fused with the
 pipeline's own score over its top ``depth`` rows (every term min-max normalised over those
 rows; weights chosen on the tune half only):
 
@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -50,7 +49,7 @@ from file_cards import card_texts  # noqa: E402
 from gpu_vectors import load_shards  # noqa: E402
 from locations import semble_dir  # noqa: E402
 from mine_files import file_doc  # noqa: E402
-from ranking_eval import Frozen, evaluate, first_stage, open_repos, scorable, split  # noqa: E402
+from ranking_eval import Frozen, code_hybrid, evaluate, halves, open_repos, scorable  # noqa: E402
 from rerank_bundle import TEXT_CHARS, read_xz, write_xz  # noqa: E402
 
 from retriever.pipeline import Results, Stage  # noqa: E402
@@ -104,15 +103,12 @@ def hybrid_base(repos, chunk_shards: Path, model: str, *, text_of=None, dense_to
     from chunking import embedding_text
     from encoders.sentence import SentenceTransformerEncoder
     from indexing.table import text_hash
-    from retriever.ranking import code_priors
     from retriever.ranking.fitted import weights_for
-    from retriever.ranking.fusion import Blend
 
     hashes, vectors = load_shards(chunk_shards)
     at = {h: i for i, h in enumerate(hashes)}
     encoder = SentenceTransformerEncoder(model=model)
-    weights = weights_for("hybrid")
-    depth = int(weights["depth"])
+    depth = int(weights_for("hybrid")["depth"])
     base, dense_only = {}, {}
     for repo in repos:
         chunks = repo.index.chunks()
@@ -123,10 +119,7 @@ def hybrid_base(repos, chunk_shards: Path, model: str, *, text_of=None, dense_to
         top = np.argsort(-dense, axis=1, kind="stable")[:, :depth]
         frozen = Frozen(texts, Results(np.take_along_axis(dense, top, 1).astype(np.float32),
                                        top.astype(np.int64)), "dense")
-        # As retriever.ranking.code_pipeline builds the default hybrid pipeline.
-        pipeline = Blend(frozen, first_stage(repo, "lexical", depth), **weights["fusion"]) \
-            >> code_priors(repo.index, weights)
-        base[repo.name] = Frozen(texts, pipeline(texts), "code hybrid")
+        base[repo.name] = Frozen(texts, code_hybrid(repo, frozen)(texts), "code hybrid")
         dense_only[repo.name] = frozen
     return (dense_only, base) if dense_too else base
 
@@ -198,33 +191,29 @@ class FileFusion(Stage):
 
 
 class Oracle(Stage):
-    """The headroom of re-ordering: each query's top ``depth`` rows with, first, the best-ranked
-    row of every target the rows reach (semble's targets: a file, or a file's line span), the
-    rest after them in their order. No reranker can do better on these rows."""
+    """The headroom of re-ordering: each query's top ``depth`` rows with, first, the
+    best-ranked row of every target the rows reach (a target is a file, or a file's line
+    span, matched as semble's scorer matches it), the other rows after them in their order.
+    A greedy estimate: a row that hits two targets takes both, where two rows could earn two
+    positions; no query of the benchmark has two targets in one file."""
 
     def __init__(self, repo, depth: int) -> None:
-        from eval.repos import path_matches
-
-        self.matches = path_matches
         self.spans = [(repo.prefix + c.path, c.start_line, c.end_line)
                       for c in repo.index.chunks()]
-        self.targets = {q.query: q.targets for q in repo.queries}
+        self.queries = repo.queries
         self.depth = depth
 
-    def _hits(self, span, target) -> bool:
-        path, start, end = span
-        if not self.matches(path, target.path):
-            return False
-        return target.start_line is None or (start <= (target.end_line or target.start_line)
-                                             and end >= target.start_line)
-
     def __call__(self, queries, results=None) -> Results:
+        from eval.repos import target_matches
+
+        if list(queries) != [q.query for q in self.queries]:
+            raise ValueError("the oracle answers its repository's queries, in their order")
         scores, ids = results.scores.astype(np.float32, copy=True), results.ids.copy()
-        for q, query in enumerate(queries):
+        for q, query in enumerate(self.queries):
             top = [j for j in range(min(self.depth, ids.shape[1])) if ids[q, j] >= 0]
-            left, first = list(self.targets[query]), []
+            left, first = list(query.targets), []
             for j in top:
-                found = [t for t in left if self._hits(self.spans[ids[q, j]], t)]
+                found = [t for t in left if target_matches(self.spans[ids[q, j]], t)]
                 if found:
                     first.append(j)
                     left = [t for t in left if t not in found]
@@ -241,11 +230,9 @@ def oracle(args) -> None:
     for depth in [0, *args.depths]:
         found = evaluate(repos, lambda repo, d=depth: base[repo.name] if d == 0 else
                          base[repo.name] >> Oracle(repo, d), mode="lexical")
-        tune, check = split(found.per_repo)
-        rows.append({"depth": depth, "all": round(found.mean, 4),
-                     "tune": round(statistics.fmean(found.per_repo[n] for n in tune), 4),
-                     "check": round(statistics.fmean(found.per_repo[n] for n in check), 4),
-                     "by_category": {k: round(v, 4) for k, v in sorted(found.by_category.items())}})
+        row = halves(found)
+        del row["per_repo"]
+        rows.append({"depth": depth, **row})
         print(json.dumps(rows[-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"model": args.model, "rows": rows, "command": " ".join(
@@ -279,14 +266,8 @@ def fuse(args) -> None:
                 return base[repo.name]
             return base[repo.name] >> FileFusion(repo.index, chunk_score.get(repo.name),
                                                  card_score.get(repo.name), weights, depth)
-        found = evaluate(repos, make, mode="lexical")
-        tune, check = split(found.per_repo)
         return {"chunk": weights[0], "file": weights[1], "card": weights[2], "depth": depth,
-                "all": round(found.mean, 4),
-                "tune": round(statistics.fmean(found.per_repo[n] for n in tune), 4),
-                "check": round(statistics.fmean(found.per_repo[n] for n in check), 4),
-                "by_category": {k: round(v, 4) for k, v in sorted(found.by_category.items())},
-                "per_repo": {k: round(v, 4) for k, v in sorted(found.per_repo.items())}}
+                **halves(evaluate(repos, make, mode="lexical"))}
 
     rows = [run((0.0, 0.0, 0.0), 0)]
     print(json.dumps({k: v for k, v in rows[-1].items() if k != "per_repo"}), flush=True)

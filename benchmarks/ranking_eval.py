@@ -31,7 +31,7 @@ from eval.repos import RepoScores, load_repo_benchmark, score_repo_benchmark  # 
 from retriever.pipeline import Results, Stage  # noqa: E402
 
 __all__ = ["LEFT_OUT", "Repo", "split", "open_repos", "first_stage", "Frozen", "answer", "score",
-           "evaluate", "summary", "scorable"]
+           "evaluate", "summary", "halves", "code_hybrid", "scorable"]
 
 # As in run_semble.py: mirrors that predate the annotated layout, and one too large to mirror.
 LEFT_OUT = ("jackson-databind", "messagepack-csharp", "zig")
@@ -157,6 +157,33 @@ def summary(scores: RepoScores) -> dict:
             "ndcg@10": round(scores.mean, 4),
             "by_category": {c: round(v, 4) for c, v in scores.by_category.items()},
             "by_language": {c: round(v, 4) for c, v in scores.by_language.items()}}
+
+
+def halves(scores: RepoScores) -> dict:
+    """One scored run as the experiment scripts record it: all 60, the tune and check halves,
+    per category and per repository."""
+    import statistics
+
+    tune, check = split(scores.per_repo)
+    return {"all": round(scores.mean, 4),
+            "tune": round(statistics.fmean(scores.per_repo[n] for n in tune), 4),
+            "check": round(statistics.fmean(scores.per_repo[n] for n in check), 4),
+            "by_category": {k: round(v, 4) for k, v in sorted(scores.by_category.items())},
+            "per_repo": {k: round(v, 4) for k, v in sorted(scores.per_repo.items())}}
+
+
+def code_hybrid(repo: Repo, dense: Stage, weights: dict | None = None) -> Stage:
+    """The default hybrid pipeline of a source tree with ``dense`` as its dense side: fused
+    with the repository's BM25 (computed once and kept), then the code priors, as
+    ``retriever.ranking.code_pipeline`` builds it for a tree (trees get the ``code`` weights;
+    the fast tier's third side is for corpora of documents only)."""
+    from retriever.ranking import code_priors
+    from retriever.ranking.fitted import weights_for
+    from retriever.ranking.fusion import Blend
+
+    weights = weights_for("hybrid") if weights is None else weights
+    lexical = first_stage(repo, "lexical", int(weights["depth"]))
+    return Blend(dense, lexical, **weights["fusion"]) >> code_priors(repo.index, weights)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -101,6 +101,9 @@ def base(args) -> None:
     if (bundle / "train.json.xz").is_file():  # a scoring-only bundle has no training rows
         train = read_xz(bundle / "train.json.xz")
         texts += train["pool"] + [row["q"] for row in train["rows"]]
+    missing = [path for path in args.candidates or [] if not Path(path).is_file()]
+    if missing:  # its tokens would be zero rows in the base, and its scores wrong
+        raise SystemExit(f"--candidates {missing[0]}: no such file")
     for found in [bundle / "candidates.json.xz", *(args.candidates or [])]:
         if Path(found).is_file():
             for repo in read_xz(Path(found))["repos"].values():
@@ -329,7 +332,7 @@ if __name__ == "__main__":
     p.add_argument("--bundle", required=True)
     p.add_argument("--texts", action="append", help="a gpu_vectors.py export to cover too")
     p.add_argument("--candidates", action="append",
-                   help="another candidates file (rerank_eval.py, card_rerank.py) to cover")
+                   help="another candidates file (rerank_eval.py, file_rerank.py) to cover")
     p = commands.add_parser("embed")
     p.add_argument("--bundle", required=True)
     p.add_argument("--adapter", required=True)

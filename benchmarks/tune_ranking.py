@@ -15,8 +15,11 @@ The split is fixed (benchmarks/ranking_eval.py ``split``): the scorable reposito
 name, alternating, the first to the tune half. ``fit`` runs a seeded coordinate search over a
 grid per weight (each round visits the weights in a seeded order and keeps a value only when it
 raises the tune half's mean NDCG@10), starting from the preset's current weights, and writes
-the weights, the command and the search trace to ``--out``/fit-MODE.json. ``sweep`` scores every
-combination of the ``--sweep`` values (a grid over a few weights together, the rest kept) with
+the weights, the command and the search trace to ``--out``/fit-MODE.json (``--fit-half
+check`` fits and sweeps on the check half instead: the cross-fit, which measures how much of
+the halves' gap the fit itself makes; shipped weights are fitted on the tune half). ``sweep``
+scores every combination of the ``--sweep`` values (a grid over a few weights together, the
+rest kept) with
 the same objective and writes them, and the best, to ``--out``/sweep-MODE.json. ``report`` scores
 ``plain``, the fitted preset, and the preset with each prior removed in turn (the ablation), on
 the tune half, the check half and all repositories, per category and per language, and writes
@@ -146,8 +149,9 @@ def pipeline(weights: dict | None, mode: str):
 
 
 class Objective:
-    """Mean NDCG@10 of the tune half, minus a penalty wherever a line-level set (``--line``)
-    falls more than ALLOWED_DROP below its plain first stage."""
+    """Mean NDCG@10 of the half being fitted (the tune half, or the check half with
+    ``--fit-half check``), minus a penalty wherever a line-level set (``--line``) falls more
+    than ALLOWED_DROP below its plain first stage."""
 
     def __init__(self, repos, lines, mode: str, penalty: float = GUARD_PENALTY) -> None:
         self.repos, self.lines, self.mode, self.penalty = repos, lines, mode, penalty

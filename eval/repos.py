@@ -37,6 +37,7 @@ __all__ = [
     "load_repo_benchmark",
     "ndcg_at_k",
     "path_matches",
+    "target_matches",
     "score_repo_benchmark",
 ]
 
@@ -207,7 +208,10 @@ def path_matches(file_path: str, target_path: str) -> bool:
     return a == b or a.endswith(f"/{b}") or b.endswith(f"/{a}")
 
 
-def _matches(span: Span | str, target: Target) -> bool:
+def target_matches(span: Span | str, target: Target) -> bool:
+    """Whether an indexed ``(path, start, end)`` span (or a bare path, the whole file) hits a
+    target: the paths match (:func:`path_matches`) and, for a target with both line bounds,
+    the lines overlap."""
     if isinstance(span, str):
         # A bare indexed path stands for chunks covering the whole file.
         return path_matches(span, target.path)
@@ -295,11 +299,11 @@ def score_repo_benchmark(
         top = list(results.get(query.id, ()))[:k]
         ranks = []
         for target in query.targets:
-            rank = next((i for i, span in enumerate(top, 1) if _matches(span, target)), None)
+            rank = next((i for i, span in enumerate(top, 1) if target_matches(span, target)), None)
             if rank is not None:
                 ranks.append(rank)
         chunks = coverage.get(query.repo, [])
-        present = sum(1 for t in query.targets if any(_matches(span, t) for span in chunks))
+        present = sum(1 for t in query.targets if any(target_matches(span, t) for span in chunks))
         per_query[query.id] = ndcg_at_k(ranks, present, k)
     repo_of = {query.id: query for query in queries}
     per_repo: dict[str, list[float]] = {}
