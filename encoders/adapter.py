@@ -130,6 +130,17 @@ def merge_weights(base: dict[str, np.ndarray], config: dict,
     return merged
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(name, 0o644)
+        os.replace(name, path)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
 def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -> Path:
     """The merged sentence-transformers folder of an adapter, built on first use.
 
@@ -143,7 +154,7 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
     """
     from safetensors.numpy import load_file, save_file
 
-    from encoders.folder import content_digests
+    from encoders.folder import MERGE_INPUTS, content_digests, merge_identity
     from encoders.sentence import resolve_model
 
     shipped = shipped_adapters()
@@ -165,7 +176,13 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
                          "base model version the adapter names in its MODEL.md.")
     cache = Path(cache_dir) if cache_dir is not None else _default_cache()
     target = cache / f"{folder.name}-{adapter_digest(folder)}"
+    base_identity = merge_identity(base)
+    inputs = json.dumps({"adapter": folder.name, "adapter_digest": adapter_digest(folder),
+                         "base": manifest["base"], "base_identity": base_identity},
+                        sort_keys=True) + "\n"
     if (target / "modules.json").is_file():
+        if base_identity is not None and not (target / MERGE_INPUTS).is_file():
+            _write_atomic(target / MERGE_INPUTS, inputs)  # merged before the record existed
         return target
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
@@ -182,6 +199,8 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
         tensors = merge_weights(load_file(str(base / "model.safetensors")), config, weights)
         save_file(tensors, str(work / "model.safetensors"))
         shutil.copyfile(folder / ADAPTER_MANIFEST, work / ADAPTER_MANIFEST)
+        if base_identity is not None:
+            (work / MERGE_INPUTS).write_text(inputs, encoding="utf-8")
         if (folder / TRAINING).is_file():
             shutil.copyfile(folder / TRAINING, work / TRAINING)
         else:  # the base's own record (a stacked adapter's base) says nothing of this model

@@ -13,10 +13,15 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["content_digests", "embedding_dim", "stat_digest"]
+__all__ = ["MERGE_INPUTS", "content_digests", "embedding_dim", "merge_identity", "stat_digest"]
 
 # Files whose bytes define what a model computes; hashed into the fingerprint.
 _FINGERPRINT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
+
+# What a merged adapter folder was made from (encoders.adapter.merged_folder): the adapter's
+# inputs digest and its base's identity. Its suffix keeps it out of the fingerprint, so a
+# folder merged before it existed keeps its fingerprint when it gains one.
+MERGE_INPUTS = "merge.inputs"
 
 # Digests already computed in this process, keyed by the folder's stat signature and the
 # prefix hashed before the files. A changed file changes its signature, so a stale entry is
@@ -183,3 +188,16 @@ def embedding_dim(path: Path) -> int | None:
     settings = _read_json(path / "config_sentence_transformers.json")
     truncate = _positive_int(settings.get("truncate_dim")) if isinstance(settings, dict) else None
     return min(dim, truncate) if truncate else dim
+
+
+def merge_identity(path: Path) -> str | None:
+    """The identity of a merged adapter folder that holds the same on every machine: a digest
+    of what it was merged from (:data:`MERGE_INPUTS`), where the fingerprint hashes the merged
+    weights, whose float32 rounding depends on the CPU's BLAS kernel. A model folder's
+    :func:`content_digests` otherwise; None for a merged folder that predates the record."""
+    record = Path(path) / MERGE_INPUTS
+    if record.is_file():
+        return hashlib.blake2b(b"merged:" + record.read_bytes(), digest_size=16).hexdigest()
+    if (Path(path) / "adapter.json").is_file():
+        return None
+    return content_digests(Path(path), [b""])[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 
@@ -210,6 +211,21 @@ class SentenceTransformerEncoder:
         """
         # The files-only digest is the model cache key; computing it in the same read is free.
         return content_digests(self._path, [self._settings_prefix()], while_reading=[b""])[0]
+
+    def identity(self) -> str | None:
+        """For a merged adapter (the default model among them), what :meth:`fingerprint`
+        hashes minus the merged weights' bytes: the settings and what the folder was merged
+        from. The merge's float32 rounding differs between CPUs (AVX2 and AVX-512 BLAS
+        kernels), so the fingerprint of the same model does too, and an index records this
+        beside it to stay usable on another machine. None for any other folder, whose
+        fingerprint is the same everywhere."""
+        from encoders.folder import MERGE_INPUTS, merge_identity
+
+        if not (self._path / MERGE_INPUTS).is_file():
+            return None
+        merged = merge_identity(self._path)
+        return hashlib.blake2b(self._settings_prefix() + merged.encode(),
+                               digest_size=16).hexdigest()
 
     def stat_signature(self) -> str:
         """A cheap stand-in for :meth:`fingerprint` on this machine: a hash of the settings and

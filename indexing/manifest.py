@@ -155,6 +155,8 @@ def _check(manifest: dict, path: Path) -> None:
         need(encoder, "config", (dict,), where, "an object")
         if not isinstance(encoder.get("signature", ""), str):
             fail(f"{where}signature", "a string")
+        if not isinstance(encoder.get("identity", ""), str):
+            fail(f"{where}identity", "a string")
         if not isinstance(encoder.get("relative", []), list):
             fail(f"{where}relative", "a list of config keys")
         corpus = encoder.get("corpus")

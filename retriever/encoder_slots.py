@@ -11,7 +11,7 @@ from typing import Any
 
 from retriever.components import new_vector_index
 
-__all__ = ["MAIN", "DenseSpec", "EncoderSlot", "stat_signature", "same_encoder",
+__all__ = ["MAIN", "DenseSpec", "EncoderSlot", "stat_signature", "identity_of", "same_encoder",
            "corpus_bound", "portable_config", "resolved_config"]
 
 
@@ -81,7 +81,18 @@ def same_encoder(entry: dict, encoder) -> bool:
     signature = stat_signature(encoder)
     if signature is not None and entry.get("signature") == signature:
         return True
-    return entry["fingerprint"] == encoder.fingerprint()
+    if entry["fingerprint"] == encoder.fingerprint():
+        return True
+    # The same merged model on another CPU: its weights round differently, its inputs not.
+    identity = identity_of(encoder)
+    return identity is not None and entry.get("identity") == identity
+
+
+def identity_of(encoder) -> str | None:
+    """The encoder's machine-independent identity where its fingerprint is not one (a merged
+    adapter's), else None."""
+    method = getattr(encoder, "identity", None)
+    return method() if callable(method) else None
 
 
 def corpus_bound(entry: dict, encoder, generation):

@@ -1,0 +1,83 @@
+"""An index built with a merged adapter (the default model) stays usable on a machine whose
+BLAS kernel rounds the merge differently: the weights' fingerprint differs there, the record
+of what was merged does not. Another adapter is still refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import retriever
+from encoders.folder import MERGE_INPUTS
+from encoders.sentence import SentenceTransformerEncoder, resolve_model
+
+SOURCE = '''def parse_duration(text):
+    """Turn "1h30m" into seconds."""
+    hours, _, rest = text.partition("h")
+    return int(hours) * 3600 + int(rest.rstrip("m") or 0) * 60
+
+
+def read_config(path):
+    with open(path) as handle:
+        return handle.read()
+'''
+
+
+@pytest.fixture
+def built(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # a merge of our own
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "timeparse.py").write_text(SOURCE)
+    retriever.index(tree, index_dir=tmp_path / "idx", cache=False)
+    return tmp_path / "idx"
+
+
+def _another_cpus_merge(folder):
+    """The merged weights as another CPU's BLAS kernel rounds them: one weight one ulp off."""
+    from safetensors.numpy import load_file, save_file
+
+    weights = load_file(str(folder / "model.safetensors"))
+    key = next(k for k in sorted(weights) if k.endswith("query.weight"))
+    changed = weights[key].copy()
+    changed.flat[0] = np.nextafter(changed.flat[0], np.float32(np.inf))
+    save_file({**weights, key: changed}, str(folder / "model.safetensors"))
+
+
+def test_the_index_records_the_merges_identity(built):
+    merged = resolve_model("code-minilm-v1")
+    inputs = json.loads((merged / MERGE_INPUTS).read_text())
+    assert inputs["adapter"] == "code-minilm-v1" and inputs["base"] == "all-MiniLM-L6-v2"
+    entry = retriever.open(built).manifest["encoders"][0]
+    assert entry["identity"] == SentenceTransformerEncoder(model="code-minilm-v1").identity()
+
+
+def test_another_cpus_merge_still_searches_the_index(built):
+    before = retriever.open(built).manifest["encoders"][0]["fingerprint"]
+    _another_cpus_merge(resolve_model("code-minilm-v1"))
+    assert SentenceTransformerEncoder(model="code-minilm-v1").fingerprint() != before
+    hits = retriever.open(built).search("convert a duration string to seconds", k=2,
+                                        mode="dense")
+    assert hits and hits[0].path == "timeparse.py"
+
+
+def test_another_adapter_is_still_refused(built):
+    merged = resolve_model("code-minilm-v1")
+    _another_cpus_merge(merged)
+    record = json.loads((merged / MERGE_INPUTS).read_text())
+    (merged / MERGE_INPUTS).write_text(json.dumps({**record, "adapter_digest": "0" * 16}))
+    with pytest.raises(retriever.EncoderMismatchError, match="fingerprint"):
+        retriever.open(built).search("convert a duration string to seconds", k=2,
+                                     mode="dense")
+
+
+def test_a_folder_merged_before_the_record_gains_it_and_keeps_its_fingerprint(built):
+    merged = resolve_model("code-minilm-v1")
+    record = (merged / MERGE_INPUTS).read_text()
+    (merged / MERGE_INPUTS).unlink()  # as a merge made by an earlier version left it
+    assert resolve_model("code-minilm-v1") == merged  # found in the cache, not merged again
+    assert (merged / MERGE_INPUTS).read_text() == record
+    entry = retriever.open(built).manifest["encoders"][0]
+    assert SentenceTransformerEncoder(model="code-minilm-v1").fingerprint() == entry["fingerprint"]
