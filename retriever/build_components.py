@@ -11,7 +11,7 @@ import numpy as np
 from indexing.layout import CHUNKS, vectors_file
 from indexing.table import iter_chunk_batches, open_vectors, rows_to_chunks
 from retriever.components import derived_kinds
-from retriever.encoder_slots import MAIN
+from retriever.encoder_slots import MAIN, identity_of
 
 __all__ = ["vector_component", "lexical_component", "derived_components"]
 
@@ -59,7 +59,8 @@ def _vector_index(slot, config, previous, vectors, labels, report):
     cls = slot.dense.create(slot.encoder.dim).__class__
     old = None
     if previous is not None and cls(**config).needs_training:
-        old = previous.vector_index(cls.name, config, slot.encoder.fingerprint())
+        old = previous.vector_index(cls.name, config, slot.encoder.fingerprint(),
+                                    identity_of(slot.encoder))
     if old is not None and old.can_remove:
         old_labels = previous.labels()
         gone = np.setdiff1d(old_labels, labels, assume_unique=True)

@@ -12,7 +12,7 @@ import numpy as np
 
 from indexing.layout import CHUNKS, counts_file, vectors_file
 from indexing.table import create_vectors, iter_chunk_batches, rows_to_chunks
-from retriever.encoder_slots import EncoderSlot, same_encoder
+from retriever.encoder_slots import EncoderSlot, identity_of, same_encoder
 from retriever.errors import RetrieverError
 from retriever.generation import Generation
 
@@ -40,7 +40,7 @@ def embed_slot(slot: EncoderSlot, out: Path, previous: Generation | None, to_tex
     encoder, dim = slot.encoder, slot.encoder.dim
     fingerprint = encoder.fingerprint()
     old_rows, old_vectors = ({}, None) if previous is None else previous.reusable(
-        fingerprint, dim
+        fingerprint, dim, identity_of(encoder)
     )
     vectors = create_vectors(out / vectors_file(slot.id), report.chunks, dim)
     # An encoder whose vectors are another's turned and cut (a head, dims=) embeds with that

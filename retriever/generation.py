@@ -132,11 +132,13 @@ class Generation:
             )
         return cls
 
-    def reusable(self, fingerprint: str, dim: int) -> tuple[dict, np.ndarray | None]:
-        """Map embedding-text hash -> row of vectors made by the encoder ``fingerprint``,
-        and those vectors; empty when there are none or they are damaged."""
+    def reusable(self, fingerprint: str, dim: int,
+                 identity: str | None = None) -> tuple[dict, np.ndarray | None]:
+        """Map embedding-text hash -> row of vectors made by the encoder ``fingerprint`` (or
+        of the same ``identity``: the same merged model merged on another CPU), and those
+        vectors; empty when there are none or they are damaged."""
         for entry in self.manifest["encoders"]:
-            if (entry["fingerprint"], entry["dim"]) == (fingerprint, dim):
+            if entry["dim"] == dim and _same_model(entry, fingerprint, identity):
                 try:
                     hashes = self.chunk_table(["text_hash"]).column("text_hash").to_pylist()
                     vectors = self.vectors(entry["id"])
@@ -145,19 +147,26 @@ class Generation:
                 return {h: row for row, h in enumerate(hashes)}, vectors
         return {}, None
 
-    def vector_index(self, name: str, config: dict, fingerprint: str):
+    def vector_index(self, name: str, config: dict, fingerprint: str,
+                     identity: str | None = None):
         """The writable vector index of kind ``name`` and ``config`` built on the encoder
-        ``fingerprint``, for an update by label; None when there is none or it is damaged."""
-        fingerprints = {e["id"]: e["fingerprint"] for e in self.manifest["encoders"]}
+        ``fingerprint`` (or ``identity``, as in :meth:`reusable`), for an update by label;
+        None when there is none or it is damaged."""
+        encoders = {e["id"]: e for e in self.manifest["encoders"]}
         for entry in self.components("vectors"):
-            if (entry["name"], entry["config"], fingerprints.get(entry.get("encoder"))) == (
-                name, config, fingerprint
-            ):
+            encoder = encoders.get(entry.get("encoder"))
+            if (entry["name"], entry["config"]) == (name, config) and encoder is not None \
+                    and _same_model(encoder, fingerprint, identity):
                 try:
                     return self.load(entry, **config)
                 except RetrieverError:
                     return None
         return None
+
+
+def _same_model(entry: dict, fingerprint: str, identity: str | None) -> bool:
+    return entry["fingerprint"] == fingerprint or (
+        identity is not None and entry.get("identity") == identity)
 
 
 def _refuse_links(path: Path) -> None:

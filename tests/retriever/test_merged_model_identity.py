@@ -81,3 +81,14 @@ def test_a_folder_merged_before_the_record_gains_it_and_keeps_its_fingerprint(bu
     assert (merged / MERGE_INPUTS).read_text() == record
     entry = retriever.open(built).manifest["encoders"][0]
     assert SentenceTransformerEncoder(model="code-minilm-v1").fingerprint() == entry["fingerprint"]
+
+
+def test_a_refresh_on_another_cpu_keeps_the_vectors_it_has(built, tmp_path):
+    kept = len(retriever.open(built))
+    _another_cpus_merge(resolve_model("code-minilm-v1"))
+    (tmp_path / "tree" / "adding.py").write_text("def add(a, b):\n    return a + b\n")
+    report = retriever.index(tmp_path / "tree", index_dir=built, cache=False).last_build
+    assert report.rebuilt and report.reused == kept  # none of the old chunks embedded again
+    assert report.embedded == report.chunks - kept > 0
+    entry = retriever.open(built).manifest["encoders"][0]
+    assert entry["fingerprint"] == SentenceTransformerEncoder(model="code-minilm-v1").fingerprint()
