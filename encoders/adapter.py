@@ -28,6 +28,7 @@ checked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -48,6 +49,9 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 # encoder reads the Matryoshka dims and layers it was trained for (encoders.cuts).
 TRAINING = "training.json"
 _PEFT_PREFIX = "base_model.model."
+# The merge arithmetic's version, in each merge record: a change to merge_weights (a LoRA
+# variant it learns to read, say) must give merged folders another identity.
+MERGE_VERSION = 1
 
 
 def is_adapter(folder: Path) -> bool:
@@ -68,10 +72,31 @@ def _default_cache() -> Path:
     return base / "dense-retriever" / "models"
 
 
+_ADAPTER_DIGESTS: dict[tuple, str] = {}
+
+
 def adapter_digest(folder: Path) -> str:
     """The digest of an adapter's inputs (manifest, LoRA config and weights, training record):
     the key its merged folder is cached under, and what an adapter stacked on it records as
-    ``base_adapter``."""
+    ``base_adapter``. Memoised per process by the files' stat (every encoder construction
+    asks)."""
+    names = (ADAPTER_MANIFEST, "adapter_config.json", "adapter_model.safetensors", TRAINING)
+    key = tuple((name, _stat_key(folder / name)) for name in names)
+    found = _ADAPTER_DIGESTS.get(key)
+    if found is None:
+        found = _ADAPTER_DIGESTS[key] = _adapter_digest(folder)
+    return found
+
+
+def _stat_key(path: Path) -> tuple | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+
+
+def _adapter_digest(folder: Path) -> str:
     hasher = hashlib.blake2b(digest_size=8)
     for name in (ADAPTER_MANIFEST, "adapter_config.json", "adapter_model.safetensors"):
         hasher.update(name.encode())
@@ -175,14 +200,24 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
                          f"files digest is {expected}; the installed one differs. Install the "
                          "base model version the adapter names in its MODEL.md.")
     cache = Path(cache_dir) if cache_dir is not None else _default_cache()
-    target = cache / f"{folder.name}-{adapter_digest(folder)}"
-    base_identity = merge_identity(base)
-    inputs = json.dumps({"adapter": folder.name, "adapter_digest": adapter_digest(folder),
-                         "base": manifest["base"], "base_identity": base_identity},
-                        sort_keys=True) + "\n"
+    digest = adapter_digest(folder)
+    target = cache / f"{folder.name}-{digest}"
+
+    def inputs() -> str | None:
+        """The merge record, or None when the base has no identity to record."""
+        base_identity = merge_identity(base)
+        if base_identity is None:
+            return None
+        return json.dumps({"adapter": folder.name, "adapter_digest": digest,
+                           "base": manifest["base"], "base_identity": base_identity,
+                           "merge": MERGE_VERSION}, sort_keys=True) + "\n"
+
     if (target / "modules.json").is_file():
-        if base_identity is not None and not (target / MERGE_INPUTS).is_file():
-            _write_atomic(target / MERGE_INPUTS, inputs)  # merged before the record existed
+        if not (target / MERGE_INPUTS).is_file() and (record := inputs()) is not None:
+            # Merged before the record existed. A cache this process cannot write keeps
+            # working as before, without the record (the fingerprint alone decides then).
+            with contextlib.suppress(OSError):
+                _write_atomic(target / MERGE_INPUTS, record)
         return target
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
@@ -199,8 +234,8 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
         tensors = merge_weights(load_file(str(base / "model.safetensors")), config, weights)
         save_file(tensors, str(work / "model.safetensors"))
         shutil.copyfile(folder / ADAPTER_MANIFEST, work / ADAPTER_MANIFEST)
-        if base_identity is not None:
-            (work / MERGE_INPUTS).write_text(inputs, encoding="utf-8")
+        if (record := inputs()) is not None:
+            (work / MERGE_INPUTS).write_text(record, encoding="utf-8")
         if (folder / TRAINING).is_file():
             shutil.copyfile(folder / TRAINING, work / TRAINING)
         else:  # the base's own record (a stacked adapter's base) says nothing of this model

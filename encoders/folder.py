@@ -190,14 +190,50 @@ def embedding_dim(path: Path) -> int | None:
     return min(dim, truncate) if truncate else dim
 
 
+_IDENTITIES: dict[tuple, str | None] = {}
+
+
+def _safetensors_header(file: Path) -> bytes:
+    """The header of a safetensors file: every tensor's name, dtype, shape and offsets."""
+    with file.open("rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        return handle.read(min(size, 1 << 26))
+
+
 def merge_identity(path: Path) -> str | None:
-    """The identity of a merged adapter folder that holds the same on every machine: a digest
-    of what it was merged from (:data:`MERGE_INPUTS`), where the fingerprint hashes the merged
-    weights, whose float32 rounding depends on the CPU's BLAS kernel. A model folder's
-    :func:`content_digests` otherwise; None for a merged folder that predates the record."""
-    record = Path(path) / MERGE_INPUTS
-    if record.is_file():
-        return hashlib.blake2b(b"merged:" + record.read_bytes(), digest_size=16).hexdigest()
-    if (Path(path) / "adapter.json").is_file():
+    """The identity of a merged adapter folder that holds the same on every machine, where the
+    fingerprint hashes the merged weights, whose float32 rounding depends on the CPU's BLAS
+    kernel: what it was merged from (:data:`MERGE_INPUTS`), every model file but the weights,
+    and the weights' header (each tensor's name, dtype and shape). A folder whose name is not
+    the one its record gives (``NAME-ADAPTER_DIGEST``: a copy, or a stale record) has none, nor
+    one merged before the record existed. Any other model folder: its :func:`content_digests`.
+    Memoised per process by the files' stat."""
+    path = Path(path)
+    record = path / MERGE_INPUTS
+    if not record.is_file():
+        return None if (path / "adapter.json").is_file() else content_digests(path, [b""])[0]
+    files = _model_files(path)
+    try:
+        key = (_signature(path, files), _signature(path, [record]))
+    except OSError:
         return None
-    return content_digests(Path(path), [b""])[0]
+    if key in _IDENTITIES:
+        return _IDENTITIES[key]
+    try:
+        written = record.read_bytes()
+        inputs = json.loads(written)
+        named = isinstance(inputs, dict) and \
+            path.name == f"{inputs.get('adapter')}-{inputs.get('adapter_digest')}"
+        found = None
+        if named:
+            hasher = hashlib.blake2b(b"merged:" + written, digest_size=16)
+            for file in files:
+                name = file.relative_to(path).as_posix()
+                hasher.update(name.encode())
+                hasher.update(_safetensors_header(file) if name == "model.safetensors"
+                              else file.read_bytes())
+            found = hasher.hexdigest()
+    except (OSError, ValueError):
+        return None
+    _IDENTITIES[key] = found
+    return found

@@ -221,9 +221,9 @@ class SentenceTransformerEncoder:
         fingerprint is the same everywhere."""
         from encoders.folder import MERGE_INPUTS, merge_identity
 
-        if not (self._path / MERGE_INPUTS).is_file():
+        merged = merge_identity(self._path) if (self._path / MERGE_INPUTS).is_file() else None
+        if merged is None:
             return None
-        merged = merge_identity(self._path)
         return hashlib.blake2b(self._settings_prefix() + merged.encode(),
                                digest_size=16).hexdigest()
 

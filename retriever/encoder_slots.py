@@ -81,11 +81,11 @@ def same_encoder(entry: dict, encoder) -> bool:
     signature = stat_signature(encoder)
     if signature is not None and entry.get("signature") == signature:
         return True
-    if entry["fingerprint"] == encoder.fingerprint():
-        return True
     # The same merged model on another CPU: its weights round differently, its inputs not.
-    identity = identity_of(encoder)
-    return identity is not None and entry.get("identity") == identity
+    # Asked before the fingerprint, which hashes the weights (90 MB) in every new process there.
+    if entry.get("identity") is not None and entry["identity"] == identity_of(encoder):
+        return True
+    return entry["fingerprint"] == encoder.fingerprint()
 
 
 def identity_of(encoder) -> str | None:

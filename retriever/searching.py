@@ -226,8 +226,7 @@ class IndexSearch:
             mode.value, calibration.scale_of(
                 pipeline, mode=mode.value, reranked=rerank is not None,
                 code=self.manifest.get("chunker", {}).get("name") != "document"),
-            cosine=mode is not SearchMode.LEXICAL
-            and self._encoder_entry["fingerprint"] == calibration.FINGERPRINT)
+            cosine=mode is not SearchMode.LEXICAL and calibration.fitted_model(self._encoder_entry))
         queries = list(queries)
         results = stage(queries)
         vectors = self._query_vectors(queries) if calibrator.uses_cosine else None

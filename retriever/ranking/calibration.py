@@ -41,8 +41,9 @@ import numpy as np
 from retriever.errors import InputError
 from retriever.ranking.query import analyze
 
-__all__ = ["FEATURES", "Calibrator", "FITTED", "FITTED_BY", "CONFIDENT", "FINGERPRINT",
-           "calibrator_for", "scale_of", "features", "hit_table", "coverage", "check_min_score"]
+__all__ = ["FEATURES", "Calibrator", "FITTED", "FITTED_BY", "CONFIDENT", "FINGERPRINT", "IDENTITY",
+           "fitted_model", "calibrator_for", "scale_of", "features", "hit_table", "coverage",
+           "check_min_score"]
 
 FEATURES = ("score", "gap", "rank", "symbol", "coverage", "best_coverage", "terms", "cosine",
             "best_cosine")
@@ -203,6 +204,14 @@ def scale_of(pipeline: object, *, mode: str, code: bool, reranked: bool = False)
     return "fused" if mode == "hybrid" else "raw"
 
 
+def fitted_model(entry: dict | None) -> bool:
+    """Whether an index's encoder entry is the model the cosine features were fitted on: its
+    fingerprint is :data:`FINGERPRINT`, or its merge identity :data:`IDENTITY` (the same
+    model merged on another kind of CPU)."""
+    return entry is not None and (entry.get("fingerprint") == FINGERPRINT
+                                  or entry.get("identity") == IDENTITY)
+
+
 def calibrator_for(mode: str, scale: str, *, cosine: bool = False) -> Calibrator:
     """The calibrator of a search mode (``lexical``, ``dense``, ``hybrid``) and score scale
     (``raw``, ``priors``, ``fused``, ``any``); ``cosine``: the query-hit cosine is available (the
@@ -223,6 +232,12 @@ def calibrator_for(mode: str, scale: str, *, cosine: bool = False) -> Calibrator
 # words is unlikely to be what was asked for).
 _UNFITTED = Calibrator(weights={"coverage": 4.0, "rank": -0.5}, bias=-2.5,
                        fitted="not fitted: a hand-set placeholder")
+
+# The default model's merge identity (SentenceTransformerEncoder.identity(), default
+# settings): the same on every CPU, where FINGERPRINT below is the merged weights' digest on
+# the machine that fitted (AVX-512: an AVX2 machine's merge rounds to other bytes). Either
+# one names the model whose cosines the calibration was fitted on.
+IDENTITY = "fa9027b0f0052c1f31f90f2436f9e808"
 
 # fitted:start (written by benchmarks/calibrate.py fit --write; do not edit by hand)
 FINGERPRINT = '0fa44fc8441df78891c21558c89def01'  # the default model's: cosine features need it

@@ -32,6 +32,7 @@ from typing import Any
 
 from indexing.store import writer
 from retriever.build import BuildReport, Progress, build_generation, git_commit
+from retriever.encoder_slots import identity_of
 from retriever.errors import InputError, MissingDependencyError
 from retriever.ray_build.cluster import run_cluster
 from retriever.ray_build.shards import (
@@ -168,7 +169,8 @@ def index(
         known = {}
         for slot, entry in zip(slots, wanted, strict=True):
             rows, _ = (({}, None) if live is None
-                       else live.reusable(entry["fingerprint"], entry["dim"]))
+                       else live.reusable(entry["fingerprint"], entry["dim"],
+                                          identity_of(slot.encoder)))
             known[slot.id] = sorted(rows)
         ray_report.cluster_embedded = run_cluster(
             ray_module, ray, pending, work, slots, wanted, chunker_entry, known, embed_batch,

@@ -92,3 +92,49 @@ def test_a_refresh_on_another_cpu_keeps_the_vectors_it_has(built, tmp_path):
     assert report.embedded == report.chunks - kept > 0
     entry = retriever.open(built).manifest["encoders"][0]
     assert entry["fingerprint"] == SentenceTransformerEncoder(model="code-minilm-v1").fingerprint()
+
+
+def test_the_calibration_knows_the_default_model_by_its_identity(built):
+    from retriever.ranking import calibration
+
+    assert SentenceTransformerEncoder(model="code-minilm-v1").identity() == calibration.IDENTITY
+    assert calibration.fitted_model({"fingerprint": "another cpu's",
+                                     "identity": calibration.IDENTITY})
+    assert not calibration.fitted_model({"fingerprint": "another model's"})
+
+
+def test_the_identity_follows_the_settings_the_files_and_the_name(built, tmp_path):
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from encoders.folder import content_digests, merge_identity
+
+    merged = resolve_model("code-minilm-v1")
+    plain = SentenceTransformerEncoder(model="code-minilm-v1").identity()
+    assert SentenceTransformerEncoder(model="code-minilm-v1", dims=128).identity() != plain
+    # The record stays out of the fingerprint: a copy without it digests the same.
+    bare = tmp_path / "bare" / merged.name
+    shutil.copytree(merged, bare, ignore=shutil.ignore_patterns(MERGE_INPUTS))
+    assert content_digests(bare, [b""])[0] == content_digests(merged, [b""])[0]
+    # A copy under another name has no identity; one whose weights changed dtype another.
+    renamed = tmp_path / "renamed"
+    shutil.copytree(merged, renamed)
+    assert merge_identity(renamed) is None
+    recast = tmp_path / "recast" / merged.name
+    shutil.copytree(merged, recast)
+    weights = load_file(str(recast / "model.safetensors"))
+    save_file({k: v.astype(np.float16) for k, v in weights.items()},
+              str(recast / "model.safetensors"))
+    assert merge_identity(recast) not in (None, merge_identity(merged))
+
+
+def test_a_stacked_merge_keeps_its_identity_when_its_base_rounds_otherwise(built):
+    import shutil
+
+    first = SentenceTransformerEncoder(model="code-minilm-mat-v1").identity()
+    assert first is not None
+    mat = resolve_model("code-minilm-mat-v1")
+    _another_cpus_merge(resolve_model("code-minilm-v1"))
+    shutil.rmtree(mat)  # merged again, over the other CPU's base
+    assert SentenceTransformerEncoder(model="code-minilm-mat-v1").identity() == first
