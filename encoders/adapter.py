@@ -80,20 +80,14 @@ def adapter_digest(folder: Path) -> str:
     the key its merged folder is cached under, and what an adapter stacked on it records as
     ``base_adapter``. Memoised per process by the files' stat (every encoder construction
     asks)."""
+    from encoders.folder import file_stats
+
     names = (ADAPTER_MANIFEST, "adapter_config.json", "adapter_model.safetensors", TRAINING)
-    key = tuple((name, _stat_key(folder / name)) for name in names)
+    key = file_stats(folder, [folder / name for name in names if (folder / name).is_file()])
     found = _ADAPTER_DIGESTS.get(key)
     if found is None:
         found = _ADAPTER_DIGESTS[key] = _adapter_digest(folder)
     return found
-
-
-def _stat_key(path: Path) -> tuple | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return (str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
 
 def _adapter_digest(folder: Path) -> str:
@@ -204,8 +198,10 @@ def merged_folder(adapter: str | Path, *, cache_dir: str | Path | None = None) -
     target = cache / f"{folder.name}-{digest}"
 
     def inputs() -> str | None:
-        """The merge record, or None when the base has no identity to record."""
-        base_identity = merge_identity(base)
+        """The merge record, or None when the base has no identity to record (a merged base
+        without a record of its own)."""
+        base_identity = merge_identity(base) if is_adapter(base) else \
+            content_digests(base, [b""])[0]
         if base_identity is None:
             return None
         return json.dumps({"adapter": folder.name, "adapter_digest": digest,

@@ -13,7 +13,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["MERGE_INPUTS", "content_digests", "embedding_dim", "merge_identity", "stat_digest"]
+__all__ = ["MERGE_INPUTS", "content_digests", "embedding_dim", "file_stats", "merge_identity",
+           "stat_digest"]
 
 # Files whose bytes define what a model computes; hashed into the fingerprint.
 _FINGERPRINT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
@@ -38,7 +39,9 @@ def _model_files(path: Path) -> list[Path]:
     ]
 
 
-def _signature(path: Path, files: list[Path]) -> tuple:
+def file_stats(path: Path, files: list[Path]) -> tuple:
+    """``files`` (under ``path``) as a stat key: each one's relative name, size, mtime, ctime
+    and inode. Equal keys mean untouched files, so a digest memoised under one stays true."""
     # ctime and inode as well as size and mtime: a same-size rewrite that keeps its mtime
     # (a copy with preserved times, os.replace of a twin) still changes one of them.
     rows = []
@@ -60,7 +63,7 @@ def stat_digest(path: Path, prefix: bytes) -> str:
     weights again; a different one says nothing and the content must be hashed.
     """
     files = _model_files(path)
-    return hashlib.blake2b(prefix + repr(_signature(path, files)).encode(),
+    return hashlib.blake2b(prefix + repr(file_stats(path, files)).encode(),
                            digest_size=16).hexdigest()
 
 
@@ -75,7 +78,7 @@ def content_digests(
     ``while_reading``: further prefixes to digest and memoise only if the files get read anyway.
     """
     files = _model_files(path)
-    signature = _signature(path, files)
+    signature = file_stats(path, files)
     with _DIGESTS_LOCK:
         known = {prefix: _DIGESTS.get((signature, prefix)) for prefix in prefixes}
     missing = [prefix for prefix, digest in known.items() if digest is None]
@@ -204,17 +207,17 @@ def merge_identity(path: Path) -> str | None:
     """The identity of a merged adapter folder that holds the same on every machine, where the
     fingerprint hashes the merged weights, whose float32 rounding depends on the CPU's BLAS
     kernel: what it was merged from (:data:`MERGE_INPUTS`), every model file but the weights,
-    and the weights' header (each tensor's name, dtype and shape). A folder whose name is not
-    the one its record gives (``NAME-ADAPTER_DIGEST``: a copy, or a stale record) has none, nor
-    one merged before the record existed. Any other model folder: its :func:`content_digests`.
+    and the weights' header (each tensor's name, dtype and shape). None for a folder without
+    the record (not a merge, or one merged before the record existed) and for one whose name
+    is not the one its record gives (``NAME-ADAPTER_DIGEST``: a copy, or a stale record).
     Memoised per process by the files' stat."""
     path = Path(path)
     record = path / MERGE_INPUTS
     if not record.is_file():
-        return None if (path / "adapter.json").is_file() else content_digests(path, [b""])[0]
+        return None
     files = _model_files(path)
     try:
-        key = (_signature(path, files), _signature(path, [record]))
+        key = (file_stats(path, files), file_stats(path, [record]))
     except OSError:
         return None
     if key in _IDENTITIES:

@@ -219,9 +219,9 @@ class SentenceTransformerEncoder:
         kernels), so the fingerprint of the same model does too, and an index records this
         beside it to stay usable on another machine. None for any other folder, whose
         fingerprint is the same everywhere."""
-        from encoders.folder import MERGE_INPUTS, merge_identity
+        from encoders.folder import merge_identity
 
-        merged = merge_identity(self._path) if (self._path / MERGE_INPUTS).is_file() else None
+        merged = merge_identity(self._path)
         if merged is None:
             return None
         return hashlib.blake2b(self._settings_prefix() + merged.encode(),
