@@ -36,8 +36,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from file_rerank import _repos, hybrid_base  # noqa: E402
-from ranking_eval import evaluate, halves  # noqa: E402
+from file_rerank import hybrid_base  # noqa: E402
+from ranking_eval import command_line, evaluate, halves, open_semble  # noqa: E402
 
 NAMES_CHARS = 200
 
@@ -72,7 +72,7 @@ def export(args) -> None:
     from indexing.table import text_hash
 
     texts: dict[str, str] = {}
-    for repo in _repos(args):
+    for repo in open_semble(args.trees, args.index_root, args.repo):
         for text in context_texts(repo.index.chunks(), args.names_chars):
             texts.setdefault(text_hash(text), text)
     # Keyed by the whole text's hash, as the builds look it up; what travels is cut where the
@@ -128,7 +128,7 @@ def _with_cards(repos, shards: Path, text_of, cards: Path, model: str, weights) 
 def score(args) -> None:
     from chunking import embedding_text
 
-    repos = _repos(args)
+    repos = open_semble(args.trees, args.index_root, args.repo)
     found = {}
     sides = (("plain", args.chunks, lambda chunks: [embedding_text(c) for c in chunks]),
              ("context", args.context,
@@ -148,8 +148,7 @@ def score(args) -> None:
                 print(label, f"dense + {weight:g} card", json.dumps(
                     {k: v for k, v in row.items() if k != "per_repo"}), flush=True)
     out = {"model": args.model, "names_chars": args.names_chars, "rows": found,
-           "command": " ".join(["python", "benchmarks/context_chunks.py", *(
-               Path(a).name if Path(a).is_absolute() else a for a in sys.argv[1:])])}
+           "command": command_line("context_chunks.py")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
 
@@ -169,7 +168,7 @@ def remap(args) -> None:
     hashes, vectors = load_shards(args.context)
     at = {h: i for i, h in enumerate(hashes)}
     rows: dict[str, int] = {}
-    for repo in _repos(args):
+    for repo in open_semble(args.trees, args.index_root, args.repo):
         chunks = repo.index.chunks()
         for chunk, text in zip(chunks, context_texts(chunks, args.names_chars), strict=True):
             rows.setdefault(text_hash(embedding_text(chunk)), at[text_hash(text)])

@@ -35,8 +35,14 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from gpu_vectors import load_shards  # noqa: E402
-from locations import semble_dir  # noqa: E402
-from ranking_eval import Frozen, code_hybrid, evaluate, halves, open_repos, scorable  # noqa: E402
+from ranking_eval import (  # noqa: E402
+    Frozen,
+    code_hybrid,
+    command_line,
+    evaluate,
+    halves,
+    open_semble,
+)
 
 _CARD_CHARS = 1500  # about 300 tokens of code; the encoder reads 256
 
@@ -62,10 +68,8 @@ def card_texts(chunks) -> dict[str, str]:
 def export(args) -> None:
     from indexing.table import text_hash
 
-    annotations = semble_dir() / "annotations"
-    names = scorable(annotations, args.trees)
     texts: dict[str, str] = {}
-    for repo in open_repos(annotations, args.trees, args.index_root, names):
+    for repo in open_semble(args.trees, args.index_root):
         for card in card_texts(repo.index.chunks()).values():
             texts.setdefault(text_hash(card), card)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -86,9 +90,7 @@ def score(args) -> None:
     from retriever.pipeline import Results
     from retriever.ranking.fitted import weights_for
 
-    annotations = semble_dir() / "annotations"
-    names = args.repo or scorable(annotations, args.trees)
-    repos = open_repos(annotations, args.trees, args.index_root, names)
+    repos = open_semble(args.trees, args.index_root, args.repo)
     chunk_at, chunk_vectors = _lookup(args.chunks)
     card_at, card_vectors = _lookup(args.cards)
     encoder = SentenceTransformerEncoder(model=args.model)
@@ -133,7 +135,7 @@ def score(args) -> None:
     best = max(rows, key=lambda r: r["tune"])
     out = {"model": args.model, "hybrid": args.hybrid, "rows": rows,
            "chosen_on_tune": {k: best[k] for k in ("card", "mean", "tune", "check", "all")},
-           "command": " ".join(sys.argv)}
+           "command": command_line("file_cards.py")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
 

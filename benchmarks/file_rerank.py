@@ -47,9 +47,15 @@ sys.path.insert(0, str(HERE))
 
 from file_cards import card_texts  # noqa: E402
 from gpu_vectors import load_shards  # noqa: E402
-from locations import semble_dir  # noqa: E402
 from mine_files import file_doc  # noqa: E402
-from ranking_eval import Frozen, code_hybrid, evaluate, halves, open_repos, scorable  # noqa: E402
+from ranking_eval import (  # noqa: E402
+    Frozen,
+    code_hybrid,
+    command_line,
+    evaluate,
+    halves,
+    open_semble,
+)
 from rerank_bundle import TEXT_CHARS, read_xz, write_xz  # noqa: E402
 
 from retriever.pipeline import Results, Stage  # noqa: E402
@@ -75,15 +81,9 @@ def cards_of(chunks) -> dict[str, str]:
     return out
 
 
-def _repos(args):
-    annotations = semble_dir() / "annotations"
-    names = args.repo or scorable(annotations, args.trees)
-    return open_repos(annotations, args.trees, args.index_root, names)
-
-
 def cards(args) -> None:
     out, total = {"texts": "file cards", "repos": {}}, 0
-    for repo in _repos(args):
+    for repo in open_semble(args.trees, args.index_root, args.repo):
         found = cards_of(repo.index.chunks())
         paths = sorted(found)
         every = list(range(len(paths)))
@@ -127,7 +127,7 @@ def hybrid_base(repos, chunk_shards: Path, model: str, *, text_of=None, dense_to
 def candidates(args) -> None:
     from retriever.rerankers.stage import texts_of
 
-    repos = _repos(args)
+    repos = open_semble(args.trees, args.index_root, args.repo)
     base = hybrid_base(repos, args.chunks, args.model)
     out, total = {"mode": "hybrid", "depth": DEPTH, "repos": {}}, 0
     for repo in repos:
@@ -224,7 +224,7 @@ class Oracle(Stage):
 
 
 def oracle(args) -> None:
-    repos = _repos(args)
+    repos = open_semble(args.trees, args.index_root, args.repo)
     base = hybrid_base(repos, args.chunks, args.model)
     rows = []
     for depth in [0, *args.depths]:
@@ -235,9 +235,8 @@ def oracle(args) -> None:
         rows.append({"depth": depth, **row})
         print(json.dumps(rows[-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": args.model, "rows": rows, "command": " ".join(
-        ["python", "benchmarks/file_rerank.py", *(Path(a).name if Path(a).is_absolute() else a
-                                                   for a in sys.argv[1:])])}, indent=1) + "\n")
+    args.out.write_text(json.dumps({"model": args.model, "rows": rows,
+                                    "command": command_line("file_rerank.py")}, indent=1) + "\n")
 
 
 def _scored(path: Path | None, key: str) -> dict:
@@ -255,7 +254,7 @@ def _scored(path: Path | None, key: str) -> dict:
 
 
 def fuse(args) -> None:
-    repos = _repos(args)
+    repos = open_semble(args.trees, args.index_root, args.repo)
     base = hybrid_base(repos, args.chunks, args.model)
     chunk_score = _scored(args.chunk_scores, "rows")
     card_score = _scored(args.card_scores, "paths")
@@ -285,8 +284,7 @@ def fuse(args) -> None:
     out = {"model": args.model, "rows": rows,
            "chosen_on_tune": {k: best[k] for k in ("chunk", "file", "card", "depth", "tune",
                                                      "check", "all")},
-           "command": " ".join(["python", "benchmarks/file_rerank.py", *(
-               Path(a).name if Path(a).is_absolute() else a for a in sys.argv[1:])])}
+           "command": command_line("file_rerank.py")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({"chosen_on_tune": out["chosen_on_tune"]}))

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,9 @@ from eval.indexes import indexed_spans  # noqa: E402
 from eval.repos import RepoScores, load_repo_benchmark, score_repo_benchmark  # noqa: E402
 from retriever.pipeline import Results, Stage  # noqa: E402
 
-__all__ = ["LEFT_OUT", "Repo", "split", "open_repos", "first_stage", "Frozen", "answer", "score",
-           "evaluate", "summary", "halves", "code_hybrid", "scorable"]
+__all__ = ["LEFT_OUT", "Repo", "split", "open_repos", "open_semble", "first_stage", "Frozen",
+           "answer", "score", "evaluate", "summary", "halves", "code_hybrid", "scorable",
+           "command_line"]
 
 # As in run_semble.py: mirrors that predate the annotated layout, and one too large to mirror.
 LEFT_OUT = ("jackson-databind", "messagepack-csharp", "zig")
@@ -106,6 +108,23 @@ class Frozen(Stage):
 
     def __repr__(self) -> str:
         return f"{self.name} (cached)"
+
+
+def open_semble(trees: Path, index_root: Path, names: Sequence[str] = ()) -> list[Repo]:
+    """The semble benchmark's repositories of ``names`` (every scorable one when empty), each
+    index opened from ``index_root`` (built when missing), with the shared annotations."""
+    from locations import semble_dir
+
+    annotations = semble_dir() / "annotations"
+    return open_repos(annotations, trees, index_root,
+                      list(names) or scorable(annotations, trees))
+
+
+def command_line(script: str) -> str:
+    """This run's command line for a result file: ``python benchmarks/SCRIPT ...``, absolute
+    paths by their last part (no path of this machine)."""
+    parts = [Path(a).name if Path(a).is_absolute() else a for a in sys.argv[1:]]
+    return " ".join(["python", f"benchmarks/{script}", *map(shlex.quote, parts)])
 
 
 def first_stage(repo: Repo, mode: str, depth: int) -> Frozen | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from benchmarks.ranking_eval import (  # noqa: E402
     Frozen,
     Repo,
     answer,
+    command_line,
     scorable,
     score,
     split,
@@ -55,8 +55,7 @@ WEIGHTS = (1.0, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1)
 
 def command() -> str:
     """This run's command line, folders named by their last part (no path of this machine)."""
-    parts = [Path(a).name if Path(a).is_absolute() else a for a in sys.argv[1:]]
-    return " ".join(["python", "benchmarks/rerank_eval.py", *map(shlex.quote, parts)])
+    return command_line("rerank_eval.py")
 
 
 def open_repos(index_root: Path, trees: Path, names=None) -> list[Repo]:
